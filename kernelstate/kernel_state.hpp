@@ -1,0 +1,278 @@
+// The vocabulary shared by the compiler (which produces it), the reconciler (which diffs
+// it) and netlink/ (which programs and reads it back): nftables objects at the level of
+// libnftnl expressions, policy rules, routes and addresses. Pure value types, no I/O, no
+// dependency on the model — so that netlink/ never includes controller/ and the compiler
+// never includes netlink/.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace natctl::kernel {
+
+// Ownership marks that let natctl recognise its own kernel objects and never touch anyone
+// else's. Documented in the README.
+inline constexpr const char* kTableName = "natctl";     // table ip natctl
+inline constexpr std::uint8_t kRouteProtocol = 99;      // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
+inline constexpr std::uint32_t kRulePriorityMin = 10000;  // ip rule priorities natctl uses
+inline constexpr std::uint32_t kRulePriorityMax = 10999;
+inline constexpr std::uint32_t kRouteTableMin = 20000;  // kernel route table ids natctl uses
+inline constexpr std::uint32_t kRouteTableMax = 29999;
+inline constexpr std::uint32_t kReturnMarkBase = 0x4e540000;  // fwmark of DNAT'd replies
+inline constexpr std::uint32_t kReturnMarkMask = 0xffff0000;
+
+// ---- nftables ---------------------------------------------------------------------------
+
+// Datatypes of set keys and data, with nft's own type ids (src/datatype.h) so that the
+// netlink layer can encode the set's key type and `nft list` prints elements correctly.
+enum class FieldType : std::uint8_t {
+    Verdict,      // TYPE_VERDICT (1)
+    Integer32,    // TYPE_INTEGER (4), 4 bytes: results of jhash
+    Ipv4,         // TYPE_IPADDR (7), network byte order
+    InetProto,    // TYPE_INET_PROTOCOL (12), 1 byte
+    InetService,  // TYPE_INET_SERVICE (13), 2 bytes network order
+    Mark,         // TYPE_MARK (19), 4 bytes host order
+    Realm,        // TYPE_REALM (22), 4 bytes host order
+    IfName,       // TYPE_IFNAME (41), 16 bytes, zero padded
+};
+
+struct Verdict {
+    enum class Kind : std::uint8_t { Accept, Drop, Return, Jump, Goto };
+    Kind kind = Kind::Accept;
+    std::string chain;  // Jump / Goto only
+    auto operator<=>(const Verdict&) const = default;
+};
+
+// A scalar field value: numbers in host byte order (addresses, ports, protocols, marks,
+// realms, integers) or an interface name.
+using Scalar = std::variant<std::uint32_t, std::string>;
+
+struct Element {
+    std::vector<Scalar> key;       // one value per key field
+    std::vector<Scalar> key_end;   // interval sets: inclusive last key; otherwise empty
+    std::vector<Scalar> data;      // maps with non-verdict data
+    std::vector<Scalar> data_end;  // data ranges (NAT address/port ranges): inclusive end
+    std::optional<Verdict> verdict;  // verdict maps
+    auto operator<=>(const Element&) const = default;
+};
+
+struct Set {
+    std::string name;  // anonymous sets: empty, named by the netlink layer
+    std::vector<FieldType> key;
+    std::vector<FieldType> data;  // empty: a set; {Verdict}: a vmap
+    bool interval = false;        // ranges/prefixes in the key
+    bool data_interval = false;   // data holds ranges (NAT to address . port-range)
+    std::string comment;
+    std::vector<Element> elements;  // sorted, unique by key
+    bool operator==(const Set&) const = default;
+
+    bool is_map() const { return !data.empty(); }
+};
+
+// Registers as the kernel numbers them: NFT_REG_VERDICT (0), the 16-byte NFT_REG_1..4
+// (1..4) and the 4-byte NFT_REG32_00..15 (8..23) that concatenations use.
+using Register = std::uint32_t;
+inline constexpr Register kReg1 = 1;
+inline constexpr Register kReg32_00 = 8;
+
+enum class PayloadBase : std::uint8_t { Network, Transport };
+struct PayloadLoad {
+    PayloadBase base = PayloadBase::Network;
+    std::uint32_t offset = 0;
+    std::uint32_t len = 0;
+    Register dreg = kReg1;
+    auto operator<=>(const PayloadLoad&) const = default;
+};
+
+// Keys use the kernel's NFT_META_* / NFT_CT_* / NFT_RT_* numbers.
+struct MetaLoad {
+    std::uint32_t key = 0;
+    Register dreg = kReg1;
+    auto operator<=>(const MetaLoad&) const = default;
+};
+struct MetaSet {
+    std::uint32_t key = 0;
+    Register sreg = kReg1;
+    auto operator<=>(const MetaSet&) const = default;
+};
+struct CtLoad {
+    std::uint32_t key = 0;
+    std::optional<std::uint8_t> direction;  // IP_CT_DIR_ORIGINAL (0) / IP_CT_DIR_REPLY (1)
+    Register dreg = kReg1;
+    auto operator<=>(const CtLoad&) const = default;
+};
+struct RtLoad {
+    std::uint32_t key = 0;
+    Register dreg = kReg1;
+    auto operator<=>(const RtLoad&) const = default;
+};
+
+enum class CmpOp : std::uint8_t { Eq, Neq };
+struct Cmp {
+    Register sreg = kReg1;
+    CmpOp op = CmpOp::Eq;
+    std::vector<std::uint8_t> data;  // exactly as it sits in the register
+    auto operator<=>(const Cmp&) const = default;
+};
+
+// dreg = (sreg & mask) ^ xor over len bytes.
+struct Bitwise {
+    Register sreg = kReg1;
+    Register dreg = kReg1;
+    std::vector<std::uint8_t> mask;
+    std::vector<std::uint8_t> xor_;
+    auto operator<=>(const Bitwise&) const = default;
+};
+
+// A lookup in a named set (set_name) or in one of the rule's anonymous sets (by index).
+struct Lookup {
+    Register sreg = kReg1;
+    std::optional<Register> dreg;  // maps: where the data goes; vmaps: kRegVerdict (0)
+    std::string set_name;
+    std::optional<std::size_t> anonymous_index;
+    bool invert = false;
+    auto operator<=>(const Lookup&) const = default;
+};
+
+struct Hash {
+    Register sreg = kReg1;
+    std::uint32_t len = 0;  // bytes of input starting at sreg
+    std::uint32_t modulus = 1;
+    std::uint32_t seed = 0;
+    Register dreg = kReg1;
+    auto operator<=>(const Hash&) const = default;
+};
+
+struct Immediate {
+    Register dreg = 0;
+    std::vector<std::uint8_t> data;  // data immediates
+    std::optional<Verdict> verdict;  // verdict immediates (dreg 0)
+    auto operator<=>(const Immediate&) const = default;
+};
+
+struct Nat {
+    enum class Type : std::uint8_t { Snat, Dnat };
+    Type type = Type::Snat;
+    std::optional<Register> addr_min;
+    std::optional<Register> addr_max;
+    std::optional<Register> proto_min;
+    std::optional<Register> proto_max;
+    std::uint32_t flags = 0;  // NF_NAT_RANGE_* (e.g. PROTO_SPECIFIED)
+    auto operator<=>(const Nat&) const = default;
+};
+
+struct Masquerade {
+    std::optional<Register> proto_min;
+    std::optional<Register> proto_max;
+    std::uint32_t flags = 0;
+    auto operator<=>(const Masquerade&) const = default;
+};
+
+// Converts host-order realms/marks to network order before they join a concatenation
+// looked up in an interval set (nft does the same so that ranges compare correctly).
+struct Byteorder {
+    Register sreg = kReg1;
+    Register dreg = kReg1;
+    bool to_network = true;  // hton; false: ntoh
+    std::uint32_t len = 4;
+    std::uint32_t size = 4;
+    auto operator<=>(const Byteorder&) const = default;
+};
+
+struct Counter {
+    auto operator<=>(const Counter&) const = default;
+};
+
+using Expr = std::variant<PayloadLoad, MetaLoad, MetaSet, CtLoad, RtLoad, Cmp, Bitwise, Lookup,
+                          Hash, Immediate, Nat, Masquerade, Byteorder, Counter>;
+
+struct Rule {
+    // nft syntax of the rule, as `nft list` prints it (without the comment). The digest of
+    // this text is the rule's identity in the kernel (stored in the rule's user data).
+    std::string text;
+    std::vector<Expr> exprs;
+    std::vector<Set> anonymous_sets;  // referenced by Lookup::anonymous_index
+    std::string comment;              // shown by `nft list` after the rule
+    std::string owner;                // model path the rule serves, for error messages
+    bool operator==(const Rule&) const = default;
+};
+
+struct BaseChain {
+    std::string type;    // "nat" | "filter"
+    std::string hook;    // "prerouting" | "input" | "forward" | "output" | "postrouting"
+    int priority = 0;
+    bool policy_accept = true;
+    bool operator==(const BaseChain&) const = default;
+};
+
+struct Chain {
+    std::string name;
+    std::optional<BaseChain> base;
+    std::vector<Rule> rules;
+    std::string comment;
+    bool operator==(const Chain&) const = default;
+};
+
+struct Table {
+    std::string name = kTableName;  // family ip
+    std::vector<Set> sets;          // sorted by name
+    std::vector<Chain> chains;      // base chains first, then regular chains, by name
+    bool operator==(const Table&) const = default;
+};
+
+// ---- routing ------------------------------------------------------------------------------
+
+struct Prefix {
+    std::uint32_t address = 0;  // host byte order
+    std::uint8_t length = 0;
+    auto operator<=>(const Prefix&) const = default;
+};
+
+struct PolicyRule {
+    std::uint32_t priority = kRulePriorityMin;
+    std::optional<Prefix> from;
+    std::optional<Prefix> to;
+    std::string iif;
+    std::optional<std::uint32_t> fwmark;
+    std::optional<std::uint32_t> fwmask;
+    std::uint32_t table = 0;  // RT_TABLE_MAIN (254) is allowed
+    std::string owner;
+    auto operator<=>(const PolicyRule&) const = default;
+};
+
+struct Route {
+    enum class Type : std::uint8_t { Unicast, Blackhole, Unreachable };
+    std::uint32_t table = 0;
+    Prefix destination;
+    Type type = Type::Unicast;
+    std::optional<std::uint32_t> gateway;  // host byte order
+    std::string dev;
+    std::uint32_t realm = 0;  // RTA_FLOW; lets postrouting tell gateways apart
+    std::uint32_t metric = 0;
+    std::string owner;
+    auto operator<=>(const Route&) const = default;
+};
+
+struct Address {
+    std::uint32_t address = 0;  // host byte order
+    std::uint8_t prefix_length = 32;
+    std::string dev;
+    std::string owner;
+    auto operator<=>(const Address&) const = default;
+};
+
+// Everything natctl wants in the kernel. Every vector is sorted and free of duplicates, so
+// that equal models compile to equal states and diffs are minimal.
+struct DesiredState {
+    Table table;
+    std::vector<PolicyRule> rules;
+    std::vector<Route> routes;
+    std::vector<Address> addresses;
+    bool operator==(const DesiredState&) const = default;
+};
+
+}  // namespace natctl::kernel
