@@ -16,8 +16,8 @@ namespace natctl::kernel {
 
 // Ownership marks that let natctl recognise its own kernel objects and never touch anyone
 // else's. Documented in the README.
-inline constexpr const char* kTableName = "natctl";     // table ip natctl
-inline constexpr std::uint8_t kRouteProtocol = 99;      // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
+inline constexpr const char* kTableName = "natctl";       // table ip natctl
+inline constexpr std::uint8_t kRouteProtocol = 99;        // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
 inline constexpr std::uint32_t kRulePriorityMin = 10000;  // ip rule priorities natctl uses
 inline constexpr std::uint32_t kRulePriorityMax = 10999;
 inline constexpr std::uint32_t kRouteTableMin = 20000;  // kernel route table ids natctl uses
@@ -52,10 +52,10 @@ struct Verdict {
 using Scalar = std::variant<std::uint32_t, std::string>;
 
 struct Element {
-    std::vector<Scalar> key;       // one value per key field
-    std::vector<Scalar> key_end;   // interval sets: inclusive last key; otherwise empty
-    std::vector<Scalar> data;      // maps with non-verdict data
-    std::vector<Scalar> data_end;  // data ranges (NAT address/port ranges): inclusive end
+    std::vector<Scalar> key;         // one value per key field
+    std::vector<Scalar> key_end;     // interval sets: inclusive last key; otherwise empty
+    std::vector<Scalar> data;        // maps with non-verdict data
+    std::vector<Scalar> data_end;    // data ranges (NAT address/port ranges): inclusive end
     std::optional<Verdict> verdict;  // verdict maps
     auto operator<=>(const Element&) const = default;
 };
@@ -202,8 +202,8 @@ struct Rule {
 };
 
 struct BaseChain {
-    std::string type;    // "nat" | "filter"
-    std::string hook;    // "prerouting" | "input" | "forward" | "output" | "postrouting"
+    std::string type;  // "nat" | "filter"
+    std::string hook;  // "prerouting" | "input" | "forward" | "output" | "postrouting"
     int priority = 0;
     bool policy_accept = true;
     bool operator==(const BaseChain&) const = default;

@@ -8,8 +8,7 @@ namespace natctl::model {
 namespace {
 
 // A decimal number without sign, leading zeros or surrounding text.
-std::expected<std::uint32_t, std::string> parse_decimal(std::string_view text,
-                                                        std::uint32_t max) {
+std::expected<std::uint32_t, std::string> parse_decimal(std::string_view text, std::uint32_t max) {
     if (text.empty()) return std::unexpected("empty number");
     if (text.size() > 1 && text.front() == '0') return std::unexpected("leading zero");
     std::uint32_t value = 0;
@@ -50,7 +49,8 @@ std::expected<Cidr, std::string> parse_cidr(std::string_view text) {
     if (slash == std::string_view::npos)
         return std::unexpected(fmt::format("'{}' is not a CIDR (expected a.b.c.d/len)", text));
     auto address = parse_ipv4(text.substr(0, slash));
-    if (!address) return std::unexpected(fmt::format("'{}' is not a CIDR: {}", text, address.error()));
+    if (!address)
+        return std::unexpected(fmt::format("'{}' is not a CIDR: {}", text, address.error()));
     auto prefix = parse_decimal(text.substr(slash + 1), 32);
     if (!prefix)
         return std::unexpected(fmt::format("'{}' is not a CIDR: prefix length must be 0-32", text));

@@ -159,7 +159,7 @@ struct DnatEntry {
     std::string name;
     std::string eip;
     DnatProtocol protocol = DnatProtocol::Tcp;
-    std::optional<PortRange> public_port;   // absent exactly when protocol is any
+    std::optional<PortRange> public_port;  // absent exactly when protocol is any
     Ipv4 private_ip;
     std::optional<PortRange> private_port;  // absent exactly when protocol is any
     bool operator==(const DnatEntry&) const = default;
@@ -175,8 +175,8 @@ struct NatGateway {
     std::string vpc;
     std::optional<GatewayMode> mode;  // default snat
     std::string outside_interface;
-    Ipv4 upstream;                    // next hop on the outside interface
-    std::vector<std::string> eips;    // EIP names attached to this gateway
+    Ipv4 upstream;                  // next hop on the outside interface
+    std::vector<std::string> eips;  // EIP names attached to this gateway
     std::optional<bool> icmp_echo_reply;
     std::optional<bool> deletion_protection;
     std::optional<SnatPortRange> snat_port_range;

@@ -1,0 +1,186 @@
+// Benchmark (not a test): programming a DNAT port map of 1k / 10k / 100k elements into a
+// throwaway network namespace with one batch on a long-lived socket, against `nft -f` of
+// the equivalent text; then one element added and deleted on the live socket. Prints a
+// markdown table. Needs root.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "netlink/nft_encode.hpp"
+#include "netlink/nft_socket.hpp"
+#include "tests/kernel/netns_fixture.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using natctl::netlink::NftSocket;
+using natctl::netlink::NftTransaction;
+namespace kernel = natctl::kernel;
+
+constexpr std::uint32_t ip(std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t d) {
+    return (a << 24) | (b << 16) | (c << 8) | d;
+}
+
+kernel::Set port_map(std::size_t count) {
+    kernel::Set set;
+    set.name = "dnat_ports";
+    set.key = {kernel::FieldType::Ipv4, kernel::FieldType::InetProto, kernel::FieldType::InetService};
+    set.data = {kernel::FieldType::Ipv4, kernel::FieldType::InetService};
+    set.elements.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        auto eip = ip(203, 0, 113, static_cast<std::uint32_t>(1 + i / 50000));
+        auto port = static_cast<std::uint32_t>(1024 + i % 50000);
+        auto target = ip(10, 0, static_cast<std::uint32_t>((i / 250) % 250), static_cast<std::uint32_t>(1 + i % 250));
+        set.elements.push_back({{eip, 6u, port}, {}, {target, 8080u}, {}, {}});
+    }
+    std::sort(set.elements.begin(), set.elements.end());
+    return set;
+}
+
+std::string as_nft_text(const kernel::Set& set) {
+    std::string text = "table ip natctl {\n  map dnat_ports {\n    type ipv4_addr . inet_proto . inet_service : "
+                       "ipv4_addr . inet_service\n    elements = {\n";
+    for (std::size_t i = 0; i < set.elements.size(); ++i) {
+        text += "      " + natctl::netlink::describe_element(set, set.elements[i]);
+        text += i + 1 < set.elements.size() ? ",\n" : "\n";
+    }
+    text += "    }\n  }\n}\n";
+    return text;
+}
+
+double ms(Clock::duration duration) { return std::chrono::duration<double, std::milli>(duration).count(); }
+double us(Clock::duration duration) { return std::chrono::duration<double, std::micro>(duration).count(); }
+
+double percentile(std::vector<double> values, double p) {
+    std::sort(values.begin(), values.end());
+    auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+    return values[std::min(index, values.size() - 1)];
+}
+
+double median(std::vector<double> values) { return percentile(std::move(values), 0.5); }
+
+struct Row {
+    std::size_t elements = 0;
+    double apply_ms = 0, build_ms = 0, kernel_ms = 0, nft_ms = 0;
+    double add_median_us = 0, add_p99_us = 0, delete_median_us = 0, delete_p99_us = 0;
+};
+
+bool measure(std::size_t count, int repetitions, int single_changes, Row& row) {
+    std::string error;
+    auto netns = natctl::testing::TestNetns::create(&error);
+    if (!netns) {
+        std::fprintf(stderr, "cannot create a network namespace: %s\n", error.c_str());
+        return false;
+    }
+    auto scope = netns->enter();  // nft children inherit this thread's namespace
+    auto opened = NftSocket::open();
+    if (!opened) {
+        std::fprintf(stderr, "%s\n", opened.error().message.c_str());
+        return false;
+    }
+    auto& socket = **opened;
+    auto set = port_map(count);
+    row.elements = count;
+
+    std::vector<double> apply, build, kernel_part, nft;
+    for (int r = 0; r < repetitions; ++r) {
+        auto start = Clock::now();
+        NftTransaction transaction;
+        transaction.add_table().add_set(set);
+        auto applied = socket.apply(transaction);
+        auto elapsed = Clock::now() - start;
+        if (!applied) {
+            std::fprintf(stderr, "apply failed: %s\n", applied.error().message.c_str());
+            return false;
+        }
+        apply.push_back(ms(elapsed));
+        build.push_back(ms(socket.last_apply_stats().build));
+        kernel_part.push_back(ms(socket.last_apply_stats().kernel));
+        if (!socket.apply(NftTransaction().delete_table())) return false;
+    }
+    auto path = fmt::format("/tmp/natctl-bench-{}-{}.nft", ::getpid(), count);
+    {
+        std::ofstream out(path);
+        out << as_nft_text(set);
+    }
+    for (int r = 0; r < repetitions; ++r) {
+        auto start = Clock::now();
+        auto result = natctl::testing::run_command(fmt::format("nft -f {}", path));
+        auto elapsed = Clock::now() - start;
+        if (result.exit_code != 0) {
+            std::fprintf(stderr, "nft -f failed: %s\n", result.output.c_str());
+            ::unlink(path.c_str());
+            return false;
+        }
+        nft.push_back(ms(elapsed));
+        natctl::testing::run_command("nft delete table ip natctl");
+    }
+    ::unlink(path.c_str());
+    row.apply_ms = median(apply);
+    row.build_ms = median(build);
+    row.kernel_ms = median(kernel_part);
+    row.nft_ms = median(nft);
+
+    // One element added and deleted on the live socket, the map holding `count` elements.
+    if (!socket.apply(NftTransaction().add_table().add_set(set))) return false;
+    auto one = set;
+    std::vector<double> adds, deletes;
+    for (int i = 0; i < single_changes; ++i) {
+        one.elements = {{{ip(198, 51, 100, 7), 17u, static_cast<std::uint32_t>(1000 + i % 50)},
+                         {},
+                         {ip(10, 9, 9, 9), 53u},
+                         {},
+                         {}}};
+        auto start = Clock::now();
+        auto added = socket.apply(NftTransaction().add_elements(one));
+        auto middle = Clock::now();
+        auto deleted = socket.apply(NftTransaction().delete_elements(one));
+        auto end = Clock::now();
+        if (!added || !deleted) {
+            std::fprintf(stderr, "single change failed\n");
+            return false;
+        }
+        adds.push_back(us(middle - start));
+        deletes.push_back(us(end - middle));
+    }
+    row.add_median_us = median(adds);
+    row.add_p99_us = percentile(adds, 0.99);
+    row.delete_median_us = median(deletes);
+    row.delete_p99_us = percentile(deletes, 0.99);
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (::geteuid() != 0) {
+        std::fprintf(stderr, "bench_apply needs root (it creates a network namespace)\n");
+        return 77;
+    }
+    int repetitions = argc > 1 ? std::atoi(argv[1]) : 5;
+    std::vector<Row> rows;
+    for (std::size_t count : {1000u, 10000u, 100000u}) {
+        Row row;
+        if (!measure(count, repetitions, 1000, row)) return 1;
+        rows.push_back(row);
+    }
+    std::printf("Cold apply of a DNAT port map (median of %d) and one-element changes on the live socket "
+                "(1000 each)\n\n",
+                repetitions);
+    std::printf("| elements | natctl apply ms | build ms | kernel ms (sendto+ACKs) | apply / kernel | nft -f ms | "
+                "nft -f / apply | add median us | add p99 us | delete median us | delete p99 us |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& row : rows)
+        std::printf("| %zu | %.1f | %.1f | %.1f | %.2fx | %.1f | %.1fx | %.0f | %.0f | %.0f | %.0f |\n",
+                    row.elements, row.apply_ms, row.build_ms, row.kernel_ms, row.apply_ms / row.kernel_ms,
+                    row.nft_ms, row.nft_ms / row.apply_ms, row.add_median_us, row.add_p99_us,
+                    row.delete_median_us, row.delete_p99_us);
+    return 0;
+}

@@ -1,0 +1,626 @@
+#include "controller/compiler/compile.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "controller/compiler/flatten.hpp"
+#include "controller/compiler/ids.hpp"
+#include "controller/compiler/rules.hpp"
+
+namespace natctl::compiler {
+namespace {
+
+using kernel::Element;
+using kernel::FieldType;
+using kernel::Scalar;
+
+constexpr std::uint32_t kMainTable = 254;
+constexpr std::uint32_t kUnreachableMetric = 4294967295u;
+constexpr std::uint32_t kPriorityReturn = 10000;
+constexpr std::uint32_t kPriorityVpcLocal = 10100;
+constexpr std::uint32_t kPriorityIngress = 10200;
+constexpr std::uint32_t kPriorityVSwitch = 10300;
+
+kernel::Prefix prefix_of(const model::Cidr& cidr) {
+    return {cidr.first(), static_cast<std::uint8_t>(cidr.prefix)};
+}
+
+// Elements keyed by their key; the first insertion of a key wins, which is how the
+// compiler expresses priorities (insert the stronger claim first).
+class ElementMap {
+  public:
+    void insert(Element element) { elements_.try_emplace(element.key, std::move(element)); }
+    bool contains(const std::vector<Scalar>& key) const { return elements_.contains(key); }
+    std::vector<Element> take() {
+        std::vector<Element> out;
+        out.reserve(elements_.size());
+        for (auto& [key, element] : elements_)
+            out.push_back(std::move(element));
+        return out;
+    }
+
+  private:
+    std::map<std::vector<Scalar>, Element> elements_;
+};
+
+Element key_element(std::vector<Scalar> key) {
+    return Element{std::move(key), {}, {}, {}, std::nullopt};
+}
+Element map_element(std::vector<Scalar> key, std::vector<Scalar> data) {
+    return Element{std::move(key), {}, std::move(data), {}, std::nullopt};
+}
+
+// Prefixes that no other prefix of the list contains, sorted: the elements of a plain
+// interval set that must not hold overlapping elements.
+std::vector<model::Cidr> outermost(std::vector<model::Cidr> cidrs) {
+    std::sort(cidrs.begin(), cidrs.end(), [](const model::Cidr& a, const model::Cidr& b) {
+        if (a.first() != b.first()) return a.first() < b.first();
+        return a.prefix < b.prefix;
+    });
+    std::vector<model::Cidr> out;
+    for (const auto& cidr : cidrs)
+        if (out.empty() || !out.back().contains(cidr)) out.push_back(cidr);
+    return out;
+}
+
+kernel::Set make_set(std::string name, std::vector<FieldType> key, std::vector<FieldType> data,
+                     bool interval) {
+    kernel::Set set;
+    set.name = std::move(name);
+    set.key = std::move(key);
+    set.data = std::move(data);
+    set.interval = interval;
+    return set;
+}
+
+struct Gateway {
+    std::string name;
+    std::string path;
+    std::string outside;
+    std::uint32_t upstream = 0;
+    std::uint32_t realm = 0;
+    std::uint32_t return_table = 0;
+    std::uint32_t return_mark() const { return kernel::kReturnMarkBase | realm; }
+};
+
+class Compiler {
+  public:
+    explicit Compiler(const model::Model& model) : model_(model) { assign_identities(); }
+
+    kernel::DesiredState run() {
+        kernel::DesiredState state;
+        state.table.sets = build_sets();
+        state.table.chains = build_chains();
+        build_routing();
+        state.rules = sorted_unique(std::move(rules_));
+        state.routes = sorted_unique(std::move(routes_));
+        state.addresses = sorted_unique(std::move(addresses_));
+        return state;
+    }
+
+  private:
+    template <typename T>
+    static std::vector<T> sorted_unique(std::vector<T> items) {
+        std::sort(items.begin(), items.end());
+        items.erase(std::unique(items.begin(), items.end()), items.end());
+        return items;
+    }
+
+    static std::string system_table_name(const model::Vpc& vpc) {
+        if (vpc.system_route_table && vpc.system_route_table->name)
+            return *vpc.system_route_table->name;
+        return vpc.name + "/system";
+    }
+
+    void assign_identities() {
+        for (std::size_t index = 0; index < model_.vpcs.size(); ++index)
+            vpc_index_.emplace(model_.vpcs[index].name, index);
+        for (const auto& eip : model_.eips)
+            eip_address_.emplace(eip.name, eip.address.value);
+
+        std::vector<std::string> realm_texts;
+        std::vector<std::string> table_texts;
+        for (const auto& gateway : model_.nat_gateways) {
+            realm_texts.push_back("gw:" + gateway.name);
+            table_texts.push_back("ret:" + gateway.name);
+        }
+        for (const auto& gateway : model_.ipv4_gateways) {
+            realm_texts.push_back("gw:" + gateway.name);
+            table_texts.push_back("ret:" + gateway.name);
+            table_texts.push_back("in:" + gateway.name);
+        }
+        for (const auto& vpc : model_.vpcs) {
+            for (const auto& table : vpc.route_tables)
+                table_texts.push_back("rt:" + table.name);
+            table_texts.push_back("rt:" + system_table_name(vpc));
+        }
+        const auto realms = assign_hashed_ids(realm_texts, kRealmBase, kRealmCount);
+        const auto table_ids =
+            assign_hashed_ids(table_texts, kernel::kRouteTableMin, kTableIdCount);
+
+        std::size_t next_realm = 0;
+        std::size_t next_table = 0;
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            nat_index_.emplace(gateway.name, index);
+            nat_.push_back({gateway.name, fmt::format("nat_gateways[{}]", index),
+                            gateway.outside_interface, gateway.upstream.value, realms[next_realm++],
+                            table_ids[next_table++]});
+        }
+        for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index) {
+            const auto& gateway = model_.ipv4_gateways[index];
+            igw_index_.emplace(gateway.name, index);
+            igw_.push_back({gateway.name, fmt::format("ipv4_gateways[{}]", index),
+                            gateway.outside_interface, gateway.upstream.value, realms[next_realm++],
+                            table_ids[next_table++]});
+            ingress_table_.push_back(table_ids[next_table++]);
+        }
+        for (const auto& vpc : model_.vpcs) {
+            std::unordered_map<std::string, std::uint32_t> ids;
+            for (const auto& table : vpc.route_tables)
+                ids.emplace(table.name, table_ids[next_table++]);
+            route_table_ids_.push_back(std::move(ids));
+            system_table_ids_.push_back(table_ids[next_table++]);
+        }
+    }
+
+    // ---- lookups by name ----
+
+    std::optional<std::size_t> vpc_of(const std::string& name) const {
+        auto found = vpc_index_.find(name);
+        if (found == vpc_index_.end()) return std::nullopt;
+        return found->second;
+    }
+    std::optional<std::uint32_t> eip(const std::string& name) const {
+        auto found = eip_address_.find(name);
+        if (found == eip_address_.end()) return std::nullopt;
+        return found->second;
+    }
+    const model::Instance* instance(std::size_t vpc, const std::string& name) const {
+        for (const auto& candidate : model_.vpcs[vpc].instances)
+            if (candidate.name == name) return &candidate;
+        return nullptr;
+    }
+    const model::VSwitch* vswitch(std::size_t vpc, const std::string& name) const {
+        for (const auto& candidate : model_.vpcs[vpc].vswitches)
+            if (candidate.name == name) return &candidate;
+        return nullptr;
+    }
+    std::optional<std::size_t> first_nat_gateway(std::size_t vpc) const {
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index)
+            if (model_.nat_gateways[index].vpc == model_.vpcs[vpc].name) return index;
+        return std::nullopt;
+    }
+    std::optional<std::size_t> ipv4_gateway(std::size_t vpc) const {
+        for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index)
+            if (model_.ipv4_gateways[index].vpc == model_.vpcs[vpc].name) return index;
+        return std::nullopt;
+    }
+    bool has_enabled_ipv4_gateway(std::size_t vpc) const {
+        auto gateway = ipv4_gateway(vpc);
+        return gateway && model_.ipv4_gateways[*gateway].is_enabled();
+    }
+    // The gateway an instance's public IP arrives by: the VPC's IPv4 gateway, else its
+    // first NAT gateway.
+    const Gateway* public_ip_gateway(std::size_t vpc) const {
+        if (auto gateway = ipv4_gateway(vpc)) return &igw_[*gateway];
+        if (auto gateway = first_nat_gateway(vpc)) return &nat_[*gateway];
+        return nullptr;
+    }
+
+    // ---- sets ----
+
+    std::vector<kernel::Set> build_sets() {
+        ElementMap dnat_ip, dnat_open, dnat_ports, echo_silent, outside_ifaces, outside_realms,
+            return_marks, snat_ip, snat_sources;
+        std::vector<model::Cidr> igw_covered, vpc_cidrs;
+
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            outside_ifaces.insert(key_element({gateway.outside_interface}));
+            outside_realms.insert(key_element({nat_[index].realm}));
+            if (!gateway.answers_echo())
+                for (const auto& name : gateway.eips)
+                    if (auto address = eip(name)) echo_silent.insert(key_element({*address}));
+            for (const auto& entry : gateway.dnat_entries) {
+                auto address = eip(entry.eip);
+                if (!address) continue;
+                dnat_open.insert(key_element({*address}));
+                return_marks.insert(map_element({*address}, {nat_[index].return_mark()}));
+                if (entry.ip_mapping()) {
+                    dnat_ip.insert(map_element({*address}, {entry.private_ip.value}));
+                    continue;
+                }
+                if (!entry.public_port || !entry.private_port) continue;
+                const std::uint32_t protocol = entry.protocol == model::DnatProtocol::Udp ? 17 : 6;
+                const auto& public_port = *entry.public_port;
+                for (std::uint32_t offset = 0; offset < public_port.size(); ++offset)
+                    dnat_ports.insert(
+                        map_element({*address, protocol, public_port.lo + offset},
+                                    {entry.private_ip.value, entry.private_port->lo + offset}));
+            }
+            add_snat_sources(index, snat_sources);
+        }
+        for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index) {
+            const auto& gateway = model_.ipv4_gateways[index];
+            outside_ifaces.insert(key_element({gateway.outside_interface}));
+            outside_realms.insert(key_element({igw_[index].realm}));
+            if (!gateway.is_enabled()) continue;
+            auto vpc = vpc_of(gateway.vpc);
+            if (!vpc) continue;
+            const auto& vpc_cidr = model_.vpcs[*vpc].cidr;
+            for (const auto& route : gateway.gateway_route_table) {
+                if (route.destination.contains(vpc_cidr))
+                    igw_covered.push_back(vpc_cidr);
+                else if (vpc_cidr.contains(route.destination))
+                    igw_covered.push_back(route.destination);
+            }
+        }
+
+        // Egress priority: an instance's own public IP, then an IP mapping (inserted after,
+        // so that a private IP already claimed by a public IP keeps it).
+        for (std::size_t vpc = 0; vpc < model_.vpcs.size(); ++vpc) {
+            vpc_cidrs.push_back(model_.vpcs[vpc].cidr);
+            for (const auto& host : model_.vpcs[vpc].instances) {
+                if (!host.public_ip || host.private_ips.empty()) continue;
+                const std::uint32_t public_ip = host.public_ip->value;
+                dnat_ip.insert(map_element({public_ip}, {host.private_ips.front().value}));
+                for (const auto& private_ip : host.private_ips)
+                    snat_ip.insert(map_element({private_ip.value}, {public_ip}));
+                if (!has_enabled_ipv4_gateway(vpc)) dnat_open.insert(key_element({public_ip}));
+                if (const auto* gateway = public_ip_gateway(vpc))
+                    return_marks.insert(map_element({public_ip}, {gateway->return_mark()}));
+            }
+        }
+        for (const auto& gateway : model_.nat_gateways)
+            for (const auto& entry : gateway.dnat_entries)
+                if (entry.ip_mapping())
+                    if (auto address = eip(entry.eip))
+                        snat_ip.insert(map_element({entry.private_ip.value}, {*address}));
+
+        auto interval_elements = [](const std::vector<model::Cidr>& cidrs) {
+            std::vector<Element> out;
+            for (const auto& cidr : outermost(cidrs))
+                out.push_back(Element{{cidr.first()}, {cidr.last()}, {}, {}, std::nullopt});
+            return out;
+        };
+
+        std::vector<kernel::Set> sets;
+        auto add = [&](kernel::Set set, std::vector<Element> elements) {
+            set.elements = std::move(elements);
+            sets.push_back(std::move(set));
+        };
+        add(make_set(rules::kDnatIp, {FieldType::Ipv4}, {FieldType::Ipv4}, false), dnat_ip.take());
+        add(make_set(rules::kDnatOpen, {FieldType::Ipv4}, {}, false), dnat_open.take());
+        add(make_set(rules::kDnatPorts,
+                     {FieldType::Ipv4, FieldType::InetProto, FieldType::InetService},
+                     {FieldType::Ipv4, FieldType::InetService}, false),
+            dnat_ports.take());
+        add(make_set(rules::kEchoSilent, {FieldType::Ipv4}, {}, false), echo_silent.take());
+        add(make_set(rules::kIgwCovered, {FieldType::Ipv4}, {}, true),
+            interval_elements(igw_covered));
+        add(make_set(rules::kOutsideIfaces, {FieldType::IfName}, {}, false), outside_ifaces.take());
+        add(make_set(rules::kOutsideRealms, {FieldType::Realm}, {}, false), outside_realms.take());
+        add(make_set(rules::kReturnMarks, {FieldType::Ipv4}, {FieldType::Mark}, false),
+            return_marks.take());
+        add(make_set(rules::kSnatIp, {FieldType::Ipv4}, {FieldType::Ipv4}, false), snat_ip.take());
+        add(make_set(rules::kSnatSources, {FieldType::Realm, FieldType::Ipv4}, {FieldType::Verdict},
+                     true),
+            snat_sources.take());
+        add(make_set(rules::kVpcCidrs, {FieldType::Ipv4}, {}, true), interval_elements(vpc_cidrs));
+        std::sort(sets.begin(), sets.end(),
+                  [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; });
+        return sets;
+    }
+
+    // The source prefixes of a SNAT entry (DESIGN.md: vpc, vswitch, every private IP of an
+    // instance, cidr), resolved in the gateway's VPC.
+    std::vector<model::Cidr> source_prefixes(std::size_t vpc,
+                                             const model::SnatSource& source) const {
+        std::vector<model::Cidr> out;
+        std::visit(
+            [&](const auto& kind) {
+                using Kind = std::decay_t<decltype(kind)>;
+                if constexpr (std::is_same_v<Kind, model::VpcSource>) {
+                    if (auto found = vpc_of(kind.name)) out.push_back(model_.vpcs[*found].cidr);
+                } else if constexpr (std::is_same_v<Kind, model::VSwitchSource>) {
+                    if (const auto* found = vswitch(vpc, kind.name)) out.push_back(found->cidr);
+                } else if constexpr (std::is_same_v<Kind, model::InstanceSource>) {
+                    if (const auto* found = instance(vpc, kind.name))
+                        for (const auto& address : found->private_ips)
+                            out.push_back({address, 32});
+                } else {
+                    out.push_back(kind.cidr);
+                }
+            },
+            source);
+        return out;
+    }
+
+    // Per gateway realm: its SNAT entries' sources flattened (longest prefix wins), or for a
+    // masquerade gateway its VPC's CIDR.
+    void add_snat_sources(std::size_t index, ElementMap& snat_sources) const {
+        const auto& gateway = model_.nat_gateways[index];
+        const std::uint32_t realm = nat_[index].realm;
+        auto vpc = vpc_of(gateway.vpc);
+        if (!vpc) return;
+        if (gateway.effective_mode() == model::GatewayMode::Masquerade) {
+            const auto& cidr = model_.vpcs[*vpc].cidr;
+            snat_sources.insert(
+                Element{{realm, cidr.first()},
+                        {realm, cidr.last()},
+                        {},
+                        {},
+                        kernel::Verdict{kernel::Verdict::Kind::Goto,
+                                        rules::masquerade_chain_name(gateway.name)}});
+            return;
+        }
+        std::vector<OwnedPrefix> prefixes;
+        for (std::size_t entry = 0; entry < gateway.snat_entries.size(); ++entry) {
+            if (entry_eips(gateway.snat_entries[entry]).empty()) continue;
+            for (const auto& cidr : source_prefixes(*vpc, gateway.snat_entries[entry].source))
+                prefixes.push_back({cidr.first(), cidr.prefix, entry});
+        }
+        for (const auto& interval : flatten(prefixes))
+            snat_sources.insert(Element{
+                {realm, interval.first},
+                {realm, interval.last},
+                {},
+                {},
+                kernel::Verdict{kernel::Verdict::Kind::Goto,
+                                rules::snat_chain_name(
+                                    gateway.name, gateway.snat_entries[interval.owner].name)}});
+    }
+
+    std::vector<std::uint32_t> entry_eips(const model::SnatEntry& entry) const {
+        std::vector<std::uint32_t> out;
+        for (const auto& name : entry.eips)
+            if (auto address = eip(name)) out.push_back(*address);
+        return out;
+    }
+
+    // ---- chains ----
+
+    std::vector<kernel::Chain> build_chains() const {
+        std::vector<kernel::Chain> base;
+        auto base_chain = [&](std::string name, std::string type, std::string hook, int priority,
+                              std::vector<kernel::Rule> chain_rules) {
+            base.push_back(
+                kernel::Chain{std::move(name),
+                              kernel::BaseChain{std::move(type), std::move(hook), priority, true},
+                              std::move(chain_rules), ""});
+        };
+        base_chain("prerouting", "nat", "prerouting", -100,
+                   {rules::prerouting_dnat_ports(), rules::prerouting_dnat_ip()});
+        base_chain("mark_replies", "filter", "prerouting", -150, {rules::mark_replies()});
+        base_chain("input", "filter", "input", 0, {rules::input_echo_silent()});
+        base_chain("forward", "filter", "forward", 0, {rules::forward_to_inbound()});
+        base_chain("postrouting", "nat", "postrouting", 100, rules::postrouting());
+
+        std::vector<kernel::Chain> regular;
+        regular.push_back(kernel::Chain{rules::kInboundChain, std::nullopt, rules::inbound(), ""});
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            const auto range = gateway.port_range();
+            const rules::PortRange ports{range.lo, range.hi};
+            if (gateway.effective_mode() == model::GatewayMode::Masquerade) {
+                auto chain_rules = rules::masquerade(ports);
+                for (auto& rule : chain_rules)
+                    rule.owner = nat_[index].path;
+                regular.push_back(kernel::Chain{rules::masquerade_chain_name(gateway.name),
+                                                std::nullopt, std::move(chain_rules), ""});
+                continue;
+            }
+            for (std::size_t entry = 0; entry < gateway.snat_entries.size(); ++entry) {
+                const auto& snat = gateway.snat_entries[entry];
+                const auto eips = entry_eips(snat);
+                if (eips.empty()) continue;
+                auto chain_rules = rules::snat_entry(eips, snat.affinity(), ports);
+                for (auto& rule : chain_rules)
+                    rule.owner = fmt::format("{}.snat_entries[{}]", nat_[index].path, entry);
+                regular.push_back(kernel::Chain{rules::snat_chain_name(gateway.name, snat.name),
+                                                std::nullopt, std::move(chain_rules), ""});
+            }
+        }
+        auto by_name = [](const kernel::Chain& a, const kernel::Chain& b) {
+            return a.name < b.name;
+        };
+        std::sort(base.begin(), base.end(), by_name);
+        std::sort(regular.begin(), regular.end(), by_name);
+        for (auto& chain : regular)
+            base.push_back(std::move(chain));
+        return base;
+    }
+
+    // ---- policy routing ----
+
+    kernel::Route via_gateway(std::uint32_t table, const kernel::Prefix& destination,
+                              const Gateway& gateway, std::string owner) const {
+        kernel::Route route;
+        route.table = table;
+        route.destination = destination;
+        route.gateway = gateway.upstream;
+        route.dev = gateway.outside;
+        route.realm = gateway.realm;
+        route.owner = std::move(owner);
+        return route;
+    }
+
+    void add_route_table(std::size_t vpc, std::uint32_t table,
+                         const std::vector<model::Route>& routes, const std::string& path,
+                         bool system) {
+        bool has_default = false;
+        for (std::size_t index = 0; index < routes.size(); ++index) {
+            const auto& route = routes[index];
+            const auto destination = prefix_of(route.destination);
+            const std::string owner = fmt::format("{}.routes[{}]", path, index);
+            has_default = has_default || destination.length == 0;
+            std::visit(
+                [&](const auto& hop) {
+                    using Hop = std::decay_t<decltype(hop)>;
+                    if constexpr (std::is_same_v<Hop, model::NatGatewayHop>) {
+                        if (auto found = nat_index_.find(hop.name); found != nat_index_.end())
+                            routes_.push_back(
+                                via_gateway(table, destination, nat_[found->second], owner));
+                    } else if constexpr (std::is_same_v<Hop, model::Ipv4GatewayHop>) {
+                        if (auto found = igw_index_.find(hop.name); found != igw_index_.end())
+                            routes_.push_back(
+                                via_gateway(table, destination, igw_[found->second], owner));
+                    } else if constexpr (std::is_same_v<Hop, model::InstanceHop>) {
+                        const auto* target = instance(vpc, hop.name);
+                        if (!target || target->private_ips.empty()) return;
+                        kernel::Route out;
+                        out.table = table;
+                        out.destination = destination;
+                        out.gateway = target->private_ips.front().value;
+                        out.owner = owner;
+                        routes_.push_back(std::move(out));
+                    } else {
+                        kernel::Route out;
+                        out.table = table;
+                        out.destination = destination;
+                        out.type = kernel::Route::Type::Blackhole;
+                        out.owner = owner;
+                        routes_.push_back(std::move(out));
+                    }
+                },
+                route.next_hop);
+        }
+        if (has_default) return;
+        // The cloud adds a default route to the first NAT gateway to the system table;
+        // everything else without a default must not fall through to the main table.
+        if (system) {
+            if (auto gateway = first_nat_gateway(vpc)) {
+                routes_.push_back(via_gateway(table, {}, nat_[*gateway], path));
+                return;
+            }
+        }
+        kernel::Route unreachable;
+        unreachable.table = table;
+        unreachable.type = kernel::Route::Type::Unreachable;
+        unreachable.metric = kUnreachableMetric;
+        unreachable.owner = path;
+        routes_.push_back(std::move(unreachable));
+    }
+
+    void build_routing() {
+        std::vector<bool> nat_returns(nat_.size(), false), igw_returns(igw_.size(), false);
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            for (const auto& entry : gateway.dnat_entries)
+                if (eip(entry.eip)) nat_returns[index] = true;
+            if (!gateway.assigns_addresses()) continue;
+            for (std::size_t slot = 0; slot < gateway.eips.size(); ++slot)
+                if (auto address = eip(gateway.eips[slot]))
+                    addresses_.push_back({*address, 32, gateway.outside_interface,
+                                          fmt::format("{}.eips[{}]", nat_[index].path, slot)});
+        }
+
+        for (std::size_t vpc = 0; vpc < model_.vpcs.size(); ++vpc) {
+            const auto& network = model_.vpcs[vpc];
+            const std::string vpc_path = fmt::format("vpcs[{}]", vpc);
+            rules_.push_back(kernel::PolicyRule{kPriorityVpcLocal, prefix_of(network.cidr),
+                                                prefix_of(network.cidr), "", std::nullopt,
+                                                std::nullopt, kMainTable, vpc_path});
+
+            for (std::size_t index = 0; index < network.route_tables.size(); ++index)
+                add_route_table(vpc, route_table_ids_[vpc].at(network.route_tables[index].name),
+                                network.route_tables[index].routes,
+                                fmt::format("{}.route_tables[{}]", vpc_path, index), false);
+            static const std::vector<model::Route> kNoRoutes;
+            add_route_table(
+                vpc, system_table_ids_[vpc],
+                network.system_route_table ? network.system_route_table->routes : kNoRoutes,
+                vpc_path + ".system_route_table", true);
+
+            for (std::size_t index = 0; index < network.vswitches.size(); ++index) {
+                const auto& segment = network.vswitches[index];
+                std::uint32_t table = system_table_ids_[vpc];
+                if (segment.route_table) {
+                    auto found = route_table_ids_[vpc].find(*segment.route_table);
+                    if (found == route_table_ids_[vpc].end()) continue;
+                    table = found->second;
+                }
+                for (const auto& interface : network.interfaces)
+                    rules_.push_back(
+                        kernel::PolicyRule{kPriorityVSwitch, prefix_of(segment.cidr), std::nullopt,
+                                           interface, std::nullopt, std::nullopt, table,
+                                           fmt::format("{}.vswitches[{}]", vpc_path, index)});
+            }
+
+            for (std::size_t index = 0; index < network.instances.size(); ++index) {
+                const auto& host = network.instances[index];
+                if (!host.public_ip) continue;
+                const Gateway* gateway = public_ip_gateway(vpc);
+                if (!gateway) continue;
+                if (auto igw = ipv4_gateway(vpc))
+                    igw_returns[*igw] = true;
+                else
+                    nat_returns[*first_nat_gateway(vpc)] = true;
+                addresses_.push_back({host.public_ip->value, 32, gateway->outside,
+                                      fmt::format("{}.instances[{}].public_ip", vpc_path, index)});
+            }
+        }
+
+        auto add_return = [&](const Gateway& gateway) {
+            rules_.push_back(kernel::PolicyRule{kPriorityReturn, std::nullopt, std::nullopt, "",
+                                                gateway.return_mark(), std::nullopt,
+                                                gateway.return_table, gateway.path});
+            routes_.push_back(via_gateway(gateway.return_table, {}, gateway, gateway.path));
+        };
+        for (std::size_t index = 0; index < nat_.size(); ++index)
+            if (nat_returns[index]) add_return(nat_[index]);
+        for (std::size_t index = 0; index < igw_.size(); ++index)
+            if (igw_returns[index]) add_return(igw_[index]);
+
+        for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index) {
+            const auto& gateway = model_.ipv4_gateways[index];
+            auto vpc = vpc_of(gateway.vpc);
+            if (!gateway.is_enabled() || !vpc) continue;
+            bool steers = false;
+            for (std::size_t slot = 0; slot < gateway.gateway_route_table.size(); ++slot) {
+                const auto* hop =
+                    std::get_if<model::InstanceHop>(&gateway.gateway_route_table[slot].next_hop);
+                if (!hop) continue;
+                const auto* target = instance(*vpc, hop->name);
+                if (!target || target->private_ips.empty()) continue;
+                kernel::Route route;
+                route.table = ingress_table_[index];
+                route.destination = prefix_of(gateway.gateway_route_table[slot].destination);
+                route.gateway = target->private_ips.front().value;
+                route.owner = fmt::format("{}.gateway_route_table[{}]", igw_[index].path, slot);
+                routes_.push_back(std::move(route));
+                steers = true;
+            }
+            if (steers)
+                rules_.push_back(kernel::PolicyRule{
+                    kPriorityIngress, std::nullopt, prefix_of(model_.vpcs[*vpc].cidr),
+                    gateway.outside_interface, std::nullopt, std::nullopt, ingress_table_[index],
+                    igw_[index].path});
+        }
+    }
+
+    const model::Model& model_;
+    std::unordered_map<std::string, std::size_t> vpc_index_, nat_index_, igw_index_;
+    std::unordered_map<std::string, std::uint32_t> eip_address_;
+    std::vector<Gateway> nat_, igw_;
+    std::vector<std::uint32_t> ingress_table_;
+    std::vector<std::unordered_map<std::string, std::uint32_t>> route_table_ids_;
+    std::vector<std::uint32_t> system_table_ids_;
+
+    std::vector<kernel::PolicyRule> rules_;
+    std::vector<kernel::Route> routes_;
+    std::vector<kernel::Address> addresses_;
+};
+
+}  // namespace
+
+kernel::DesiredState compile(const model::Model& model) {
+    return Compiler(model).run();
+}
+
+}  // namespace natctl::compiler

@@ -1,0 +1,313 @@
+#include "controller/compiler/rules.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "controller/model/addr.hpp"
+
+namespace natctl::compiler::rules {
+namespace {
+
+using namespace kernel;
+
+// Kernel numbers (linux/netfilter/nf_tables.h, nf_conntrack_common.h, nf_nat.h).
+constexpr std::uint32_t kMetaMark = 3;
+constexpr std::uint32_t kMetaIifname = 6;
+constexpr std::uint32_t kMetaL4proto = 16;
+constexpr std::uint32_t kCtState = 0;
+constexpr std::uint32_t kCtDirection = 1;
+constexpr std::uint32_t kCtStatus = 2;
+constexpr std::uint32_t kCtDstIp = 20;
+constexpr std::uint32_t kRtClassid = 0;
+constexpr std::uint8_t kCtDirOriginal = 0;
+constexpr std::uint8_t kCtDirReply = 1;
+constexpr std::uint32_t kCtStateEstablishedRelated = 0x2 | 0x4;
+constexpr std::uint32_t kCtStatusDnat = 0x20;  // IPS_DST_NAT
+constexpr std::uint32_t kNatRangeProtoSpecified = 0x2;
+constexpr std::uint8_t kIpprotoIcmp = 1;
+constexpr std::uint8_t kIcmpEchoRequest = 8;
+constexpr std::uint32_t kIpSaddrOffset = 12;
+constexpr std::uint32_t kIpDaddrOffset = 16;
+constexpr std::uint32_t kThSportOffset = 0;
+constexpr std::uint32_t kThDportOffset = 2;
+constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::uint8_t kProtoUdp = 17;
+
+// Registers exactly as nft allocates them for these rules (see the netlink debug sample).
+constexpr Register kVerdictReg = 0;
+constexpr Register kReg2 = 2;
+constexpr Register kReg3 = 3;
+
+std::vector<std::uint8_t> host_u32(std::uint32_t value) {
+    std::vector<std::uint8_t> bytes(4);
+    std::memcpy(bytes.data(), &value, 4);
+    return bytes;
+}
+std::vector<std::uint8_t> network_u32(std::uint32_t value) {
+    return {static_cast<std::uint8_t>(value >> 24), static_cast<std::uint8_t>(value >> 16),
+            static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
+}
+std::vector<std::uint8_t> network_u16(std::uint16_t value) {
+    return {static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
+}
+
+Expr ip_saddr(Register dreg = kReg1) {
+    return PayloadLoad{PayloadBase::Network, kIpSaddrOffset, 4, dreg};
+}
+Expr ip_daddr(Register dreg = kReg1) {
+    return PayloadLoad{PayloadBase::Network, kIpDaddrOffset, 4, dreg};
+}
+Expr l4proto(Register dreg = kReg1) {
+    return MetaLoad{kMetaL4proto, dreg};
+}
+Expr lookup(const char* set, std::optional<Register> dreg = std::nullopt, Register sreg = kReg1) {
+    return Lookup{sreg, dreg, set, std::nullopt, false};
+}
+Expr lookup_anonymous(std::size_t index, std::optional<Register> dreg = std::nullopt) {
+    return Lookup{kReg1, dreg, "", index, false};
+}
+Expr verdict(Verdict::Kind kind, std::string chain = {}) {
+    return Immediate{kVerdictReg, {}, Verdict{kind, std::move(chain)}};
+}
+Expr immediate(Register dreg, std::vector<std::uint8_t> data) {
+    return Immediate{dreg, std::move(data), std::nullopt};
+}
+// `ct status dnat` / `ct state established,related`: a bit test on a host-order word.
+std::vector<Expr> ct_bits(std::uint32_t key, std::uint32_t bits) {
+    return {CtLoad{key, std::nullopt, kReg1}, Bitwise{kReg1, kReg1, host_u32(bits), host_u32(0)},
+            Cmp{kReg1, CmpOp::Neq, host_u32(0)}};
+}
+
+// `meta l4proto { tcp, udp }`: its anonymous set is always the rule's first.
+Set tcp_udp_set() {
+    Set set;
+    set.key = {FieldType::InetProto};
+    set.elements = {Element{{std::uint32_t{kProtoTcp}}, {}, {}, {}, std::nullopt},
+                    Element{{std::uint32_t{kProtoUdp}}, {}, {}, {}, std::nullopt}};
+    return set;
+}
+void match_tcp_udp(Rule& rule) {
+    rule.exprs.push_back(l4proto());
+    rule.exprs.push_back(lookup_anonymous(rule.anonymous_sets.size()));
+    rule.anonymous_sets.push_back(tcp_udp_set());
+}
+
+std::string address_text(std::uint32_t address) {
+    return model::to_string(model::Ipv4{address});
+}
+
+Rule make_rule(std::string text, std::vector<Expr> exprs) {
+    Rule rule;
+    rule.text = std::move(text);
+    rule.exprs = std::move(exprs);
+    return rule;
+}
+
+template <typename Format>
+std::string jhash_map_text(const std::vector<std::uint32_t>& eips, Format&& value_text) {
+    std::string text = "{ ";
+    for (std::size_t index = 0; index < eips.size(); ++index) {
+        if (index > 0) text += ", ";
+        text += fmt::format("{} : {}", index, value_text(eips[index]));
+    }
+    return text + " }";
+}
+
+}  // namespace
+
+std::string snat_chain_name(const std::string& gateway, const std::string& entry) {
+    return fmt::format("snat/{}/{}", gateway, entry);
+}
+std::string masquerade_chain_name(const std::string& gateway) {
+    return fmt::format("masq/{}", gateway);
+}
+
+Rule prerouting_dnat_ports() {
+    Rule rule;
+    rule.text =
+        "meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_ports";
+    match_tcp_udp(rule);
+    rule.exprs.push_back(ip_daddr());
+    rule.exprs.push_back(l4proto(kReg32_00 + 1));
+    rule.exprs.push_back(PayloadLoad{PayloadBase::Transport, kThDportOffset, 2, kReg32_00 + 2});
+    rule.exprs.push_back(lookup(kDnatPorts, kReg1));
+    rule.exprs.push_back(Nat{Nat::Type::Dnat, kReg1, std::nullopt, kReg32_00 + 1, std::nullopt, 0});
+    return rule;
+}
+
+Rule prerouting_dnat_ip() {
+    return make_rule("dnat to ip daddr map @dnat_ip",
+                     {ip_daddr(), lookup(kDnatIp, kReg1),
+                      Nat{Nat::Type::Dnat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0}});
+}
+
+Rule mark_replies() {
+    std::vector<Expr> exprs{CtLoad{kCtDirection, std::nullopt, kReg1},
+                            Cmp{kReg1, CmpOp::Eq, {kCtDirReply}}};
+    for (auto& expr : ct_bits(kCtStatus, kCtStatusDnat))
+        exprs.push_back(std::move(expr));
+    exprs.push_back(CtLoad{kCtDstIp, kCtDirOriginal, kReg1});
+    exprs.push_back(lookup(kReturnMarks, kReg1));
+    exprs.push_back(MetaSet{kMetaMark, kReg1});
+    return make_rule(
+        "ct direction reply ct status dnat meta mark set ct original ip daddr map @return_marks",
+        std::move(exprs));
+}
+
+Rule input_echo_silent() {
+    return make_rule("icmp type echo-request ip daddr @echo_silent counter packets 0 bytes 0 drop",
+                     {l4proto(), Cmp{kReg1, CmpOp::Eq, {kIpprotoIcmp}},
+                      PayloadLoad{PayloadBase::Transport, 0, 1, kReg1},
+                      Cmp{kReg1, CmpOp::Eq, {kIcmpEchoRequest}}, ip_daddr(), lookup(kEchoSilent),
+                      Counter{}, verdict(Verdict::Kind::Drop)});
+}
+
+Rule forward_to_inbound() {
+    return make_rule("iifname @outside_ifaces ip daddr @vpc_cidrs jump inbound",
+                     {MetaLoad{kMetaIifname, kReg1}, lookup(kOutsideIfaces), ip_daddr(),
+                      lookup(kVpcCidrs), verdict(Verdict::Kind::Jump, kInboundChain)});
+}
+
+std::vector<Rule> inbound() {
+    std::vector<Rule> out;
+    auto established = ct_bits(kCtState, kCtStateEstablishedRelated);
+    established.push_back(verdict(Verdict::Kind::Accept));
+    out.push_back(make_rule("ct state established,related accept", std::move(established)));
+
+    auto dnat = ct_bits(kCtStatus, kCtStatusDnat);
+    dnat.push_back(CtLoad{kCtDstIp, kCtDirOriginal, kReg1});
+    dnat.push_back(lookup(kDnatOpen));
+    dnat.push_back(verdict(Verdict::Kind::Accept));
+    out.push_back(
+        make_rule("ct status dnat ct original ip daddr @dnat_open accept", std::move(dnat)));
+
+    out.push_back(make_rule("ip daddr @igw_covered accept",
+                            {ip_daddr(), lookup(kIgwCovered), verdict(Verdict::Kind::Accept)}));
+    out.push_back(
+        make_rule("counter packets 0 bytes 0 drop", {Counter{}, verdict(Verdict::Kind::Drop)}));
+    return out;
+}
+
+std::vector<Rule> postrouting() {
+    std::vector<Rule> out;
+    out.push_back(make_rule(
+        "rt classid @outside_realms snat to ip saddr map @snat_ip",
+        {RtLoad{kRtClassid, kReg1}, lookup(kOutsideRealms), ip_saddr(), lookup(kSnatIp, kReg1),
+         Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0}}));
+    // The interval set stores the realm in network order inside the concatenation.
+    out.push_back(make_rule("rt classid . ip saddr vmap @snat_sources",
+                            {RtLoad{kRtClassid, kReg1}, Byteorder{kReg1, kReg1, true, 4, 4},
+                             ip_saddr(kReg32_00 + 1), lookup(kSnatSources, kVerdictReg)}));
+    out.push_back(
+        make_rule("rt classid @outside_realms ip saddr @vpc_cidrs counter packets 0 bytes 0 drop",
+                  {RtLoad{kRtClassid, kReg1}, lookup(kOutsideRealms), ip_saddr(), lookup(kVpcCidrs),
+                   Counter{}, verdict(Verdict::Kind::Drop)}));
+    return out;
+}
+
+std::vector<Rule> snat_entry(const std::vector<std::uint32_t>& eips, bool affinity,
+                             PortRange ports) {
+    std::vector<Rule> out;
+    const std::string port_text = ports.lo == ports.hi ? fmt::format("{}", ports.lo)
+                                                       : fmt::format("{}-{}", ports.lo, ports.hi);
+
+    if (eips.size() == 1) {
+        const std::uint32_t eip = eips.front();
+        Rule with_ports;
+        // nft prints a single-port immediate range as lo-lo (unlike the map form below).
+        with_ports.text = fmt::format("meta l4proto {{ tcp, udp }} snat to {}:{}-{}",
+                                      address_text(eip), ports.lo, ports.hi);
+        match_tcp_udp(with_ports);
+        with_ports.exprs.push_back(immediate(kReg1, network_u32(eip)));
+        with_ports.exprs.push_back(immediate(kReg2, network_u16(ports.lo)));
+        with_ports.exprs.push_back(immediate(kReg3, network_u16(ports.hi)));
+        with_ports.exprs.push_back(
+            Nat{Nat::Type::Snat, kReg1, std::nullopt, kReg2, kReg3, kNatRangeProtoSpecified});
+        out.push_back(std::move(with_ports));
+        out.push_back(
+            make_rule(fmt::format("snat to {}", address_text(eip)),
+                      {immediate(kReg1, network_u32(eip)),
+                       Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0}}));
+        return out;
+    }
+
+    const auto modulus = static_cast<std::uint32_t>(eips.size());
+    // Affinity hashes the source address alone; otherwise the 5-tuple (TCP/UDP) or the
+    // address pair (everything else), laid out in consecutive 4-byte registers from reg 2.
+    auto hash_inputs = [&](bool with_ports_tuple) {
+        std::vector<Expr> exprs{ip_saddr(kReg2)};
+        if (affinity) return std::pair{exprs, std::uint32_t{4}};
+        constexpr Register kReg2Word1 = kReg32_00 + 5;
+        exprs.push_back(ip_daddr(kReg2Word1));
+        if (!with_ports_tuple) return std::pair{exprs, std::uint32_t{8}};
+        exprs.push_back(l4proto(kReg2Word1 + 1));
+        exprs.push_back(PayloadLoad{PayloadBase::Transport, kThSportOffset, 2, kReg2Word1 + 2});
+        exprs.push_back(PayloadLoad{PayloadBase::Transport, kThDportOffset, 2, kReg3});
+        return std::pair{exprs, std::uint32_t{20}};
+    };
+    const char* tuple_ports =
+        affinity ? "ip saddr" : "ip saddr . ip daddr . meta l4proto . th sport . th dport";
+    const char* tuple_plain = affinity ? "ip saddr" : "ip saddr . ip daddr";
+
+    Rule with_ports;
+    with_ports.text =
+        fmt::format("meta l4proto {{ tcp, udp }} snat ip to jhash {} mod {} seed 0x{:08x} map {}",
+                    tuple_ports, modulus, kJhashSeed, jhash_map_text(eips, [&](std::uint32_t eip) {
+                        return address_text(eip) + " . " + port_text;
+                    }));
+    match_tcp_udp(with_ports);
+    auto [port_inputs, port_len] = hash_inputs(true);
+    for (auto& expr : port_inputs)
+        with_ports.exprs.push_back(std::move(expr));
+    with_ports.exprs.push_back(Hash{kReg2, port_len, modulus, kJhashSeed, kReg1});
+    Set port_map;
+    port_map.key = {FieldType::Integer32};
+    port_map.data = {FieldType::Ipv4, FieldType::InetService};
+    port_map.data_interval = true;
+    for (std::uint32_t index = 0; index < modulus; ++index)
+        port_map.elements.push_back(Element{{index},
+                                            {},
+                                            {eips[index], std::uint32_t{ports.lo}},
+                                            {eips[index], std::uint32_t{ports.hi}},
+                                            std::nullopt});
+    with_ports.exprs.push_back(lookup_anonymous(with_ports.anonymous_sets.size(), kReg1));
+    with_ports.anonymous_sets.push_back(std::move(port_map));
+    // nft unpacks the address . port-range data into consecutive 4-byte registers.
+    with_ports.exprs.push_back(
+        Nat{Nat::Type::Snat, kReg1, kReg32_00 + 2, kReg32_00 + 1, kReg32_00 + 3, 0});
+    out.push_back(std::move(with_ports));
+
+    Rule plain;
+    plain.text = fmt::format("snat to jhash {} mod {} seed 0x{:08x} map {}", tuple_plain, modulus,
+                             kJhashSeed, jhash_map_text(eips, address_text));
+    auto [plain_inputs, plain_len] = hash_inputs(false);
+    plain.exprs = std::move(plain_inputs);
+    plain.exprs.push_back(Hash{kReg2, plain_len, modulus, kJhashSeed, kReg1});
+    Set address_map;
+    address_map.key = {FieldType::Integer32};
+    address_map.data = {FieldType::Ipv4};
+    for (std::uint32_t index = 0; index < modulus; ++index)
+        address_map.elements.push_back(Element{{index}, {}, {eips[index]}, {}, std::nullopt});
+    plain.exprs.push_back(lookup_anonymous(0, kReg1));
+    plain.anonymous_sets.push_back(std::move(address_map));
+    plain.exprs.push_back(Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0});
+    out.push_back(std::move(plain));
+    return out;
+}
+
+std::vector<Rule> masquerade(PortRange ports) {
+    std::vector<Rule> out;
+    Rule with_ports;
+    with_ports.text =
+        fmt::format("meta l4proto {{ tcp, udp }} masquerade to :{}-{}", ports.lo, ports.hi);
+    match_tcp_udp(with_ports);
+    with_ports.exprs.push_back(immediate(kReg1, network_u16(ports.lo)));
+    with_ports.exprs.push_back(immediate(kReg2, network_u16(ports.hi)));
+    with_ports.exprs.push_back(Masquerade{kReg1, kReg2, kNatRangeProtoSpecified});
+    out.push_back(std::move(with_ports));
+    out.push_back(make_rule("masquerade", {Masquerade{}}));
+    return out;
+}
+
+}  // namespace natctl::compiler::rules

@@ -1,0 +1,726 @@
+// JSON form of the model.
+//
+// Canonical form (what to_json emits, and what round-trips exactly):
+// - Optional scalar fields (mode, icmp_echo_reply, eip_affinity, public_ip, ...) are emitted
+//   only when the model holds a value for them; defaults are never filled in.
+// - Arrays that a document may omit (vpcs, eips, nat_gateways, ipv4_gateways, interfaces,
+//   vswitches, instances, route_tables, routes, a gateway's eips, snat_entries,
+//   dnat_entries, gateway_route_table) are emitted only when non-empty.
+// - Arrays that are required (an instance's private_ips, an SNAT entry's eips) are always
+//   emitted, even when empty (validate() then says they must not be).
+// - limits and system_route_table are emitted when present, with only their present fields.
+#include "controller/model/json.hpp"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <utility>
+
+#include "controller/model/addr.hpp"
+
+namespace natctl::model {
+namespace {
+
+using nlohmann::json;
+
+std::string field_path(const std::string& parent, std::string_view key) {
+    return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
+}
+
+std::string index_path(const std::string& parent, std::size_t index) {
+    return fmt::format("{}[{}]", parent, index);
+}
+
+std::string describe_type(const json& value) {
+    if (value.is_number_integer()) return "an integer";
+    if (value.is_number_float()) return "a fractional number";
+    if (value.is_string()) return "a string";
+    if (value.is_boolean()) return "a boolean";
+    if (value.is_array()) return "an array";
+    if (value.is_object()) return "an object";
+    return "null";
+}
+
+std::string join_keys(const std::vector<std::string>& keys) {
+    return fmt::format("{}", fmt::join(keys, ", "));
+}
+
+// Reads one document, collecting every problem instead of stopping at the first.
+class Reader {
+  public:
+    Errors errors;
+
+    void fail(std::string path, std::string reason) {
+        errors.push_back(Error{std::move(path), std::move(reason)});
+    }
+
+    bool expect_object(const json& value, const std::string& path) {
+        if (value.is_object()) return true;
+        fail(path, fmt::format("expected an object, got {}", describe_type(value)));
+        return false;
+    }
+
+    void reject_unknown_fields(const json& object, const std::string& path,
+                               std::initializer_list<std::string_view> known) {
+        for (const auto& [key, value] : object.items()) {
+            bool is_known = false;
+            for (auto name : known)
+                is_known = is_known || name == key;
+            if (!is_known) fail(field_path(path, key), "unknown field");
+        }
+    }
+
+    // Member function pointers keep the call sites one line per field.
+    template <class T>
+    using ReadFn = std::optional<T> (Reader::*)(const json&, const std::string&);
+
+    template <class T>
+    void required(const json& object, const std::string& path, const std::string& key, T& out,
+                  ReadFn<T> read) {
+        auto path_of_field = field_path(path, key);
+        auto it = object.find(key);
+        if (it == object.end()) {
+            fail(path_of_field, "missing required field");
+            return;
+        }
+        if (auto value = std::invoke(read, this, *it, path_of_field)) out = std::move(*value);
+    }
+
+    template <class T>
+    void optional(const json& object, const std::string& path, const std::string& key,
+                  std::optional<T>& out, ReadFn<T> read) {
+        auto it = object.find(key);
+        if (it == object.end()) return;
+        out = std::invoke(read, this, *it, field_path(path, key));
+    }
+
+    template <class T>
+    void array(const json& object, const std::string& path, const std::string& key,
+               std::vector<T>& out, ReadFn<T> read_element, bool is_required) {
+        auto path_of_field = field_path(path, key);
+        auto it = object.find(key);
+        if (it == object.end()) {
+            if (is_required) fail(path_of_field, "missing required field");
+            return;
+        }
+        if (!it->is_array()) {
+            fail(path_of_field, fmt::format("expected an array, got {}", describe_type(*it)));
+            return;
+        }
+        for (std::size_t i = 0; i < it->size(); ++i) {
+            if (auto element =
+                    std::invoke(read_element, this, (*it)[i], index_path(path_of_field, i)))
+                out.push_back(std::move(*element));
+        }
+    }
+
+    // ---- scalars ----------------------------------------------------------------------
+
+    std::optional<std::string> string(const json& value, const std::string& path) {
+        if (value.is_string()) return value.get<std::string>();
+        fail(path, fmt::format("expected a string, got {}", describe_type(value)));
+        return std::nullopt;
+    }
+
+    std::optional<bool> boolean(const json& value, const std::string& path) {
+        if (value.is_boolean()) return value.get<bool>();
+        fail(path, fmt::format("expected true or false, got {}", describe_type(value)));
+        return std::nullopt;
+    }
+
+    std::optional<std::uint32_t> unsigned32(const json& value, const std::string& path) {
+        if (!value.is_number_integer()) {
+            fail(path,
+                 fmt::format("expected a non-negative integer, got {}", describe_type(value)));
+            return std::nullopt;
+        }
+        // Parsed text stores non-negative integers as unsigned, but a document built in
+        // code may hold them signed; only the sign matters here.
+        if (!value.is_number_unsigned() && value.get<std::int64_t>() < 0) {
+            fail(path,
+                 fmt::format("expected a non-negative integer, got {}", value.get<std::int64_t>()));
+            return std::nullopt;
+        }
+        auto number = value.get<std::uint64_t>();
+        if (number > std::numeric_limits<std::uint32_t>::max()) {
+            fail(path, fmt::format("{} is too large (at most {})", number,
+                                   std::numeric_limits<std::uint32_t>::max()));
+            return std::nullopt;
+        }
+        return static_cast<std::uint32_t>(number);
+    }
+
+    template <class T>
+    std::optional<T> parsed_string(const json& value, const std::string& path,
+                                   std::expected<T, std::string> (*parse)(std::string_view)) {
+        auto text = string(value, path);
+        if (!text) return std::nullopt;
+        auto result = parse(*text);
+        if (!result) {
+            fail(path, result.error());
+            return std::nullopt;
+        }
+        return *result;
+    }
+
+    std::optional<Ipv4> ipv4(const json& value, const std::string& path) {
+        return parsed_string(value, path, &parse_ipv4);
+    }
+    std::optional<Cidr> cidr(const json& value, const std::string& path) {
+        return parsed_string(value, path, &parse_cidr);
+    }
+    std::optional<PortRange> port_range(const json& value, const std::string& path) {
+        return parsed_string(value, path, &parse_port_range);
+    }
+    std::optional<SnatPortRange> snat_port_range(const json& value, const std::string& path) {
+        return parsed_string(value, path, &parse_snat_port_range);
+    }
+
+    template <class Enum>
+    std::optional<Enum> enumeration(const json& value, const std::string& path,
+                                    std::initializer_list<std::pair<std::string_view, Enum>> names,
+                                    std::string_view what) {
+        auto text = string(value, path);
+        if (!text) return std::nullopt;
+        std::vector<std::string> spelled;
+        for (const auto& [name, enumerator] : names) {
+            if (name == *text) return enumerator;
+            spelled.emplace_back(name);
+        }
+        fail(path,
+             fmt::format("unknown {} '{}' (expected one of: {})", what, *text, join_keys(spelled)));
+        return std::nullopt;
+    }
+
+    std::optional<DnatProtocol> protocol(const json& value, const std::string& path) {
+        return enumeration<DnatProtocol>(
+            value, path,
+            {{"tcp", DnatProtocol::Tcp}, {"udp", DnatProtocol::Udp}, {"any", DnatProtocol::Any}},
+            "protocol");
+    }
+    std::optional<GatewayMode> mode(const json& value, const std::string& path) {
+        return enumeration<GatewayMode>(
+            value, path, {{"snat", GatewayMode::Snat}, {"masquerade", GatewayMode::Masquerade}},
+            "mode");
+    }
+    std::optional<SessionLog> session_log(const json& value, const std::string& path) {
+        return enumeration<SessionLog>(
+            value, path,
+            {{"off", SessionLog::Off}, {"errors", SessionLog::Errors}, {"all", SessionLog::All}},
+            "session_log");
+    }
+
+    // An object with exactly one key out of `kinds`, whose value is read by the caller.
+    // Returns the key, or nothing after reporting why.
+    std::optional<std::string> single_key(const json& object, const std::string& path,
+                                          std::initializer_list<std::string_view> kinds,
+                                          std::string_view what) {
+        reject_unknown_fields(object, path, kinds);
+        std::vector<std::string> present;
+        std::vector<std::string> spelled;
+        for (auto kind : kinds) {
+            spelled.emplace_back(kind);
+            if (object.contains(std::string(kind))) present.emplace_back(kind);
+        }
+        if (present.size() == 1) return present.front();
+        if (present.empty())
+            fail(path,
+                 fmt::format("{} needs exactly one of {} (none given)", what, join_keys(spelled)));
+        else
+            fail(path, fmt::format("{} needs exactly one of {} (given: {})", what,
+                                   join_keys(spelled), join_keys(present)));
+        return std::nullopt;
+    }
+
+    // ---- composite values -------------------------------------------------------------
+
+    std::optional<NextHop> next_hop(const json& value, const std::string& path) {
+        if (value.is_string()) {
+            if (value.get<std::string>() == "blackhole") return Blackhole{};
+            fail(path, fmt::format("unknown next hop '{}' (expected \"blackhole\" or an object "
+                                   "with one of nat_gateway, ipv4_gateway, instance)",
+                                   value.get<std::string>()));
+            return std::nullopt;
+        }
+        if (!value.is_object()) {
+            fail(path,
+                 fmt::format("expected \"blackhole\" or an object, got {}", describe_type(value)));
+            return std::nullopt;
+        }
+        auto kind =
+            single_key(value, path, {"nat_gateway", "ipv4_gateway", "instance"}, "next_hop");
+        if (!kind) return std::nullopt;
+        auto name = string(value.at(*kind), field_path(path, *kind));
+        if (!name) return std::nullopt;
+        if (*kind == "nat_gateway") return NatGatewayHop{*name};
+        if (*kind == "ipv4_gateway") return Ipv4GatewayHop{*name};
+        return InstanceHop{*name};
+    }
+
+    std::optional<GatewayNextHop> gateway_next_hop(const json& value, const std::string& path) {
+        if (value.is_string()) {
+            if (value.get<std::string>() == "local") return LocalHop{};
+            fail(path, fmt::format("unknown next hop '{}' (expected \"local\" or "
+                                   "{{\"instance\": name}})",
+                                   value.get<std::string>()));
+            return std::nullopt;
+        }
+        if (!value.is_object()) {
+            fail(path,
+                 fmt::format("expected \"local\" or an object, got {}", describe_type(value)));
+            return std::nullopt;
+        }
+        auto kind = single_key(value, path, {"instance"}, "next_hop");
+        if (!kind) return std::nullopt;
+        auto name = string(value.at(*kind), field_path(path, *kind));
+        if (!name) return std::nullopt;
+        return InstanceHop{*name};
+    }
+
+    std::optional<SnatSource> snat_source(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        auto kind = single_key(value, path, {"vpc", "vswitch", "instance", "cidr"}, "source");
+        if (!kind) return std::nullopt;
+        auto path_of_kind = field_path(path, *kind);
+        if (*kind == "cidr") {
+            auto parsed = cidr(value.at(*kind), path_of_kind);
+            if (!parsed) return std::nullopt;
+            return CidrSource{*parsed};
+        }
+        auto name = string(value.at(*kind), path_of_kind);
+        if (!name) return std::nullopt;
+        if (*kind == "vpc") return VpcSource{*name};
+        if (*kind == "vswitch") return VSwitchSource{*name};
+        return InstanceSource{*name};
+    }
+
+    std::optional<Route> route(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"destination", "next_hop"});
+        Route result;
+        auto before = errors.size();
+        required(value, path, "destination", result.destination, &Reader::cidr);
+        required(value, path, "next_hop", result.next_hop, &Reader::next_hop);
+        return errors.size() == before ? std::optional(result) : std::nullopt;
+    }
+
+    std::optional<GatewayRoute> gateway_route(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"destination", "next_hop"});
+        GatewayRoute result;
+        auto before = errors.size();
+        required(value, path, "destination", result.destination, &Reader::cidr);
+        required(value, path, "next_hop", result.next_hop, &Reader::gateway_next_hop);
+        return errors.size() == before ? std::optional(result) : std::nullopt;
+    }
+
+    // Composite readers below return a value even when a part of it was wrong: the errors
+    // are already recorded, and the whole document is refused anyway; keeping the partial
+    // value lets later fields still be checked.
+
+    std::optional<RouteTable> route_table(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "routes"});
+        RouteTable result;
+        required(value, path, "name", result.name, &Reader::string);
+        array(value, path, "routes", result.routes, &Reader::route, false);
+        return result;
+    }
+
+    std::optional<SystemRouteTable> system_route_table(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "routes"});
+        SystemRouteTable result;
+        optional(value, path, "name", result.name, &Reader::string);
+        array(value, path, "routes", result.routes, &Reader::route, false);
+        return result;
+    }
+
+    std::optional<VSwitch> vswitch(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "cidr", "route_table"});
+        VSwitch result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "cidr", result.cidr, &Reader::cidr);
+        optional(value, path, "route_table", result.route_table, &Reader::string);
+        return result;
+    }
+
+    std::optional<Instance> instance(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "vswitch", "private_ips", "public_ip"});
+        Instance result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "vswitch", result.vswitch, &Reader::string);
+        array(value, path, "private_ips", result.private_ips, &Reader::ipv4, true);
+        optional(value, path, "public_ip", result.public_ip, &Reader::ipv4);
+        return result;
+    }
+
+    std::optional<Vpc> vpc(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path,
+                              {"name", "cidr", "interfaces", "vswitches", "instances",
+                               "route_tables", "system_route_table"});
+        Vpc result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "cidr", result.cidr, &Reader::cidr);
+        array(value, path, "interfaces", result.interfaces, &Reader::string, false);
+        array(value, path, "vswitches", result.vswitches, &Reader::vswitch, false);
+        array(value, path, "instances", result.instances, &Reader::instance, false);
+        array(value, path, "route_tables", result.route_tables, &Reader::route_table, false);
+        optional(value, path, "system_route_table", result.system_route_table,
+                 &Reader::system_route_table);
+        return result;
+    }
+
+    std::optional<Eip> eip(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "address"});
+        Eip result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "address", result.address, &Reader::ipv4);
+        return result;
+    }
+
+    std::optional<SnatEntry> snat_entry(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path, {"name", "source", "eips", "eip_affinity"});
+        SnatEntry result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "source", result.source, &Reader::snat_source);
+        array(value, path, "eips", result.eips, &Reader::string, true);
+        optional(value, path, "eip_affinity", result.eip_affinity, &Reader::boolean);
+        return result;
+    }
+
+    std::optional<DnatEntry> dnat_entry(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(
+            value, path, {"name", "eip", "protocol", "public_port", "private_ip", "private_port"});
+        DnatEntry result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "eip", result.eip, &Reader::string);
+        required(value, path, "protocol", result.protocol, &Reader::protocol);
+        optional(value, path, "public_port", result.public_port, &Reader::port_range);
+        required(value, path, "private_ip", result.private_ip, &Reader::ipv4);
+        optional(value, path, "private_port", result.private_port, &Reader::port_range);
+        return result;
+    }
+
+    std::optional<NatGateway> nat_gateway(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path,
+                              {"name", "vpc", "mode", "outside_interface", "upstream", "eips",
+                               "icmp_echo_reply", "deletion_protection", "snat_port_range",
+                               "port_budget_per_eip", "max_ports_per_instance", "session_log",
+                               "assign_eip_addresses", "snat_entries", "dnat_entries"});
+        NatGateway result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "vpc", result.vpc, &Reader::string);
+        optional(value, path, "mode", result.mode, &Reader::mode);
+        required(value, path, "outside_interface", result.outside_interface, &Reader::string);
+        required(value, path, "upstream", result.upstream, &Reader::ipv4);
+        array(value, path, "eips", result.eips, &Reader::string, false);
+        optional(value, path, "icmp_echo_reply", result.icmp_echo_reply, &Reader::boolean);
+        optional(value, path, "deletion_protection", result.deletion_protection, &Reader::boolean);
+        optional(value, path, "snat_port_range", result.snat_port_range, &Reader::snat_port_range);
+        optional(value, path, "port_budget_per_eip", result.port_budget_per_eip,
+                 &Reader::unsigned32);
+        optional(value, path, "max_ports_per_instance", result.max_ports_per_instance,
+                 &Reader::unsigned32);
+        optional(value, path, "session_log", result.session_log, &Reader::session_log);
+        optional(value, path, "assign_eip_addresses", result.assign_eip_addresses,
+                 &Reader::boolean);
+        array(value, path, "snat_entries", result.snat_entries, &Reader::snat_entry, false);
+        array(value, path, "dnat_entries", result.dnat_entries, &Reader::dnat_entry, false);
+        return result;
+    }
+
+    std::optional<Ipv4Gateway> ipv4_gateway(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(
+            value, path,
+            {"name", "vpc", "enabled", "outside_interface", "upstream", "gateway_route_table"});
+        Ipv4Gateway result;
+        required(value, path, "name", result.name, &Reader::string);
+        required(value, path, "vpc", result.vpc, &Reader::string);
+        optional(value, path, "enabled", result.enabled, &Reader::boolean);
+        required(value, path, "outside_interface", result.outside_interface, &Reader::string);
+        required(value, path, "upstream", result.upstream, &Reader::ipv4);
+        array(value, path, "gateway_route_table", result.gateway_route_table,
+              &Reader::gateway_route, false);
+        return result;
+    }
+
+    std::optional<Limits> limits(const json& value, const std::string& path) {
+        if (!expect_object(value, path)) return std::nullopt;
+        reject_unknown_fields(value, path,
+                              {"nat_gateways_per_vpc", "eips_per_nat_gateway",
+                               "snat_entries_per_nat_gateway", "dnat_entries_per_nat_gateway"});
+        Limits result;
+        optional(value, path, "nat_gateways_per_vpc", result.nat_gateways_per_vpc,
+                 &Reader::unsigned32);
+        optional(value, path, "eips_per_nat_gateway", result.eips_per_nat_gateway,
+                 &Reader::unsigned32);
+        optional(value, path, "snat_entries_per_nat_gateway", result.snat_entries_per_nat_gateway,
+                 &Reader::unsigned32);
+        optional(value, path, "dnat_entries_per_nat_gateway", result.dnat_entries_per_nat_gateway,
+                 &Reader::unsigned32);
+        return result;
+    }
+
+    std::optional<int> version(const json& value, const std::string& path) {
+        if (!value.is_number_integer()) {
+            fail(path, fmt::format("expected the integer 1, got {}", describe_type(value)));
+            return std::nullopt;
+        }
+        if (value.get<std::int64_t>() != 1) {
+            fail(path,
+                 fmt::format("unsupported version {} (this natctl reads version 1)", value.dump()));
+            return std::nullopt;
+        }
+        return 1;
+    }
+
+    Model model(const json& document) {
+        Model result;
+        if (!expect_object(document, "")) return result;
+        reject_unknown_fields(
+            document, "", {"version", "vpcs", "eips", "nat_gateways", "ipv4_gateways", "limits"});
+        required(document, "", "version", result.version, &Reader::version);
+        array(document, "", "vpcs", result.vpcs, &Reader::vpc, false);
+        array(document, "", "eips", result.eips, &Reader::eip, false);
+        array(document, "", "nat_gateways", result.nat_gateways, &Reader::nat_gateway, false);
+        array(document, "", "ipv4_gateways", result.ipv4_gateways, &Reader::ipv4_gateway, false);
+        optional(document, "", "limits", result.limits, &Reader::limits);
+        return result;
+    }
+};
+
+// ---- writing ------------------------------------------------------------------------------
+
+template <class T, class Write>
+void put_array(json& object, const char* key, const std::vector<T>& values, Write write,
+               bool always) {
+    if (values.empty() && !always) return;
+    json array = json::array();
+    for (const auto& value : values)
+        array.push_back(write(value));
+    object[key] = std::move(array);
+}
+
+json string_of(const std::string& value) {
+    return value;
+}
+json string_of_ipv4(const Ipv4& value) {
+    return to_string(value);
+}
+
+json write_next_hop(const NextHop& hop) {
+    return std::visit(
+        [](const auto& alternative) -> json {
+            using T = std::decay_t<decltype(alternative)>;
+            if constexpr (std::is_same_v<T, NatGatewayHop>)
+                return {{"nat_gateway", alternative.name}};
+            else if constexpr (std::is_same_v<T, Ipv4GatewayHop>)
+                return {{"ipv4_gateway", alternative.name}};
+            else if constexpr (std::is_same_v<T, InstanceHop>)
+                return {{"instance", alternative.name}};
+            else
+                return "blackhole";
+        },
+        hop);
+}
+
+json write_gateway_next_hop(const GatewayNextHop& hop) {
+    if (const auto* instance = std::get_if<InstanceHop>(&hop))
+        return {{"instance", instance->name}};
+    return "local";
+}
+
+json write_route(const Route& route) {
+    return {{"destination", to_string(route.destination)},
+            {"next_hop", write_next_hop(route.next_hop)}};
+}
+
+json write_gateway_route(const GatewayRoute& route) {
+    return {{"destination", to_string(route.destination)},
+            {"next_hop", write_gateway_next_hop(route.next_hop)}};
+}
+
+json write_vpc(const Vpc& vpc) {
+    json out = {{"name", vpc.name}, {"cidr", to_string(vpc.cidr)}};
+    put_array(out, "interfaces", vpc.interfaces, string_of, false);
+    put_array(
+        out, "vswitches", vpc.vswitches,
+        [](const VSwitch& vswitch) {
+            json item = {{"name", vswitch.name}, {"cidr", to_string(vswitch.cidr)}};
+            if (vswitch.route_table) item["route_table"] = *vswitch.route_table;
+            return item;
+        },
+        false);
+    put_array(
+        out, "instances", vpc.instances,
+        [](const Instance& instance) {
+            json item = {{"name", instance.name}, {"vswitch", instance.vswitch}};
+            put_array(item, "private_ips", instance.private_ips, string_of_ipv4, true);
+            if (instance.public_ip) item["public_ip"] = to_string(*instance.public_ip);
+            return item;
+        },
+        false);
+    put_array(
+        out, "route_tables", vpc.route_tables,
+        [](const RouteTable& table) {
+            json item = {{"name", table.name}};
+            put_array(item, "routes", table.routes, write_route, false);
+            return item;
+        },
+        false);
+    if (vpc.system_route_table) {
+        json item = json::object();
+        if (vpc.system_route_table->name) item["name"] = *vpc.system_route_table->name;
+        put_array(item, "routes", vpc.system_route_table->routes, write_route, false);
+        out["system_route_table"] = std::move(item);
+    }
+    return out;
+}
+
+const char* protocol_name(DnatProtocol protocol) {
+    switch (protocol) {
+        case DnatProtocol::Tcp:
+            return "tcp";
+        case DnatProtocol::Udp:
+            return "udp";
+        case DnatProtocol::Any:
+            return "any";
+    }
+    return "any";
+}
+
+const char* session_log_name(SessionLog log) {
+    switch (log) {
+        case SessionLog::Off:
+            return "off";
+        case SessionLog::Errors:
+            return "errors";
+        case SessionLog::All:
+            return "all";
+    }
+    return "off";
+}
+
+json write_snat_source(const SnatSource& source) {
+    return std::visit(
+        [](const auto& alternative) -> json {
+            using T = std::decay_t<decltype(alternative)>;
+            if constexpr (std::is_same_v<T, VpcSource>)
+                return {{"vpc", alternative.name}};
+            else if constexpr (std::is_same_v<T, VSwitchSource>)
+                return {{"vswitch", alternative.name}};
+            else if constexpr (std::is_same_v<T, InstanceSource>)
+                return {{"instance", alternative.name}};
+            else
+                return {{"cidr", to_string(alternative.cidr)}};
+        },
+        source);
+}
+
+json write_nat_gateway(const NatGateway& gateway) {
+    json out = {{"name", gateway.name},
+                {"vpc", gateway.vpc},
+                {"outside_interface", gateway.outside_interface},
+                {"upstream", to_string(gateway.upstream)}};
+    if (gateway.mode)
+        out["mode"] = *gateway.mode == GatewayMode::Masquerade ? "masquerade" : "snat";
+    put_array(out, "eips", gateway.eips, string_of, false);
+    if (gateway.icmp_echo_reply) out["icmp_echo_reply"] = *gateway.icmp_echo_reply;
+    if (gateway.deletion_protection) out["deletion_protection"] = *gateway.deletion_protection;
+    if (gateway.snat_port_range) out["snat_port_range"] = to_string(*gateway.snat_port_range);
+    if (gateway.port_budget_per_eip) out["port_budget_per_eip"] = *gateway.port_budget_per_eip;
+    if (gateway.max_ports_per_instance)
+        out["max_ports_per_instance"] = *gateway.max_ports_per_instance;
+    if (gateway.session_log) out["session_log"] = session_log_name(*gateway.session_log);
+    if (gateway.assign_eip_addresses) out["assign_eip_addresses"] = *gateway.assign_eip_addresses;
+    put_array(
+        out, "snat_entries", gateway.snat_entries,
+        [](const SnatEntry& entry) {
+            json item = {{"name", entry.name}, {"source", write_snat_source(entry.source)}};
+            put_array(item, "eips", entry.eips, string_of, true);
+            if (entry.eip_affinity) item["eip_affinity"] = *entry.eip_affinity;
+            return item;
+        },
+        false);
+    put_array(
+        out, "dnat_entries", gateway.dnat_entries,
+        [](const DnatEntry& entry) {
+            json item = {{"name", entry.name},
+                         {"eip", entry.eip},
+                         {"protocol", protocol_name(entry.protocol)},
+                         {"private_ip", to_string(entry.private_ip)}};
+            if (entry.public_port) item["public_port"] = to_string(*entry.public_port);
+            if (entry.private_port) item["private_port"] = to_string(*entry.private_port);
+            return item;
+        },
+        false);
+    return out;
+}
+
+json write_ipv4_gateway(const Ipv4Gateway& gateway) {
+    json out = {{"name", gateway.name},
+                {"vpc", gateway.vpc},
+                {"outside_interface", gateway.outside_interface},
+                {"upstream", to_string(gateway.upstream)}};
+    if (gateway.enabled) out["enabled"] = *gateway.enabled;
+    put_array(out, "gateway_route_table", gateway.gateway_route_table, write_gateway_route, false);
+    return out;
+}
+
+json write_limits(const Limits& limits) {
+    json out = json::object();
+    if (limits.nat_gateways_per_vpc) out["nat_gateways_per_vpc"] = *limits.nat_gateways_per_vpc;
+    if (limits.eips_per_nat_gateway) out["eips_per_nat_gateway"] = *limits.eips_per_nat_gateway;
+    if (limits.snat_entries_per_nat_gateway)
+        out["snat_entries_per_nat_gateway"] = *limits.snat_entries_per_nat_gateway;
+    if (limits.dnat_entries_per_nat_gateway)
+        out["dnat_entries_per_nat_gateway"] = *limits.dnat_entries_per_nat_gateway;
+    return out;
+}
+
+}  // namespace
+
+std::expected<Model, Errors> from_json(const nlohmann::json& document) {
+    Reader reader;
+    Model model = reader.model(document);
+    if (!reader.errors.empty()) return std::unexpected(std::move(reader.errors));
+    return model;
+}
+
+std::expected<Model, Errors> parse_model(std::string_view text) {
+    nlohmann::json document;
+    try {
+        document = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& error) {
+        return std::unexpected(Errors{Error{"", error.what()}});
+    }
+    return from_json(document);
+}
+
+nlohmann::json to_json(const Model& model) {
+    json out = {{"version", model.version}};
+    put_array(out, "vpcs", model.vpcs, write_vpc, false);
+    put_array(
+        out, "eips", model.eips,
+        [](const Eip& eip) -> json {
+            return {{"name", eip.name}, {"address", to_string(eip.address)}};
+        },
+        false);
+    put_array(out, "nat_gateways", model.nat_gateways, write_nat_gateway, false);
+    put_array(out, "ipv4_gateways", model.ipv4_gateways, write_ipv4_gateway, false);
+    if (model.limits) out["limits"] = write_limits(*model.limits);
+    return out;
+}
+
+}  // namespace natctl::model

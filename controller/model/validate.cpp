@@ -1,0 +1,1038 @@
+// Semantic validation. Every check reports at the path of the value that has to change and
+// names the other party of a conflict by its path, so that an operator can fix a document
+// from the error list alone. Errors are sorted into document order at the end, which lets
+// the checks below be grouped by rule rather than by position.
+#include "controller/model/validate.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "controller/model/addr.hpp"
+#include "controller/model/json.hpp"
+
+namespace natctl::model {
+namespace {
+
+constexpr std::size_t kMaxNameLength = 64;
+constexpr std::size_t kMaxIfnameLength = 15;  // IFNAMSIZ - 1
+constexpr int kMinVpcPrefix = 8;
+constexpr int kMaxVpcPrefix = 28;
+
+// ---- document order of paths --------------------------------------------------------------
+
+// Field names in an order consistent with the field order of every object in DESIGN.md, so
+// one table ranks the fields of all object kinds.
+constexpr std::array kFieldOrder = {
+    "version",
+    "vpcs",
+    "name",
+    "cidr",
+    "vpc",
+    "mode",
+    "enabled",
+    "outside_interface",
+    "upstream",
+    "interfaces",
+    "vswitches",
+    "vswitch",
+    "private_ips",
+    "public_ip",
+    "instances",
+    "route_tables",
+    "routes",
+    "route_table",
+    "system_route_table",
+    "destination",
+    "next_hop",
+    "address",
+    "source",
+    "eips",
+    "eip_affinity",
+    "eip",
+    "protocol",
+    "public_port",
+    "private_ip",
+    "private_port",
+    "icmp_echo_reply",
+    "deletion_protection",
+    "snat_port_range",
+    "port_budget_per_eip",
+    "max_ports_per_instance",
+    "session_log",
+    "assign_eip_addresses",
+    "snat_entries",
+    "dnat_entries",
+    "nat_gateways",
+    "gateway_route_table",
+    "ipv4_gateways",
+    "limits",
+    "nat_gateways_per_vpc",
+    "eips_per_nat_gateway",
+    "snat_entries_per_nat_gateway",
+    "dnat_entries_per_nat_gateway",
+};
+
+std::vector<std::size_t> order_key(std::string_view path) {
+    std::vector<std::size_t> key;
+    std::size_t pos = 0;
+    while (pos < path.size()) {
+        if (path[pos] == '.') {
+            ++pos;
+            continue;
+        }
+        if (path[pos] == '[') {
+            auto close = path.find(']', pos);
+            std::size_t index = 0;
+            for (auto i = pos + 1; i < close; ++i)
+                index = index * 10 + static_cast<std::size_t>(path[i] - '0');
+            key.push_back(index);
+            pos = close + 1;
+            continue;
+        }
+        auto end = path.find_first_of(".[", pos);
+        auto field = path.substr(pos, end == std::string_view::npos ? path.npos : end - pos);
+        auto found = std::find(kFieldOrder.begin(), kFieldOrder.end(), field);
+        key.push_back(static_cast<std::size_t>(found - kFieldOrder.begin()));
+        pos = end == std::string_view::npos ? path.size() : end;
+    }
+    return key;
+}
+
+// ---- small helpers --------------------------------------------------------------------------
+
+bool valid_name_char(char c, bool first) {
+    bool alnum = std::isalnum(static_cast<unsigned char>(c)) != 0;
+    return first ? alnum : alnum || c == '_' || c == '.' || c == '-';
+}
+
+std::optional<std::string> name_problem(const std::string& name) {
+    if (name.empty()) return "a name must not be empty";
+    if (name.size() > kMaxNameLength)
+        return fmt::format("name '{}' is {} characters long; at most {} are allowed", name,
+                           name.size(), kMaxNameLength);
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (!valid_name_char(name[i], i == 0))
+            return fmt::format(
+                "name '{}' must start with a letter or digit and contain only letters, digits, "
+                "'_', '.' and '-'",
+                name);
+    }
+    return std::nullopt;
+}
+
+bool valid_ifname(const std::string& name) {
+    if (name.empty() || name.size() > kMaxIfnameLength || name == "." || name == "..") return false;
+    return std::none_of(name.begin(), name.end(), [](char c) {
+        return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) != 0 ||
+               std::iscntrl(static_cast<unsigned char>(c)) != 0;
+    });
+}
+
+std::string ifname_problem(const std::string& name) {
+    return fmt::format(
+        "'{}' is not a valid interface name (1-15 characters, no '/', ':' or whitespace)", name);
+}
+
+std::string port_text(const PortRange& range) {
+    return to_string(range);
+}
+
+const char* protocol_name(DnatProtocol protocol) {
+    switch (protocol) {
+        case DnatProtocol::Tcp:
+            return "tcp";
+        case DnatProtocol::Udp:
+            return "udp";
+        case DnatProtocol::Any:
+            return "any";
+    }
+    return "any";
+}
+
+bool ranges_overlap(std::uint32_t lo1, std::uint32_t hi1, std::uint32_t lo2, std::uint32_t hi2) {
+    return lo1 <= hi2 && lo2 <= hi1;
+}
+
+// Where an object sits: its index and the path of its name (for "first used at").
+struct Place {
+    std::size_t vpc = 0;
+    std::size_t index = 0;
+    std::string path;
+};
+
+struct VpcIndex {
+    std::map<std::string, std::size_t> vswitches;
+    std::map<std::string, std::size_t> instances;
+    std::map<std::string, std::size_t> route_tables;
+    std::vector<std::size_t> nat_gateways;
+    std::vector<std::size_t> ipv4_gateways;
+};
+
+class Validator {
+  public:
+    explicit Validator(const Model& model) : model_(model) {}
+
+    Errors run() {
+        check_version();
+        index_and_check_names();
+        check_vpcs();
+        check_eips();
+        check_nat_gateways();
+        check_ipv4_gateways();
+        check_limits();
+        std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
+            return order_key(a.path) < order_key(b.path);
+        });
+        return std::move(errors_);
+    }
+
+  private:
+    const Model& model_;
+    Errors errors_;
+
+    std::map<std::string, std::size_t> vpc_by_name_;
+    std::vector<VpcIndex> vpc_index_;
+    std::map<std::string, Place> vswitch_anywhere_;
+    std::map<std::string, Place> instance_anywhere_;
+    std::map<std::string, Place> route_table_anywhere_;
+    std::map<std::string, std::size_t> eip_by_name_;
+    std::map<std::string, std::size_t> nat_gateway_by_name_;
+    std::map<std::string, std::size_t> ipv4_gateway_by_name_;
+    // EIP name → the first gateway attachment (gateway index, path of the list element).
+    std::map<std::string, std::pair<std::size_t, std::string>> eip_attachment_;
+    // Inside interface → path of its first listing and the VPC it belongs to.
+    std::map<std::string, std::pair<std::size_t, std::string>> inside_interfaces_;
+    // DNAT entries by what must be unique about them; an EntryRef is (gateway, entry), and
+    // its ordering is document order. Indexed up front so that large documents (the limits
+    // can be raised) validate in n log n rather than comparing every pair of entries.
+    using EntryRef = std::pair<std::size_t, std::size_t>;
+    std::map<std::string, EntryRef> first_dnat_of_eip_;
+    std::map<std::string, EntryRef> first_ip_mapping_of_eip_;
+    std::map<Ipv4, EntryRef> first_ip_mapping_of_private_ip_;
+    // (eip, protocol) → accepted public port ranges, disjoint: lo → (hi, entry).
+    std::map<std::pair<std::string, DnatProtocol>,
+             std::map<std::uint16_t, std::pair<std::uint16_t, EntryRef>>>
+        mapped_ports_;
+
+    void fail(std::string path, std::string reason) {
+        errors_.push_back(Error{std::move(path), std::move(reason)});
+    }
+
+    // ---- names ----------------------------------------------------------------------------
+
+    // Returns true when this is the first object of its kind with this name.
+    bool check_name(std::map<std::string, std::string>& seen, std::string_view kind,
+                    const std::string& name, const std::string& path) {
+        if (auto problem = name_problem(name)) fail(path, *problem);
+        auto [it, inserted] = seen.emplace(name, path);
+        if (!inserted)
+            fail(path,
+                 fmt::format("duplicate {} name {} (first used at {})", kind, name, it->second));
+        return inserted;
+    }
+
+    void index_and_check_names() {
+        std::map<std::string, std::string> vpc_names, vswitch_names, instance_names,
+            route_table_names, eip_names, nat_gateway_names, ipv4_gateway_names, snat_names,
+            dnat_names;
+        vpc_index_.resize(model_.vpcs.size());
+        for (std::size_t v = 0; v < model_.vpcs.size(); ++v) {
+            const auto& vpc = model_.vpcs[v];
+            auto base = fmt::format("vpcs[{}]", v);
+            if (check_name(vpc_names, "vpc", vpc.name, base + ".name"))
+                vpc_by_name_.emplace(vpc.name, v);
+            auto& index = vpc_index_[v];
+            for (std::size_t i = 0; i < vpc.vswitches.size(); ++i) {
+                auto path = fmt::format("{}.vswitches[{}].name", base, i);
+                const auto& name = vpc.vswitches[i].name;
+                check_name(vswitch_names, "vswitch", name, path);
+                index.vswitches.emplace(name, i);
+                vswitch_anywhere_.emplace(name, Place{v, i, path});
+            }
+            for (std::size_t i = 0; i < vpc.instances.size(); ++i) {
+                auto path = fmt::format("{}.instances[{}].name", base, i);
+                const auto& name = vpc.instances[i].name;
+                check_name(instance_names, "instance", name, path);
+                index.instances.emplace(name, i);
+                instance_anywhere_.emplace(name, Place{v, i, path});
+            }
+            for (std::size_t i = 0; i < vpc.route_tables.size(); ++i) {
+                auto path = fmt::format("{}.route_tables[{}].name", base, i);
+                const auto& name = vpc.route_tables[i].name;
+                check_name(route_table_names, "route table", name, path);
+                index.route_tables.emplace(name, i);
+                route_table_anywhere_.emplace(name, Place{v, i, path});
+            }
+            if (vpc.system_route_table && vpc.system_route_table->name)
+                check_name(route_table_names, "route table", *vpc.system_route_table->name,
+                           base + ".system_route_table.name");
+        }
+        for (std::size_t e = 0; e < model_.eips.size(); ++e) {
+            const auto& name = model_.eips[e].name;
+            check_name(eip_names, "eip", name, fmt::format("eips[{}].name", e));
+            eip_by_name_.emplace(name, e);
+        }
+        for (std::size_t g = 0; g < model_.nat_gateways.size(); ++g) {
+            const auto& gateway = model_.nat_gateways[g];
+            auto base = fmt::format("nat_gateways[{}]", g);
+            check_name(nat_gateway_names, "nat gateway", gateway.name, base + ".name");
+            nat_gateway_by_name_.emplace(gateway.name, g);
+            for (std::size_t s = 0; s < gateway.snat_entries.size(); ++s)
+                check_name(snat_names, "snat entry", gateway.snat_entries[s].name,
+                           fmt::format("{}.snat_entries[{}].name", base, s));
+            for (std::size_t d = 0; d < gateway.dnat_entries.size(); ++d) {
+                const auto& entry = gateway.dnat_entries[d];
+                check_name(dnat_names, "dnat entry", entry.name,
+                           fmt::format("{}.dnat_entries[{}].name", base, d));
+                first_dnat_of_eip_.emplace(entry.eip, EntryRef{g, d});
+                if (!entry.ip_mapping()) continue;
+                first_ip_mapping_of_eip_.emplace(entry.eip, EntryRef{g, d});
+                first_ip_mapping_of_private_ip_.emplace(entry.private_ip, EntryRef{g, d});
+            }
+            if (auto vpc = vpc_by_name_.find(gateway.vpc); vpc != vpc_by_name_.end())
+                vpc_index_[vpc->second].nat_gateways.push_back(g);
+        }
+        for (std::size_t g = 0; g < model_.ipv4_gateways.size(); ++g) {
+            const auto& gateway = model_.ipv4_gateways[g];
+            check_name(ipv4_gateway_names, "ipv4 gateway", gateway.name,
+                       fmt::format("ipv4_gateways[{}].name", g));
+            ipv4_gateway_by_name_.emplace(gateway.name, g);
+            if (auto vpc = vpc_by_name_.find(gateway.vpc); vpc != vpc_by_name_.end())
+                vpc_index_[vpc->second].ipv4_gateways.push_back(g);
+        }
+    }
+
+    void check_version() {
+        if (model_.version != 1)
+            fail("version", fmt::format("unsupported version {} (this natctl reads version 1)",
+                                        model_.version));
+    }
+
+    // ---- lookups --------------------------------------------------------------------------
+
+    // The VPC a gateway belongs to, or an error at `path`.
+    std::optional<std::size_t> resolve_vpc(const std::string& name, const std::string& path) {
+        if (auto it = vpc_by_name_.find(name); it != vpc_by_name_.end()) return it->second;
+        fail(path, fmt::format("vpc {} does not exist", name));
+        return std::nullopt;
+    }
+
+    // A name of kind `kind` that must exist inside VPC `v`.
+    std::optional<std::size_t> resolve_in_vpc(const std::map<std::string, std::size_t>& local,
+                                              const std::map<std::string, Place>& anywhere,
+                                              std::string_view kind, const std::string& name,
+                                              std::size_t v, const std::string& path) {
+        if (auto it = local.find(name); it != local.end()) return it->second;
+        if (auto other = anywhere.find(name); other != anywhere.end())
+            fail(path, fmt::format("{} {} belongs to vpc {}, not to vpc {}", kind, name,
+                                   model_.vpcs[other->second.vpc].name, model_.vpcs[v].name));
+        else
+            fail(path,
+                 fmt::format("{} {} does not exist in vpc {}", kind, name, model_.vpcs[v].name));
+        return std::nullopt;
+    }
+
+    // The VPC whose CIDR holds `ip`, if any.
+    std::optional<std::size_t> vpc_containing(Ipv4 ip) const {
+        for (std::size_t v = 0; v < model_.vpcs.size(); ++v)
+            if (model_.vpcs[v].cidr.contains(ip)) return v;
+        return std::nullopt;
+    }
+
+    std::optional<std::size_t> eip_with_address(Ipv4 address) const {
+        for (std::size_t e = 0; e < model_.eips.size(); ++e)
+            if (model_.eips[e].address == address) return e;
+        return std::nullopt;
+    }
+
+    // ---- VPCs -----------------------------------------------------------------------------
+
+    void check_vpcs() {
+        std::map<Ipv4, std::string> private_ip_owner;  // per VPC, reset below
+        std::map<Ipv4, std::string> public_ip_owner;
+        for (std::size_t v = 0; v < model_.vpcs.size(); ++v) {
+            const auto& vpc = model_.vpcs[v];
+            auto base = fmt::format("vpcs[{}]", v);
+            if (vpc.cidr.prefix < kMinVpcPrefix || vpc.cidr.prefix > kMaxVpcPrefix)
+                fail(base + ".cidr",
+                     fmt::format("a VPC CIDR must have a prefix length from /{} to /{}; {} has /{}",
+                                 kMinVpcPrefix, kMaxVpcPrefix, to_string(vpc.cidr),
+                                 vpc.cidr.prefix));
+            for (std::size_t other = 0; other < v; ++other) {
+                if (model_.vpcs[other].cidr.overlaps(vpc.cidr)) {
+                    fail(base + ".cidr",
+                         fmt::format("{} overlaps vpc {} ({}, vpcs[{}].cidr); VPC CIDRs must "
+                                     "not overlap",
+                                     to_string(vpc.cidr), model_.vpcs[other].name,
+                                     to_string(model_.vpcs[other].cidr), other));
+                    break;
+                }
+            }
+            check_interfaces(v);
+            check_vswitches(v);
+            private_ip_owner.clear();
+            check_instances(v, private_ip_owner, public_ip_owner);
+            for (std::size_t t = 0; t < vpc.route_tables.size(); ++t)
+                check_routes(v, vpc.route_tables[t].routes,
+                             fmt::format("{}.route_tables[{}]", base, t));
+            if (vpc.system_route_table)
+                check_routes(v, vpc.system_route_table->routes, base + ".system_route_table");
+        }
+    }
+
+    void check_interfaces(std::size_t v) {
+        const auto& vpc = model_.vpcs[v];
+        auto base = fmt::format("vpcs[{}].interfaces", v);
+        if (vpc.interfaces.empty())
+            fail(base, "a VPC needs at least one interface (the gateway host's inside link)");
+        for (std::size_t i = 0; i < vpc.interfaces.size(); ++i) {
+            const auto& name = vpc.interfaces[i];
+            auto path = fmt::format("{}[{}]", base, i);
+            if (!valid_ifname(name)) fail(path, ifname_problem(name));
+            auto [it, inserted] = inside_interfaces_.emplace(name, std::pair{v, path});
+            if (inserted) continue;
+            if (it->second.first == v)
+                fail(path, fmt::format("interface {} is listed twice (first at {})", name,
+                                       it->second.second));
+            else
+                fail(path,
+                     fmt::format("interface {} already belongs to vpc {} ({}); an "
+                                 "interface belongs to at most one VPC",
+                                 name, model_.vpcs[it->second.first].name, it->second.second));
+        }
+    }
+
+    void check_vswitches(std::size_t v) {
+        const auto& vpc = model_.vpcs[v];
+        for (std::size_t i = 0; i < vpc.vswitches.size(); ++i) {
+            const auto& vswitch = vpc.vswitches[i];
+            auto base = fmt::format("vpcs[{}].vswitches[{}]", v, i);
+            if (!vpc.cidr.contains(vswitch.cidr))
+                fail(base + ".cidr", fmt::format("{} is not inside the VPC CIDR {}",
+                                                 to_string(vswitch.cidr), to_string(vpc.cidr)));
+            for (std::size_t other = 0; other < i; ++other) {
+                if (vpc.vswitches[other].cidr.overlaps(vswitch.cidr)) {
+                    fail(base + ".cidr",
+                         fmt::format("{} overlaps vswitch {} ({}, vpcs[{}].vswitches[{}].cidr)",
+                                     to_string(vswitch.cidr), vpc.vswitches[other].name,
+                                     to_string(vpc.vswitches[other].cidr), v, other));
+                    break;
+                }
+            }
+            if (!vswitch.route_table) continue;
+            const auto& table = *vswitch.route_table;
+            if (vpc.system_route_table && vpc.system_route_table->name == table &&
+                !vpc_index_[v].route_tables.contains(table)) {
+                fail(base + ".route_table",
+                     fmt::format("{} is the system route table of vpc {}; omit route_table to "
+                                 "use it",
+                                 table, vpc.name));
+                continue;
+            }
+            resolve_in_vpc(vpc_index_[v].route_tables, route_table_anywhere_, "route table", table,
+                           v, base + ".route_table");
+        }
+    }
+
+    void check_instances(std::size_t v, std::map<Ipv4, std::string>& private_ip_owner,
+                         std::map<Ipv4, std::string>& public_ip_owner) {
+        const auto& vpc = model_.vpcs[v];
+        for (std::size_t i = 0; i < vpc.instances.size(); ++i) {
+            const auto& instance = vpc.instances[i];
+            auto base = fmt::format("vpcs[{}].instances[{}]", v, i);
+            auto vswitch_index = resolve_in_vpc(vpc_index_[v].vswitches, vswitch_anywhere_,
+                                                "vswitch", instance.vswitch, v, base + ".vswitch");
+            if (instance.private_ips.empty())
+                fail(base + ".private_ips", "an instance needs at least one private IP");
+            for (std::size_t p = 0; p < instance.private_ips.size(); ++p) {
+                auto ip = instance.private_ips[p];
+                auto path = fmt::format("{}.private_ips[{}]", base, p);
+                if (vswitch_index) {
+                    const auto& vswitch = vpc.vswitches[*vswitch_index];
+                    if (!vswitch.cidr.contains(ip))
+                        fail(path, fmt::format("{} is not inside vswitch {} ({})", to_string(ip),
+                                               vswitch.name, to_string(vswitch.cidr)));
+                    else if (auto reserved = reserved_address(vswitch, ip))
+                        fail(path, *reserved);
+                }
+                auto [it, inserted] = private_ip_owner.emplace(ip, path);
+                if (!inserted)
+                    fail(path, fmt::format("{} is already used in vpc {} (at {})", to_string(ip),
+                                           vpc.name, it->second));
+            }
+            if (instance.public_ip) check_public_ip(v, *instance.public_ip, base, public_ip_owner);
+        }
+    }
+
+    // Network and broadcast addresses of a vSwitch cannot be given to an instance.
+    static std::optional<std::string> reserved_address(const VSwitch& vswitch, Ipv4 ip) {
+        if (ip.value == vswitch.cidr.first())
+            return fmt::format("{} is the network address of vswitch {} ({})", to_string(ip),
+                               vswitch.name, to_string(vswitch.cidr));
+        if (ip.value == vswitch.cidr.last())
+            return fmt::format("{} is the broadcast address of vswitch {} ({})", to_string(ip),
+                               vswitch.name, to_string(vswitch.cidr));
+        return std::nullopt;
+    }
+
+    void check_public_ip(std::size_t v, Ipv4 ip, const std::string& base,
+                         std::map<Ipv4, std::string>& public_ip_owner) {
+        auto path = base + ".public_ip";
+        if (auto inside = vpc_containing(ip))
+            fail(path, fmt::format("{} lies inside vpc {} ({}); a public IP must be outside "
+                                   "every VPC CIDR",
+                                   to_string(ip), model_.vpcs[*inside].name,
+                                   to_string(model_.vpcs[*inside].cidr)));
+        auto [it, inserted] = public_ip_owner.emplace(ip, path);
+        if (!inserted)
+            fail(path, fmt::format("{} is already the public_ip at {}", to_string(ip), it->second));
+        if (auto eip = eip_with_address(ip))
+            fail(path, fmt::format("{} is the address of eip {} (eips[{}].address); a public IP "
+                                   "and an EIP cannot share an address",
+                                   to_string(ip), model_.eips[*eip].name, *eip));
+        if (vpc_index_[v].nat_gateways.empty() && vpc_index_[v].ipv4_gateways.empty())
+            fail(path, fmt::format("vpc {} has neither an IPv4 gateway nor a NAT gateway, so no "
+                                   "outside interface carries {}; add one",
+                                   model_.vpcs[v].name, to_string(ip)));
+    }
+
+    void check_routes(std::size_t v, const std::vector<Route>& routes, const std::string& table) {
+        const auto& vpc = model_.vpcs[v];
+        std::map<Cidr, std::string> destinations;
+        for (std::size_t r = 0; r < routes.size(); ++r) {
+            const auto& route = routes[r];
+            auto base = fmt::format("{}.routes[{}]", table, r);
+            auto destination_path = base + ".destination";
+            if (vpc.cidr.contains(route.destination))
+                fail(destination_path,
+                     fmt::format("{} lies inside the VPC CIDR {}; traffic inside a VPC is always "
+                                 "delivered locally and cannot be routed",
+                                 to_string(route.destination), to_string(vpc.cidr)));
+            auto [it, inserted] = destinations.emplace(route.destination, destination_path);
+            if (!inserted)
+                fail(destination_path, fmt::format("duplicate destination {} (first at {})",
+                                                   to_string(route.destination), it->second));
+            check_next_hop(v, route.next_hop, base + ".next_hop");
+        }
+    }
+
+    void check_next_hop(std::size_t v, const NextHop& hop, const std::string& path) {
+        const auto& vpc = model_.vpcs[v];
+        if (const auto* nat = std::get_if<NatGatewayHop>(&hop)) {
+            auto hop_path = path + ".nat_gateway";
+            auto it = nat_gateway_by_name_.find(nat->name);
+            if (it == nat_gateway_by_name_.end())
+                fail(hop_path, fmt::format("nat gateway {} does not exist", nat->name));
+            else if (model_.nat_gateways[it->second].vpc != vpc.name)
+                fail(hop_path,
+                     fmt::format("nat gateway {} belongs to vpc {}, not to vpc {}", nat->name,
+                                 model_.nat_gateways[it->second].vpc, vpc.name));
+        } else if (const auto* igw = std::get_if<Ipv4GatewayHop>(&hop)) {
+            auto hop_path = path + ".ipv4_gateway";
+            auto it = ipv4_gateway_by_name_.find(igw->name);
+            if (it == ipv4_gateway_by_name_.end())
+                fail(hop_path, fmt::format("ipv4 gateway {} does not exist", igw->name));
+            else if (model_.ipv4_gateways[it->second].vpc != vpc.name)
+                fail(hop_path,
+                     fmt::format("ipv4 gateway {} belongs to vpc {}, not to vpc {}", igw->name,
+                                 model_.ipv4_gateways[it->second].vpc, vpc.name));
+        } else if (const auto* instance = std::get_if<InstanceHop>(&hop)) {
+            resolve_in_vpc(vpc_index_[v].instances, instance_anywhere_, "instance", instance->name,
+                           v, path + ".instance");
+        }
+    }
+
+    // ---- EIPs -----------------------------------------------------------------------------
+
+    void check_eips() {
+        std::map<Ipv4, std::string> addresses;
+        for (std::size_t e = 0; e < model_.eips.size(); ++e) {
+            const auto& eip = model_.eips[e];
+            auto path = fmt::format("eips[{}].address", e);
+            auto [it, inserted] = addresses.emplace(eip.address, path);
+            if (!inserted)
+                fail(path, fmt::format("address {} is already used by another eip (at {})",
+                                       to_string(eip.address), it->second));
+            if (auto inside = vpc_containing(eip.address))
+                fail(path, fmt::format("{} lies inside vpc {} ({}); an EIP must be outside every "
+                                       "VPC CIDR",
+                                       to_string(eip.address), model_.vpcs[*inside].name,
+                                       to_string(model_.vpcs[*inside].cidr)));
+        }
+    }
+
+    // ---- gateways (shared) ----------------------------------------------------------------
+
+    void check_outside(const std::string& base, const std::string& interface, Ipv4 upstream) {
+        auto interface_path = base + ".outside_interface";
+        if (!valid_ifname(interface)) fail(interface_path, ifname_problem(interface));
+        if (auto inside = inside_interfaces_.find(interface); inside != inside_interfaces_.end())
+            fail(interface_path,
+                 fmt::format("interface {} is an inside interface of vpc {} ({}); a gateway's "
+                             "outside interface must be a different interface",
+                             interface, model_.vpcs[inside->second.first].name,
+                             inside->second.second));
+        auto upstream_path = base + ".upstream";
+        if (auto v = vpc_containing(upstream))
+            fail(upstream_path,
+                 fmt::format("upstream {} lies inside vpc {} ({}); the upstream is the next hop "
+                             "on the outside network",
+                             to_string(upstream), model_.vpcs[*v].name,
+                             to_string(model_.vpcs[*v].cidr)));
+        if (auto eip = eip_with_address(upstream))
+            fail(upstream_path,
+                 fmt::format("upstream {} is the address of eip {}; the upstream is the router "
+                             "on the outside network, not one of the gateway's own addresses",
+                             to_string(upstream), model_.eips[*eip].name));
+    }
+
+    // ---- NAT gateways ---------------------------------------------------------------------
+
+    void check_nat_gateways() {
+        for (std::size_t g = 0; g < model_.nat_gateways.size(); ++g) {
+            const auto& gateway = model_.nat_gateways[g];
+            auto base = fmt::format("nat_gateways[{}]", g);
+            auto v = resolve_vpc(gateway.vpc, base + ".vpc");
+            check_outside(base, gateway.outside_interface, gateway.upstream);
+            check_gateway_eips(g, base);
+            check_gateway_settings(gateway, base);
+            if (gateway.effective_mode() == GatewayMode::Masquerade) {
+                check_masquerade(gateway, base);
+                continue;
+            }
+            if (!v) continue;
+            std::map<Cidr, std::size_t> source_owner;
+            for (std::size_t s = 0; s < gateway.snat_entries.size(); ++s)
+                check_snat_entry(g, *v, s, source_owner);
+            for (std::size_t d = 0; d < gateway.dnat_entries.size(); ++d)
+                check_dnat_entry(g, *v, d);
+        }
+    }
+
+    void check_gateway_eips(std::size_t g, const std::string& base) {
+        const auto& gateway = model_.nat_gateways[g];
+        std::map<std::string, std::string> listed;
+        for (std::size_t i = 0; i < gateway.eips.size(); ++i) {
+            const auto& name = gateway.eips[i];
+            auto path = fmt::format("{}.eips[{}]", base, i);
+            if (!eip_by_name_.contains(name)) {
+                fail(path, fmt::format("eip {} does not exist", name));
+                continue;
+            }
+            auto [it, inserted] = listed.emplace(name, path);
+            if (!inserted) {
+                fail(path, fmt::format("eip {} is listed twice (first at {})", name, it->second));
+                continue;
+            }
+            auto [attachment, first] = eip_attachment_.emplace(name, std::pair{g, path});
+            if (!first)
+                fail(path, fmt::format("eip {} is already attached to nat gateway {} ({}); an "
+                                       "EIP is attached to at most one NAT gateway",
+                                       name, model_.nat_gateways[attachment->second.first].name,
+                                       attachment->second.second));
+        }
+    }
+
+    void check_gateway_settings(const NatGateway& gateway, const std::string& base) {
+        auto range = gateway.port_range();
+        auto range_size = std::uint32_t(range.hi) - range.lo + 1;
+        if (gateway.snat_port_range && (range.lo == 0 || range.hi < range.lo))
+            fail(base + ".snat_port_range",
+                 fmt::format("snat_port_range {} must be lo-hi with 1 <= lo <= hi <= 65535",
+                             to_string(range)));
+        else if (gateway.port_budget_per_eip &&
+                 (*gateway.port_budget_per_eip < 1 || *gateway.port_budget_per_eip > range_size))
+            fail(base + ".port_budget_per_eip",
+                 fmt::format("port_budget_per_eip {} must be from 1 to {}, the number of ports in "
+                             "snat_port_range {}",
+                             *gateway.port_budget_per_eip, range_size, to_string(range)));
+        else if (!gateway.port_budget_per_eip && gateway.port_budget() > range_size)
+            // A budget the range can never reach would let ports run out inside the kernel,
+            // silently, which is exactly what the budget exists to prevent.
+            fail(base + ".snat_port_range",
+                 fmt::format("snat_port_range {} holds {} ports, fewer than the default "
+                             "port_budget_per_eip {}; set port_budget_per_eip to at most {}",
+                             to_string(range), range_size, gateway.port_budget(), range_size));
+        if (gateway.max_ports_per_instance && *gateway.max_ports_per_instance < 1)
+            fail(base + ".max_ports_per_instance",
+                 "max_ports_per_instance must be at least 1 (omit it for no limit)");
+    }
+
+    void check_masquerade(const NatGateway& gateway, const std::string& base) {
+        if (!gateway.eips.empty())
+            fail(base + ".eips",
+                 "a masquerade gateway uses the outside interface's own address and takes no "
+                 "EIPs; remove the EIPs or set mode to snat");
+        if (!gateway.snat_entries.empty())
+            fail(base + ".snat_entries",
+                 "a masquerade gateway translates its whole VPC and has no SNAT entries; remove "
+                 "them or set mode to snat");
+        if (!gateway.dnat_entries.empty())
+            fail(base + ".dnat_entries",
+                 "a masquerade gateway has no EIPs to publish DNAT entries on; remove them or "
+                 "set mode to snat");
+    }
+
+    // Checks an EIP reference of an entry of gateway g; true when it is attached to g.
+    bool check_entry_eip(std::size_t g, const std::string& name, const std::string& path) {
+        if (!eip_by_name_.contains(name)) {
+            fail(path, fmt::format("eip {} does not exist", name));
+            return false;
+        }
+        const auto& gateway = model_.nat_gateways[g];
+        if (std::find(gateway.eips.begin(), gateway.eips.end(), name) == gateway.eips.end()) {
+            fail(path, fmt::format("{} is not attached to nat gateway {}", name, gateway.name));
+            return false;
+        }
+        return true;
+    }
+
+    const DnatEntry& dnat(EntryRef ref) const {
+        return model_.nat_gateways[ref.first].dnat_entries[ref.second];
+    }
+
+    static std::string dnat_path(EntryRef ref) {
+        return fmt::format("nat_gateways[{}].dnat_entries[{}]", ref.first, ref.second);
+    }
+
+    // Source prefixes of an SNAT entry (instance: its private IPs as /32s).
+    std::vector<Cidr> source_prefixes(std::size_t v, const SnatSource& source) const {
+        const auto& vpc = model_.vpcs[v];
+        const auto& index = vpc_index_[v];
+        if (const auto* vpc_source = std::get_if<VpcSource>(&source))
+            return vpc_source->name == vpc.name ? std::vector{vpc.cidr} : std::vector<Cidr>{};
+        if (const auto* vswitch = std::get_if<VSwitchSource>(&source)) {
+            auto it = index.vswitches.find(vswitch->name);
+            if (it == index.vswitches.end()) return {};
+            return {vpc.vswitches[it->second].cidr};
+        }
+        if (const auto* instance = std::get_if<InstanceSource>(&source)) {
+            auto it = index.instances.find(instance->name);
+            if (it == index.instances.end()) return {};
+            std::vector<Cidr> prefixes;
+            for (auto ip : vpc.instances[it->second].private_ips)
+                prefixes.push_back(Cidr{ip, 32});
+            return prefixes;
+        }
+        return {std::get<CidrSource>(source).cidr};
+    }
+
+    void check_snat_source(std::size_t v, const SnatSource& source, const std::string& path) {
+        const auto& vpc = model_.vpcs[v];
+        if (const auto* vpc_source = std::get_if<VpcSource>(&source)) {
+            if (vpc_source->name != vpc.name)
+                fail(path + ".vpc",
+                     fmt::format("vpc {} is not the gateway's vpc {}", vpc_source->name, vpc.name));
+        } else if (const auto* vswitch = std::get_if<VSwitchSource>(&source)) {
+            resolve_in_vpc(vpc_index_[v].vswitches, vswitch_anywhere_, "vswitch", vswitch->name, v,
+                           path + ".vswitch");
+        } else if (const auto* instance = std::get_if<InstanceSource>(&source)) {
+            resolve_in_vpc(vpc_index_[v].instances, instance_anywhere_, "instance", instance->name,
+                           v, path + ".instance");
+        } else {
+            const auto& cidr = std::get<CidrSource>(source).cidr;
+            if (!vpc.cidr.contains(cidr))
+                fail(path + ".cidr",
+                     fmt::format("{} is not inside the VPC CIDR {} of the gateway's vpc {}",
+                                 to_string(cidr), to_string(vpc.cidr), vpc.name));
+        }
+    }
+
+    // source_owner: source prefix → the first SNAT entry of this gateway that has it.
+    void check_snat_entry(std::size_t g, std::size_t v, std::size_t s,
+                          std::map<Cidr, std::size_t>& source_owner) {
+        const auto& gateway = model_.nat_gateways[g];
+        const auto& entry = gateway.snat_entries[s];
+        auto base = fmt::format("nat_gateways[{}].snat_entries[{}]", g, s);
+        check_snat_source(v, entry.source, base + ".source");
+
+        if (entry.eips.empty()) fail(base + ".eips", "an SNAT entry needs at least one EIP");
+        std::map<std::string, std::string> listed;
+        for (std::size_t i = 0; i < entry.eips.size(); ++i) {
+            const auto& name = entry.eips[i];
+            auto path = fmt::format("{}.eips[{}]", base, i);
+            auto [it, inserted] = listed.emplace(name, path);
+            if (!inserted) {
+                fail(path, fmt::format("eip {} is listed twice (first at {})", name, it->second));
+                continue;
+            }
+            if (!check_entry_eip(g, name, path)) continue;
+            if (auto mapping = first_ip_mapping_of_eip_.find(name);
+                mapping != first_ip_mapping_of_eip_.end())
+                fail(path,
+                     fmt::format("{} is used by IP mapping {} ({}); an IP-mapping EIP "
+                                 "serves no other entry",
+                                 name, dnat(mapping->second).name, dnat_path(mapping->second)));
+        }
+
+        // Names the earliest other entry that shares a prefix.
+        std::optional<std::pair<std::size_t, Cidr>> conflict;
+        auto mine = source_prefixes(v, entry.source);
+        for (const auto& prefix : mine) {
+            auto [owner, first] = source_owner.emplace(prefix, s);
+            if (!first && owner->second != s && (!conflict || owner->second < conflict->first))
+                conflict = std::pair{owner->second, prefix};
+        }
+        if (conflict)
+            fail(base + ".source",
+                 fmt::format("source prefix {} is already the source of SNAT entry {} "
+                             "(nat_gateways[{}].snat_entries[{}]); a source may sit in only one "
+                             "SNAT entry at the same prefix",
+                             to_string(conflict->second),
+                             gateway.snat_entries[conflict->first].name, g, conflict->first));
+    }
+
+    void check_dnat_entry(std::size_t g, std::size_t v, std::size_t d) {
+        const auto& gateway = model_.nat_gateways[g];
+        const auto& entry = gateway.dnat_entries[d];
+        const EntryRef self{g, d};
+        auto base = dnat_path(self);
+        auto eip_attached = check_entry_eip(g, entry.eip, base + ".eip");
+        bool ports_ok = check_dnat_ports(entry, base);
+        check_dnat_private_ip(v, entry, base);
+
+        auto first_user = first_dnat_of_eip_.at(entry.eip);
+        auto first_mapping = first_ip_mapping_of_eip_.find(entry.eip);
+        if (!entry.ip_mapping() && first_mapping != first_ip_mapping_of_eip_.end() &&
+            first_mapping->second < self)
+            fail(base + ".eip",
+                 fmt::format("{} is used by IP mapping {} ({}); an IP-mapping EIP serves no "
+                             "other entry",
+                             entry.eip, dnat(first_mapping->second).name,
+                             dnat_path(first_mapping->second)));
+        else if (entry.ip_mapping() && first_user < self && dnat(first_user).ip_mapping())
+            fail(base + ".eip",
+                 fmt::format("{} is used by IP mapping {} ({}); an IP-mapping EIP serves no "
+                             "other entry",
+                             entry.eip, dnat(first_user).name, dnat_path(first_user)));
+        else if (entry.ip_mapping() && first_user < self)
+            fail(base + ".eip",
+                 fmt::format("{} is already used by DNAT entry {} ({}); an IP mapping needs an "
+                             "EIP that no other entry uses",
+                             entry.eip, dnat(first_user).name, dnat_path(first_user)));
+
+        if (entry.ip_mapping()) {
+            auto first = first_ip_mapping_of_private_ip_.at(entry.private_ip);
+            if (first < self)
+                fail(base + ".private_ip",
+                     fmt::format("{} already has IP mapping {} ({}); a private IP has at most "
+                                 "one IP mapping",
+                                 to_string(entry.private_ip), dnat(first).name, dnat_path(first)));
+            return;
+        }
+        if (!ports_ok || !entry.public_port) return;
+        check_public_port_unique(self, entry);
+        if (eip_attached) check_snat_port_collision(g, entry, base);
+    }
+
+    void check_public_port_unique(EntryRef self, const DnatEntry& entry) {
+        const auto& ports = *entry.public_port;
+        auto& taken = mapped_ports_[{entry.eip, entry.protocol}];
+        // The accepted ranges are disjoint, so the overlapping ones are neighbours of `lo`.
+        std::optional<std::pair<std::uint16_t, std::pair<std::uint16_t, EntryRef>>> overlap;
+        auto after = taken.upper_bound(ports.lo);
+        if (after != taken.begin() && std::prev(after)->second.first >= ports.lo)
+            overlap = *std::prev(after);
+        else if (after != taken.end() && after->first <= ports.hi)
+            overlap = *after;
+        if (!overlap) {
+            taken.emplace(ports.lo, std::pair{ports.hi, self});
+            return;
+        }
+        auto other = overlap->second.second;
+        PortRange theirs{overlap->first, overlap->second.first};
+        fail(dnat_path(self) + ".public_port",
+             fmt::format("{} port {} of {} is already mapped by DNAT entry {} ({}, public_port "
+                         "{}); (eip, protocol, public port) must be unique",
+                         protocol_name(entry.protocol), std::max(ports.lo, theirs.lo), entry.eip,
+                         dnat(other).name, dnat_path(other), port_text(theirs)));
+    }
+
+    // Port presence and shape; false when the ports cannot be compared further.
+    bool check_dnat_ports(const DnatEntry& entry, const std::string& base) {
+        if (entry.ip_mapping()) {
+            if (entry.public_port)
+                fail(base + ".public_port",
+                     "protocol any maps every port and protocol; remove public_port");
+            if (entry.private_port)
+                fail(base + ".private_port",
+                     "protocol any maps every port and protocol; remove private_port");
+            return true;
+        }
+        bool ok = true;
+        for (auto [port, name] : {std::pair{&entry.public_port, "public_port"},
+                                  std::pair{&entry.private_port, "private_port"}}) {
+            if (!*port) {
+                fail(base + "." + name,
+                     fmt::format("protocol {} needs {} (a port such as \"80\" or a range "
+                                 "\"10/20\")",
+                                 protocol_name(entry.protocol), name));
+                ok = false;
+            } else if ((*port)->lo == 0 || (*port)->hi < (*port)->lo) {
+                fail(base + "." + name,
+                     fmt::format("{} {} must be ports 1-65535 written lo/hi with lo < hi", name,
+                                 port_text(**port)));
+                ok = false;
+            }
+        }
+        if (ok && entry.public_port->size() != entry.private_port->size())
+            fail(base + ".private_port",
+                 fmt::format("range length {} differs from public_port range length {}",
+                             entry.private_port->size(), entry.public_port->size()));
+        return ok;
+    }
+
+    void check_dnat_private_ip(std::size_t v, const DnatEntry& entry, const std::string& base) {
+        const auto& vpc = model_.vpcs[v];
+        auto path = base + ".private_ip";
+        for (const auto& vswitch : vpc.vswitches) {
+            if (!vswitch.cidr.contains(entry.private_ip)) continue;
+            if (auto reserved = reserved_address(vswitch, entry.private_ip)) fail(path, *reserved);
+            return;
+        }
+        fail(path, fmt::format("{} is not inside any vswitch of vpc {}",
+                               to_string(entry.private_ip), vpc.name));
+    }
+
+    void check_snat_port_collision(std::size_t g, const DnatEntry& entry, const std::string& base) {
+        const auto& gateway = model_.nat_gateways[g];
+        auto range = gateway.port_range();
+        const auto& ports = *entry.public_port;
+        if (!ranges_overlap(ports.lo, ports.hi, range.lo, range.hi)) return;
+        for (const auto& snat : gateway.snat_entries) {
+            if (std::find(snat.eips.begin(), snat.eips.end(), entry.eip) == snat.eips.end())
+                continue;
+            std::string fix;
+            if (range.lo > 1)
+                fix = fmt::format(
+                    "use a public port <= {} or narrow snat_port_range to leave "
+                    "it free",
+                    range.lo - 1);
+            else if (range.hi < 65535)
+                fix = fmt::format(
+                    "use a public port >= {} or narrow snat_port_range to leave "
+                    "it free",
+                    range.hi + 1);
+            else
+                fix = "narrow snat_port_range to leave it free";
+            fail(base + ".public_port",
+                 fmt::format("{} {} {} snat_port_range {} of {}, which SNAT entry {} also uses: "
+                             "{}",
+                             ports.single() ? "public port" : "public ports", port_text(ports),
+                             ports.single() ? "lies in" : "overlap", to_string(range), entry.eip,
+                             snat.name, fix));
+            return;
+        }
+    }
+
+    // ---- IPv4 gateways --------------------------------------------------------------------
+
+    void check_ipv4_gateways() {
+        std::map<std::size_t, std::size_t> gateway_of_vpc;
+        for (std::size_t g = 0; g < model_.ipv4_gateways.size(); ++g) {
+            const auto& gateway = model_.ipv4_gateways[g];
+            auto base = fmt::format("ipv4_gateways[{}]", g);
+            auto v = resolve_vpc(gateway.vpc, base + ".vpc");
+            if (v) {
+                auto [it, first] = gateway_of_vpc.emplace(*v, g);
+                if (!first)
+                    fail(base + ".vpc",
+                         fmt::format("vpc {} already has IPv4 gateway {} (ipv4_gateways[{}]); a "
+                                     "VPC has at most one",
+                                     gateway.vpc, model_.ipv4_gateways[it->second].name,
+                                     it->second));
+            }
+            check_outside(base, gateway.outside_interface, gateway.upstream);
+            if (!v) continue;
+            const auto& vpc = model_.vpcs[*v];
+            std::map<Cidr, std::string> destinations;
+            for (std::size_t r = 0; r < gateway.gateway_route_table.size(); ++r) {
+                const auto& route = gateway.gateway_route_table[r];
+                auto route_base = fmt::format("{}.gateway_route_table[{}]", base, r);
+                auto destination_path = route_base + ".destination";
+                if (!vpc.cidr.contains(route.destination))
+                    fail(destination_path,
+                         fmt::format("{} is not inside the VPC CIDR {}; the gateway route table "
+                                     "only steers traffic to addresses of its VPC",
+                                     to_string(route.destination), to_string(vpc.cidr)));
+                auto [it, inserted] = destinations.emplace(route.destination, destination_path);
+                if (!inserted)
+                    fail(destination_path, fmt::format("duplicate destination {} (first at {})",
+                                                       to_string(route.destination), it->second));
+                if (const auto* instance = std::get_if<InstanceHop>(&route.next_hop))
+                    resolve_in_vpc(vpc_index_[*v].instances, instance_anywhere_, "instance",
+                                   instance->name, *v, route_base + ".next_hop.instance");
+            }
+        }
+    }
+
+    // ---- limits ---------------------------------------------------------------------------
+
+    void check_limits() {
+        if (model_.limits) {
+            const auto& limits = *model_.limits;
+            for (auto [value, name] :
+                 {std::pair{&limits.nat_gateways_per_vpc, "nat_gateways_per_vpc"},
+                  std::pair{&limits.eips_per_nat_gateway, "eips_per_nat_gateway"},
+                  std::pair{&limits.snat_entries_per_nat_gateway, "snat_entries_per_nat_gateway"},
+                  std::pair{&limits.dnat_entries_per_nat_gateway,
+                            "dnat_entries_per_nat_gateway"}}) {
+                if (*value && **value < 1)
+                    fail(fmt::format("limits.{}", name),
+                         fmt::format("limits.{} must be at least 1", name));
+            }
+        }
+        auto limits = model_.effective_limits();
+        for (std::size_t v = 0; v < vpc_index_.size(); ++v) {
+            const auto& gateways = vpc_index_[v].nat_gateways;
+            if (gateways.size() <= limits.gateways_per_vpc()) continue;
+            auto first_excess = gateways[limits.gateways_per_vpc()];
+            fail(fmt::format("nat_gateways[{}].vpc", first_excess),
+                 fmt::format("{} NAT gateways in vpc {} exceed limits.nat_gateways_per_vpc ({}); "
+                             "raise the limit or remove NAT gateways",
+                             gateways.size(), model_.vpcs[v].name, limits.gateways_per_vpc()));
+        }
+        for (std::size_t g = 0; g < model_.nat_gateways.size(); ++g) {
+            const auto& gateway = model_.nat_gateways[g];
+            auto base = fmt::format("nat_gateways[{}]", g);
+            if (gateway.eips.size() > limits.eips_per_gateway())
+                fail(base + ".eips",
+                     fmt::format("{} EIPs exceed limits.eips_per_nat_gateway ({}); raise the "
+                                 "limit or remove EIPs",
+                                 gateway.eips.size(), limits.eips_per_gateway()));
+            if (gateway.snat_entries.size() > limits.snat_per_gateway())
+                fail(base + ".snat_entries",
+                     fmt::format("{} SNAT entries exceed limits.snat_entries_per_nat_gateway ({}); "
+                                 "raise the limit or remove SNAT entries",
+                                 gateway.snat_entries.size(), limits.snat_per_gateway()));
+            if (gateway.dnat_entries.size() > limits.dnat_per_gateway())
+                fail(base + ".dnat_entries",
+                     fmt::format("{} DNAT entries exceed limits.dnat_entries_per_nat_gateway ({}); "
+                                 "raise the limit or remove DNAT entries",
+                                 gateway.dnat_entries.size(), limits.dnat_per_gateway()));
+        }
+    }
+};
+
+}  // namespace
+
+Errors validate(const Model& model) {
+    return Validator(model).run();
+}
+
+std::expected<Model, Errors> load_model(std::string_view text) {
+    auto model = parse_model(text);
+    if (!model) return model;
+    auto errors = validate(*model);
+    if (!errors.empty()) return std::unexpected(std::move(errors));
+    return model;
+}
+
+}  // namespace natctl::model

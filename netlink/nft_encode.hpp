@@ -1,0 +1,124 @@
+// Pure encoding of natctl's nftables vocabulary (kernel_state.hpp) into libnftnl objects,
+// byte for byte as nft 1.0.6 builds them, so that `nft list table ip natctl` prints what
+// natctl rendered. No sockets here: everything is unit-testable without privileges.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernelstate/kernel_state.hpp"
+
+struct nftnl_table;
+struct nftnl_chain;
+struct nftnl_rule;
+struct nftnl_set;
+struct nftnl_set_elem;
+struct nftnl_expr;
+
+namespace natctl::netlink {
+
+struct NftnlFree {
+    void operator()(nftnl_table* table) const;
+    void operator()(nftnl_chain* chain) const;
+    void operator()(nftnl_rule* rule) const;
+    void operator()(nftnl_set* set) const;
+    void operator()(nftnl_set_elem* element) const;
+    void operator()(nftnl_expr* expr) const;
+};
+using NftnlTable = std::unique_ptr<nftnl_table, NftnlFree>;
+using NftnlChain = std::unique_ptr<nftnl_chain, NftnlFree>;
+using NftnlRule = std::unique_ptr<nftnl_rule, NftnlFree>;
+using NftnlSet = std::unique_ptr<nftnl_set, NftnlFree>;
+using NftnlExpr = std::unique_ptr<nftnl_expr, NftnlFree>;
+
+// ---- field layout ----------------------------------------------------------------------
+
+std::uint32_t nft_type_id(kernel::FieldType type);  // nft's datatype id (src/datatype.h)
+std::uint32_t field_length(kernel::FieldType type);  // natural length in bytes
+std::uint32_t field_slot(kernel::FieldType type);    // length rounded up to 4 (concat slot)
+
+// nft's type id of a (possibly concatenated) type: the ids shifted by 6 bits per field,
+// first field most significant.
+std::uint32_t concat_type_id(std::span<const kernel::FieldType> fields);
+std::expected<std::vector<kernel::FieldType>, std::string> split_concat_type_id(std::uint32_t id);
+
+// Length of a key/data value: a single field keeps its natural length, a concatenation
+// takes one 4-byte-aligned slot per field.
+std::uint32_t value_length(std::span<const kernel::FieldType> fields);
+
+// nft stores realms, marks and integers in network order inside the concatenated key of
+// an interval set (so that ranges compare as big-endian byte strings).
+bool integers_in_network_order(const kernel::Set& set);
+
+std::expected<std::vector<std::uint8_t>, std::string> encode_value(
+    std::span<const kernel::FieldType> fields, std::span<const kernel::Scalar> values,
+    bool network_order_integers);
+std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
+    std::span<const kernel::FieldType> fields, std::span<const std::uint8_t> bytes,
+    bool network_order_integers);
+
+// "203.0.113.10 . tcp . 80" style text of a key, for error messages.
+std::string describe_value(std::span<const kernel::FieldType> fields,
+                           std::span<const kernel::Scalar> values);
+std::string describe_element(const kernel::Set& set, const kernel::Element& element);
+
+// ---- identities -------------------------------------------------------------------------
+
+std::uint64_t fnv1a64(std::string_view text);
+// 16 lowercase hex digits of fnv1a64(rule text): the rule's identity in the kernel.
+std::string rule_identity_digest(std::string_view rule_text);
+// The private user-data TLV type holding the digest. nft ignores TLV types it does not
+// know (verified on nft 1.0.6 by the kernel tests: `nft list` prints the rule unchanged).
+inline constexpr std::uint8_t kRuleIdentityUdataType = 0x4e;
+
+// ---- objects ----------------------------------------------------------------------------
+
+NftnlTable encode_table(const std::string& table_name);
+std::expected<NftnlChain, std::string> encode_chain(const std::string& table_name,
+                                                    const kernel::Chain& chain);
+NftnlChain encode_chain_ref(const std::string& table_name, const std::string& chain_name);
+
+struct SetIdentity {
+    std::string name;      // "__set%d" / "__map%d" for anonymous sets
+    std::uint32_t id = 0;  // NFTNL_SET_ID, unique within one batch
+    bool anonymous = false;
+};
+
+// The set's user data exactly as nft 1.0.6 writes it.
+std::vector<std::uint8_t> set_userdata(const kernel::Set& set, bool anonymous);
+
+// The set definition without elements.
+std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
+                                                const kernel::Set& set,
+                                                const SetIdentity& identity);
+
+// Elements to add to / delete from `set` (only its field types and flags are used; the
+// elements come from `elements`). A non-concatenated interval set gets nft's start/end
+// element pairs; with_leading_zero_end adds the 0.0.0.0 end element nft sends when a set is
+// created whose first range does not start at zero.
+struct EncodedElements {
+    NftnlSet holder;  // an nftnl_set carrying table, set name / id and the elements
+    // For each kernel element in holder (in order), the index of the kernel::Element it
+    // came from, or -1 for the leading zero end element; to name an element in errors.
+    std::vector<long> source_index;
+};
+std::expected<EncodedElements, std::string> encode_elements(
+    const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
+    std::span<const kernel::Element> elements, bool with_leading_zero_end);
+
+// A rule appended to (or, with position, inserted after the rule with that handle in)
+// `chain`. anonymous_sets: the identities of Rule::anonymous_sets in this batch.
+std::expected<NftnlRule, std::string> encode_rule(const std::string& table_name,
+                                                  const std::string& chain,
+                                                  const kernel::Rule& rule,
+                                                  std::span<const SetIdentity> anonymous_sets);
+
+NftnlRule encode_rule_ref(const std::string& table_name, const std::string& chain,
+                          std::uint64_t handle);
+
+}  // namespace natctl::netlink

@@ -1,0 +1,63 @@
+// An in-memory NftBackend for reconciler tests: it keeps table ip natctl as the kernel
+// would, applies a transaction to a copy and commits it only when every operation
+// succeeded, and rejects what the kernel rejects (creating what exists, referring to a
+// missing set or chain, deleting a missing element, deleting a set or chain still in use)
+// with the same errno and the same kind of message as NftSocket.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "netlink/nft_transaction.hpp"
+
+namespace natctl::netlink {
+
+class NftFake final : public NftBackend {
+public:
+    std::expected<void, NftError> apply(const NftTransaction& transaction) override;
+    std::expected<kernel::ObservedTable, NftError> dump() override;
+
+    // The next apply fails at operation `op_index` (0-based) with `error_number`, as if the
+    // kernel had rejected that operation; nothing is committed. One-shot.
+    void fail_next_apply_at(std::size_t op_index, int error_number);
+    // Makes the next dump report lost messages (NftError::Kind::OutcomeUnknown). One-shot.
+    void fail_next_dump();
+
+    std::size_t applied_transactions() const { return applied_; }
+
+private:
+    using ElementKey = std::pair<std::vector<kernel::Scalar>, std::vector<kernel::Scalar>>;
+    struct FakeSet {
+        kernel::Set definition;  // elements kept in `elements` instead
+        std::map<ElementKey, kernel::Element> elements;
+        std::uint64_t handle = 0;
+    };
+    struct FakeRule {
+        std::uint64_t handle = 0;
+        kernel::Rule rule;
+    };
+    struct FakeChain {
+        kernel::Chain definition;
+        std::vector<FakeRule> rules;
+        std::uint64_t handle = 0;
+    };
+    struct FakeTable {
+        std::vector<FakeSet> sets;
+        std::vector<FakeChain> chains;
+        std::uint64_t next_handle = 1;
+    };
+
+    std::optional<FakeTable> table_;
+    std::optional<std::pair<std::size_t, int>> injected_failure_;
+    bool fail_dump_ = false;
+    std::size_t applied_ = 0;
+
+    static std::expected<void, NftError> apply_op(std::optional<FakeTable>& table, const NftOp& op);
+};
+
+}  // namespace natctl::netlink

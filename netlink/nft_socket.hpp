@@ -1,0 +1,51 @@
+// The real nftables backend: one long-lived NETLINK_NETFILTER socket (opened in the calling
+// thread's network namespace), every transaction sent as one BEGIN…END batch with an ACK
+// requested per message, and every kernel error mapped back by sequence number to the
+// entry that caused it. Keep one instance for the life of the daemon: closing a netlink
+// socket right after deletions blocks while the kernel frees objects.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+
+#include "netlink/nft_transaction.hpp"
+
+struct mnl_socket;
+
+namespace natctl::netlink {
+
+class NftSocket final : public NftBackend {
+public:
+    static std::expected<std::unique_ptr<NftSocket>, NftError> open();
+
+    std::expected<void, NftError> apply(const NftTransaction& transaction) override;
+    std::expected<kernel::ObservedTable, NftError> dump() override;
+
+    struct ApplyStats {
+        std::chrono::nanoseconds build{};   // encoding the batch in user space
+        std::chrono::nanoseconds kernel{};  // sendto + reading every ACK
+        std::size_t messages = 0;
+        std::size_t bytes = 0;
+    };
+    const ApplyStats& last_apply_stats() const { return stats_; }
+
+    struct MnlClose {
+        void operator()(mnl_socket* socket) const;
+    };
+
+private:
+    explicit NftSocket(std::unique_ptr<mnl_socket, MnlClose> socket);
+
+    std::unique_ptr<mnl_socket, MnlClose> socket_;
+    std::uint32_t port_id_ = 0;
+    std::uint32_t sequence_ = 0;
+    std::uint32_t next_set_id_ = 1;
+    int send_buffer_ = 0;
+    int receive_buffer_ = 0;
+    ApplyStats stats_;
+};
+
+}  // namespace natctl::netlink

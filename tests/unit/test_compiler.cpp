@@ -1,0 +1,617 @@
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "controller/compiler/compile.hpp"
+#include "controller/compiler/ids.hpp"
+#include "controller/compiler/render.hpp"
+#include "controller/model/addr.hpp"
+#include "controller/model/validate.hpp"
+
+namespace model = natctl::model;
+namespace kernel = natctl::kernel;
+using natctl::compiler::compile;
+using natctl::compiler::render;
+
+namespace {
+
+model::Ipv4 ip(std::string_view text) {
+    return model::parse_ipv4(text).value();
+}
+model::Cidr cidr(std::string_view text) {
+    return model::parse_cidr(text).value();
+}
+std::uint32_t addr(std::string_view text) {
+    return ip(text).value;
+}
+
+// One VPC (10.0.0.0/16, vSwitch vsw-a 10.0.1.0/24 on the system table), three EIPs and a
+// NAT gateway ngw-1 with no entries yet.
+model::Model base_model() {
+    model::Model m;
+    model::Vpc vpc;
+    vpc.name = "vpc-a";
+    vpc.cidr = cidr("10.0.0.0/16");
+    vpc.interfaces = {"veth-vpc"};
+    vpc.vswitches = {{"vsw-a", cidr("10.0.1.0/24"), std::nullopt}};
+    vpc.instances = {{"web-1", "vsw-a", {ip("10.0.1.10")}, std::nullopt},
+                     {"app-1", "vsw-a", {ip("10.0.1.20"), ip("10.0.1.21")}, std::nullopt}};
+    m.vpcs.push_back(vpc);
+    m.eips = {{"eip-1", ip("203.0.113.10")},
+              {"eip-2", ip("203.0.113.11")},
+              {"eip-3", ip("203.0.113.12")}};
+    model::NatGateway gateway;
+    gateway.name = "ngw-1";
+    gateway.vpc = "vpc-a";
+    gateway.outside_interface = "veth-wan";
+    gateway.upstream = ip("198.51.100.1");
+    gateway.eips = {"eip-1", "eip-2", "eip-3"};
+    m.nat_gateways.push_back(gateway);
+    return m;
+}
+
+model::SnatEntry snat(std::string name, model::SnatSource source, std::vector<std::string> eips,
+                      std::optional<bool> affinity = std::nullopt) {
+    return {std::move(name), std::move(source), std::move(eips), affinity};
+}
+
+model::DnatEntry port_mapping(std::string name, std::string eip, model::DnatProtocol protocol,
+                              model::PortRange public_port, std::string_view private_ip,
+                              model::PortRange private_port) {
+    return {std::move(name), std::move(eip), protocol, public_port, ip(private_ip), private_port};
+}
+
+model::DnatEntry ip_mapping(std::string name, std::string eip, std::string_view private_ip) {
+    return {std::move(name), std::move(eip), model::DnatProtocol::Any,
+            std::nullopt,    ip(private_ip), std::nullopt};
+}
+
+const kernel::Set& set_of(const kernel::DesiredState& state, std::string_view name) {
+    for (const auto& set : state.table.sets)
+        if (set.name == name) return set;
+    FAIL("no set " << name);
+    throw std::logic_error("unreachable");
+}
+
+const kernel::Chain* chain_of(const kernel::DesiredState& state, std::string_view name) {
+    for (const auto& chain : state.table.chains)
+        if (chain.name == name) return &chain;
+    return nullptr;
+}
+
+std::uint32_t realm_of(std::string_view gateway) {
+    return 1 + natctl::compiler::fnv1a(fmt::format("gw:{}", gateway)) % 65000;
+}
+
+kernel::Element interval(std::uint32_t realm, std::string_view first, std::string_view last,
+                         std::string chain) {
+    return {{realm, addr(first)},
+            {realm, addr(last)},
+            {},
+            {},
+            kernel::Verdict{kernel::Verdict::Kind::Goto, chain}};
+}
+kernel::Element pair(std::uint32_t key, std::uint32_t value) {
+    return {{key}, {}, {value}, {}, std::nullopt};
+}
+kernel::Element key_only(std::uint32_t key) {
+    return {{key}, {}, {}, {}, std::nullopt};
+}
+
+std::vector<std::string> route_lines(const kernel::DesiredState& state) {
+    std::vector<std::string> out;
+    std::istringstream lines(natctl::compiler::render_ip_commands(state));
+    for (std::string line; std::getline(lines, line);)
+        out.push_back(line);
+    return out;
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& wanted) {
+    return std::find(lines.begin(), lines.end(), wanted) != lines.end();
+}
+
+}  // namespace
+
+TEST_CASE("compiler: SNAT sources are flattened per gateway realm, longest prefix wins",
+          "[compiler]") {
+    auto m = base_model();
+    auto& gateway = m.nat_gateways[0];
+    gateway.snat_entries = {snat("whole-vpc", model::VpcSource{"vpc-a"}, {"eip-1"}),
+                            snat("vsw", model::VSwitchSource{"vsw-a"}, {"eip-2"}),
+                            snat("web", model::InstanceSource{"web-1"}, {"eip-3"}),
+                            snat("lab", model::CidrSource{cidr("10.9.0.0/24")}, {"eip-1"})};
+    const auto state = compile(m);
+    const auto realm = realm_of("ngw-1");
+    CHECK(set_of(state, "snat_sources").elements ==
+          std::vector<kernel::Element>{
+              interval(realm, "10.0.0.0", "10.0.0.255", "snat/ngw-1/whole-vpc"),
+              interval(realm, "10.0.1.0", "10.0.1.9", "snat/ngw-1/vsw"),
+              interval(realm, "10.0.1.10", "10.0.1.10", "snat/ngw-1/web"),
+              interval(realm, "10.0.1.11", "10.0.1.255", "snat/ngw-1/vsw"),
+              interval(realm, "10.0.2.0", "10.0.255.255", "snat/ngw-1/whole-vpc"),
+              interval(realm, "10.9.0.0", "10.9.0.255", "snat/ngw-1/lab")});
+    const auto* chain = chain_of(state, "snat/ngw-1/web");
+    REQUIRE(chain);
+    REQUIRE(chain->rules.size() == 2);
+    CHECK(chain->rules[0].text == "meta l4proto { tcp, udp } snat to 203.0.113.12:1025-65535");
+    CHECK(chain->rules[1].text == "snat to 203.0.113.12");
+    CHECK(chain->rules[0].owner == "nat_gateways[0].snat_entries[2]");
+    CHECK(chain->rules[0].anonymous_sets.size() == 1);
+}
+
+TEST_CASE("compiler: two gateways of one VPC keep their SNAT sources apart by realm",
+          "[compiler]") {
+    auto m = base_model();
+    m.nat_gateways[0].snat_entries = {snat("all", model::VpcSource{"vpc-a"}, {"eip-1"})};
+    auto second = m.nat_gateways[0];
+    second.name = "ngw-2";
+    second.eips = {"eip-2"};
+    second.snat_entries = {snat("all", model::VpcSource{"vpc-a"}, {"eip-2"})};
+    m.nat_gateways.push_back(second);
+    const auto state = compile(m);
+    const auto& elements = set_of(state, "snat_sources").elements;
+    REQUIRE(elements.size() == 2);
+    std::vector<kernel::Element> expected{
+        interval(realm_of("ngw-1"), "10.0.0.0", "10.0.255.255", "snat/ngw-1/all"),
+        interval(realm_of("ngw-2"), "10.0.0.0", "10.0.255.255", "snat/ngw-2/all")};
+    std::sort(expected.begin(), expected.end());
+    CHECK(elements == expected);
+    CHECK(set_of(state, "outside_realms").elements.size() == 2);
+}
+
+TEST_CASE("compiler: several EIPs spread by jhash, with and without affinity", "[compiler]") {
+    auto m = base_model();
+    m.nat_gateways[0].snat_entries = {
+        snat("sticky", model::VSwitchSource{"vsw-a"}, {"eip-1", "eip-2"}, true),
+        snat("spread", model::CidrSource{cidr("10.0.2.0/24")}, {"eip-1", "eip-2"}, false)};
+    m.nat_gateways[0].snat_port_range = model::SnatPortRange{2000, 3000};
+    const auto state = compile(m);
+
+    const auto* sticky = chain_of(state, "snat/ngw-1/sticky");
+    REQUIRE(sticky);
+    CHECK(sticky->rules[0].text ==
+          "meta l4proto { tcp, udp } snat ip to jhash ip saddr mod 2 seed 0x6e61746c map "
+          "{ 0 : 203.0.113.10 . 2000-3000, 1 : 203.0.113.11 . 2000-3000 }");
+    CHECK(
+        sticky->rules[1].text ==
+        "snat to jhash ip saddr mod 2 seed 0x6e61746c map { 0 : 203.0.113.10, 1 : 203.0.113.11 }");
+    const auto* spread = chain_of(state, "snat/ngw-1/spread");
+    REQUIRE(spread);
+    CHECK(
+        spread->rules[0].text ==
+        "meta l4proto { tcp, udp } snat ip to jhash ip saddr . ip daddr . meta l4proto . th sport "
+        ". th dport "
+        "mod 2 seed 0x6e61746c map { 0 : 203.0.113.10 . 2000-3000, 1 : 203.0.113.11 . 2000-3000 }");
+    CHECK(spread->rules[1].text ==
+          "snat to jhash ip saddr . ip daddr mod 2 seed 0x6e61746c map { 0 : 203.0.113.10, 1 : "
+          "203.0.113.11 }");
+
+    auto hash_of = [](const kernel::Rule& rule) {
+        for (const auto& expr : rule.exprs)
+            if (const auto* hash = std::get_if<kernel::Hash>(&expr)) return *hash;
+        FAIL("no hash in " << rule.text);
+        throw std::logic_error("unreachable");
+    };
+    CHECK(hash_of(sticky->rules[0]).len == 4);
+    CHECK(hash_of(sticky->rules[1]).len == 4);
+    CHECK(hash_of(spread->rules[0]).len == 20);
+    CHECK(hash_of(spread->rules[1]).len == 8);
+    CHECK(hash_of(spread->rules[0]).seed == 0x6e61746c);
+    CHECK(hash_of(spread->rules[0]).modulus == 2);
+
+    // The port map's data is address . port range; the second rule's map addresses only.
+    REQUIRE(sticky->rules[0].anonymous_sets.size() == 2);
+    const auto& port_map = sticky->rules[0].anonymous_sets[1];
+    CHECK(port_map.data_interval);
+    CHECK(port_map.elements[1].data ==
+          std::vector<kernel::Scalar>{addr("203.0.113.11"), std::uint32_t{2000}});
+    CHECK(port_map.elements[1].data_end ==
+          std::vector<kernel::Scalar>{addr("203.0.113.11"), std::uint32_t{3000}});
+    REQUIRE(sticky->rules[1].anonymous_sets.size() == 1);
+    CHECK(!sticky->rules[1].anonymous_sets[0].data_interval);
+}
+
+TEST_CASE("compiler: DNAT port ranges are expanded offset by offset", "[compiler]") {
+    auto m = base_model();
+    m.nat_gateways[0].dnat_entries = {
+        port_mapping("games", "eip-1", model::DnatProtocol::Udp, {10, 20}, "10.0.1.10", {80, 90}),
+        port_mapping("web", "eip-1", model::DnatProtocol::Tcp, {443, 443}, "10.0.1.10",
+                     {8443, 8443})};
+    const auto state = compile(m);
+    const auto& elements = set_of(state, "dnat_ports").elements;
+    REQUIRE(elements.size() == 12);
+    for (std::uint32_t offset = 0; offset <= 10; ++offset) {
+        const kernel::Element expected{{addr("203.0.113.10"), std::uint32_t{17}, 10 + offset},
+                                       {},
+                                       {addr("10.0.1.10"), 80 + offset},
+                                       {},
+                                       std::nullopt};
+        CHECK(std::find(elements.begin(), elements.end(), expected) != elements.end());
+    }
+    CHECK(elements.back() ==
+          kernel::Element{{addr("203.0.113.10"), std::uint32_t{17}, std::uint32_t{20}},
+                          {},
+                          {addr("10.0.1.10"), std::uint32_t{90}},
+                          {},
+                          std::nullopt});
+    CHECK(std::is_sorted(elements.begin(), elements.end()));
+    CHECK(set_of(state, "dnat_open").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.10"))});
+    CHECK(
+        set_of(state, "return_marks").elements ==
+        std::vector<kernel::Element>{pair(addr("203.0.113.10"), 0x4e540000u | realm_of("ngw-1"))});
+    CHECK(set_of(state, "dnat_ip").elements.empty());
+}
+
+TEST_CASE("compiler: an IP mapping on a secondary IP coexists with SNAT of the primary",
+          "[compiler]") {
+    auto m = base_model();
+    m.nat_gateways[0].snat_entries = {snat("app", model::InstanceSource{"app-1"}, {"eip-2"})};
+    m.nat_gateways[0].dnat_entries = {ip_mapping("app-map", "eip-3", "10.0.1.21")};
+    const auto state = compile(m);
+    CHECK(set_of(state, "dnat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("203.0.113.12"), addr("10.0.1.21"))});
+    // Only the mapped address leaves through the mapping's EIP; the primary keeps SNAT.
+    CHECK(set_of(state, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.21"), addr("203.0.113.12"))});
+    CHECK(set_of(state, "snat_sources").elements ==
+          std::vector<kernel::Element>{
+              interval(realm_of("ngw-1"), "10.0.1.20", "10.0.1.21", "snat/ngw-1/app")});
+    CHECK(set_of(state, "dnat_open").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.12"))});
+}
+
+TEST_CASE("compiler: an instance's public IP beats an IP mapping for egress", "[compiler]") {
+    auto m = base_model();
+    m.vpcs[0].instances[1].public_ip = ip("203.0.113.50");
+    m.nat_gateways[0].dnat_entries = {ip_mapping("app-map", "eip-3", "10.0.1.21")};
+    const auto state = compile(m);
+    CHECK(set_of(state, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.20"), addr("203.0.113.50")),
+                                       pair(addr("10.0.1.21"), addr("203.0.113.50"))});
+    CHECK(set_of(state, "dnat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("203.0.113.12"), addr("10.0.1.21")),
+                                       pair(addr("203.0.113.50"), addr("10.0.1.20"))});
+    // No IPv4 gateway: the public IP arrives by the VPC's first NAT gateway.
+    const auto mark = 0x4e540000u | realm_of("ngw-1");
+    CHECK(set_of(state, "return_marks").elements ==
+          std::vector<kernel::Element>{pair(addr("203.0.113.12"), mark),
+                                       pair(addr("203.0.113.50"), mark)});
+    CHECK(set_of(state, "dnat_open").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.12")),
+                                       key_only(addr("203.0.113.50"))});
+    const auto lines = route_lines(state);
+    CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan proto 99"));
+}
+
+TEST_CASE("compiler: a masquerade gateway SNATs its VPC to the interface address", "[compiler]") {
+    auto m = base_model();
+    m.eips.clear();
+    auto& gateway = m.nat_gateways[0];
+    gateway.eips.clear();
+    gateway.mode = model::GatewayMode::Masquerade;
+    const auto state = compile(m);
+    CHECK(set_of(state, "snat_sources").elements ==
+          std::vector<kernel::Element>{
+              interval(realm_of("ngw-1"), "10.0.0.0", "10.0.255.255", "masq/ngw-1")});
+    const auto* chain = chain_of(state, "masq/ngw-1");
+    REQUIRE(chain);
+    REQUIRE(chain->rules.size() == 2);
+    CHECK(chain->rules[0].text == "meta l4proto { tcp, udp } masquerade to :1025-65535");
+    CHECK(chain->rules[1].text == "masquerade");
+    CHECK(chain->rules[1].exprs == std::vector<kernel::Expr>{kernel::Masquerade{}});
+    CHECK(state.addresses.empty());
+}
+
+TEST_CASE("compiler: IPv4 gateway coverage and the inbound policy follow `enabled`", "[compiler]") {
+    auto m = base_model();
+    m.vpcs[0].vswitches.push_back({"vsw-b", cidr("10.0.2.0/24"), std::nullopt});
+    m.vpcs[0].instances.push_back({"bastion", "vsw-b", {ip("10.0.2.5")}, ip("203.0.113.50")});
+    model::Ipv4Gateway igw;
+    igw.name = "igw-1";
+    igw.vpc = "vpc-a";
+    igw.outside_interface = "veth-wan";
+    igw.upstream = ip("198.51.100.1");
+    igw.gateway_route_table = {{cidr("10.0.2.0/24"), model::LocalHop{}},
+                               {cidr("10.0.2.128/25"), model::LocalHop{}},
+                               {cidr("10.0.1.0/24"), model::InstanceHop{"web-1"}}};
+    m.ipv4_gateways.push_back(igw);
+
+    SECTION("enabled") {
+        const auto state = compile(m);
+        CHECK(set_of(state, "igw_covered").elements ==
+              std::vector<kernel::Element>{
+                  {{addr("10.0.1.0")}, {addr("10.0.1.255")}, {}, {}, std::nullopt},
+                  {{addr("10.0.2.0")}, {addr("10.0.2.255")}, {}, {}, std::nullopt}});
+        // The public IP must pass the gateway's coverage, it is not let in unconditionally.
+        CHECK(set_of(state, "dnat_open").elements.empty());
+        CHECK(set_of(state, "return_marks").elements ==
+              std::vector<kernel::Element>{
+                  pair(addr("203.0.113.50"), 0x4e540000u | realm_of("igw-1"))});
+        const auto lines = route_lines(state);
+        const auto in_table = natctl::compiler::assign_hashed_ids({"in:igw-1"}, 20000, 10000)[0];
+        CHECK(has_line(
+            lines,
+            fmt::format(
+                "ip rule add priority 10200 to 10.0.0.0/16 iif veth-wan lookup {} protocol 99",
+                in_table)));
+        CHECK(has_line(
+            lines,
+            fmt::format("ip route add 10.0.1.0/24 via 10.0.1.10 table {} proto 99", in_table)));
+        CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan proto 99"));
+        CHECK(set_of(state, "outside_realms").elements.size() == 2);
+    }
+    SECTION("disabled") {
+        m.ipv4_gateways[0].enabled = false;
+        const auto state = compile(m);
+        CHECK(set_of(state, "igw_covered").elements.empty());
+        CHECK(set_of(state, "dnat_open").elements ==
+              std::vector<kernel::Element>{key_only(addr("203.0.113.50"))});
+        for (const auto& rule : state.rules)
+            CHECK(rule.priority != 10200u);
+    }
+}
+
+TEST_CASE("compiler: ICMP echo reply toggle", "[compiler]") {
+    auto m = base_model();
+    CHECK(set_of(compile(m), "echo_silent").elements.empty());
+    m.nat_gateways[0].icmp_echo_reply = false;
+    CHECK(set_of(compile(m), "echo_silent").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.10")),
+                                       key_only(addr("203.0.113.11")),
+                                       key_only(addr("203.0.113.12"))});
+}
+
+TEST_CASE("compiler: system route table defaults to the VPC's first NAT gateway", "[compiler]") {
+    auto m = base_model();
+    const auto system_table =
+        natctl::compiler::assign_hashed_ids({"rt:vpc-a/system"}, 20000, 10000)[0];
+    const auto realm = realm_of("ngw-1");
+    SECTION("implicit default") {
+        const auto lines = route_lines(compile(m));
+        CHECK(has_line(
+            lines,
+            fmt::format(
+                "ip route add default via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+                system_table, realm)));
+        CHECK(has_line(
+            lines,
+            fmt::format(
+                "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 99",
+                system_table)));
+        CHECK(has_line(
+            lines,
+            "ip rule add priority 10100 from 10.0.0.0/16 to 10.0.0.0/16 lookup main protocol 99"));
+        for (const auto& line : lines)
+            CHECK(line.find("unreachable") == std::string::npos);
+    }
+    SECTION("an explicit default opts out") {
+        m.vpcs[0].system_route_table =
+            model::SystemRouteTable{std::nullopt, {{cidr("0.0.0.0/0"), model::Blackhole{}}}};
+        const auto state = compile(m);
+        std::vector<kernel::Route> in_table;
+        for (const auto& route : state.routes)
+            if (route.table == system_table) in_table.push_back(route);
+        REQUIRE(in_table.size() == 1);
+        CHECK(in_table[0].type == kernel::Route::Type::Blackhole);
+        CHECK(has_line(
+            route_lines(state),
+            fmt::format("ip route add blackhole default table {} proto 99", system_table)));
+    }
+    SECTION("no NAT gateway: unreachable") {
+        m.nat_gateways.clear();
+        CHECK(has_line(
+            route_lines(compile(m)),
+            fmt::format("ip route add unreachable default table {} proto 99 metric 4294967295",
+                        system_table)));
+    }
+}
+
+TEST_CASE("compiler: a least-privilege route table gets an unreachable default", "[compiler]") {
+    auto m = base_model();
+    m.vpcs[0].route_tables = {
+        {"rt-narrow", {{cidr("192.0.2.0/24"), model::NatGatewayHop{"ngw-1"}}}}};
+    m.vpcs[0].vswitches[0].route_table = "rt-narrow";
+    const auto table =
+        natctl::compiler::assign_hashed_ids({"rt:rt-narrow", "rt:vpc-a/system"}, 20000, 10000)[0];
+    const auto lines = route_lines(compile(m));
+    CHECK(has_line(
+        lines,
+        fmt::format(
+            "ip route add 192.0.2.0/24 via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+            table, realm_of("ngw-1"))));
+    CHECK(has_line(
+        lines, fmt::format("ip route add unreachable default table {} proto 99 metric 4294967295",
+                           table)));
+    CHECK(has_line(
+        lines, fmt::format(
+                   "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 99",
+                   table)));
+}
+
+TEST_CASE("compiler: published services return through their gateway", "[compiler]") {
+    auto m = base_model();
+    m.nat_gateways[0].dnat_entries = {port_mapping("web", "eip-1", model::DnatProtocol::Tcp,
+                                                   {80, 80}, "10.0.1.10", {8080, 8080})};
+    const auto state = compile(m);
+    const auto realm = realm_of("ngw-1");
+    const auto return_table = natctl::compiler::assign_hashed_ids({"ret:ngw-1"}, 20000, 10000)[0];
+    const auto lines = route_lines(state);
+    CHECK(has_line(lines,
+                   fmt::format("ip rule add priority 10000 fwmark 0x{:x} lookup {} protocol 99",
+                               0x4e540000u | realm, return_table)));
+    CHECK(has_line(
+        lines,
+        fmt::format("ip route add default via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+                    return_table, realm)));
+}
+
+TEST_CASE("compiler: realms and table ids are hash-derived and stable", "[compiler]") {
+    SECTION("collisions probe upwards, the later name moves") {
+        // Find two texts that collide modulo 7.
+        std::vector<std::string> texts{"a"};
+        for (int suffix = 0; texts.size() < 2; ++suffix) {
+            auto candidate = fmt::format("b{}", suffix);
+            if (natctl::compiler::fnv1a(candidate) % 7 == natctl::compiler::fnv1a("a") % 7)
+                texts.push_back(candidate);
+        }
+        const auto ids = natctl::compiler::assign_hashed_ids({texts[1], texts[0]}, 100, 7);
+        CHECK(ids[1] == 100 + natctl::compiler::fnv1a("a") % 7);
+        CHECK(ids[0] == 100 + (natctl::compiler::fnv1a("a") + 1) % 7);
+        CHECK_THROWS(natctl::compiler::assign_hashed_ids({"x", "y"}, 0, 1));
+    }
+    SECTION("adding unrelated objects renumbers nothing") {
+        auto m = base_model();
+        m.nat_gateways[0].dnat_entries = {ip_mapping("map", "eip-3", "10.0.1.21")};
+        const auto before = compile(m);
+        auto bigger = m;
+        model::Vpc other;
+        other.name = "vpc-b";
+        other.cidr = cidr("10.1.0.0/16");
+        other.interfaces = {"veth-b"};
+        other.vswitches = {{"vsw-b", cidr("10.1.1.0/24"), std::nullopt}};
+        bigger.vpcs.insert(bigger.vpcs.begin(), other);
+        bigger.eips.push_back({"eip-9", ip("203.0.113.90")});
+        auto gateway = m.nat_gateways[0];
+        gateway.name = "ngw-b";
+        gateway.vpc = "vpc-b";
+        gateway.eips = {"eip-9"};
+        gateway.dnat_entries = {};
+        bigger.nat_gateways.insert(bigger.nat_gateways.begin(), gateway);
+        const auto after = compile(bigger);
+        // Everything vpc-a and ngw-1 had is still there, unchanged.
+        for (const auto& route : before.routes) {
+            auto same = route;
+            same.owner.clear();
+            bool found = false;
+            for (auto candidate : after.routes) {
+                candidate.owner.clear();
+                found = found || candidate == same;
+            }
+            CHECK(found);
+        }
+        for (const auto& rule : before.rules) {
+            bool found = false;
+            for (const auto& candidate : after.rules)
+                found =
+                    found || (candidate.priority == rule.priority && candidate.from == rule.from &&
+                              candidate.table == rule.table && candidate.fwmark == rule.fwmark);
+            CHECK(found);
+        }
+        for (const auto& element : set_of(before, "return_marks").elements) {
+            const auto& later = set_of(after, "return_marks").elements;
+            CHECK(std::find(later.begin(), later.end(), element) != later.end());
+        }
+    }
+}
+
+TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
+    auto m = base_model();
+    m.vpcs[0].instances[0].public_ip = ip("203.0.113.99");
+    m.nat_gateways[0].snat_entries = {
+        snat("vsw", model::VSwitchSource{"vsw-a"}, {"eip-2", "eip-1"}, true)};
+    m.nat_gateways[0].dnat_entries = {
+        port_mapping("b", "eip-1", model::DnatProtocol::Udp, {53, 53}, "10.0.1.20", {53, 53}),
+        port_mapping("a", "eip-1", model::DnatProtocol::Tcp, {22, 22}, "10.0.1.20", {22, 22})};
+    const auto first = compile(m);
+    CHECK(first == compile(m));
+    CHECK(render(first) == render(compile(m)));
+    for (const auto& set : first.table.sets)
+        CHECK(std::is_sorted(set.elements.begin(), set.elements.end()));
+    CHECK(
+        std::is_sorted(first.table.sets.begin(), first.table.sets.end(),
+                       [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; }));
+    CHECK(std::is_sorted(first.rules.begin(), first.rules.end()));
+    CHECK(std::is_sorted(first.routes.begin(), first.routes.end()));
+    CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
+    // Every named set exists even when empty, so that the layout is static.
+    CHECK(first.table.sets.size() == 11);
+    CHECK(compile(model::Model{}).table.sets.size() == 11);
+    CHECK(compile(model::Model{}).table.chains.size() == 6);
+}
+
+TEST_CASE("render: elements are listed the way nft lists them", "[compiler]") {
+    kernel::Table table;
+    table.sets.push_back(
+        {"addrs",
+         {kernel::FieldType::Ipv4},
+         {},
+         false,
+         false,
+         "",
+         {key_only(addr("10.0.0.1")), key_only(addr("10.0.0.2")), key_only(addr("10.0.0.3"))}});
+    table.sets.push_back({"names",
+                          {kernel::FieldType::IfName},
+                          {},
+                          false,
+                          false,
+                          "",
+                          {{{std::string("aa")}, {}, {}, {}, std::nullopt},
+                           {{std::string("b")}, {}, {}, {}, std::nullopt}}});
+    table.sets.push_back({"ranges",
+                          {kernel::FieldType::Ipv4},
+                          {},
+                          true,
+                          false,
+                          "",
+                          {{{addr("10.0.0.0")}, {addr("10.0.0.255")}, {}, {}, std::nullopt},
+                           {{addr("10.0.1.7")}, {addr("10.0.1.7")}, {}, {}, std::nullopt},
+                           {{addr("10.0.2.0")}, {addr("10.0.3.7")}, {}, {}, std::nullopt}}});
+    table.sets.push_back(
+        {"ports",
+         {kernel::FieldType::Ipv4, kernel::FieldType::InetProto, kernel::FieldType::InetService},
+         {},
+         false,
+         false,
+         "",
+         {{{addr("10.0.0.1"), std::uint32_t{6}, std::uint32_t{1}}, {}, {}, {}, std::nullopt},
+          {{addr("10.0.0.1"), std::uint32_t{6}, std::uint32_t{256}}, {}, {}, {}, std::nullopt}}});
+    CHECK(natctl::compiler::render_table(table) ==
+          "table ip natctl {\n"
+          "\tset addrs {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1, 10.0.0.2,\n\t\t\t     "
+          "10.0.0.3 }\n\t}\n\n"
+          "\tset names {\n\t\ttype ifname\n\t\telements = { \"b\",\n\t\t\t     \"aa\" }\n\t}\n\n"
+          "\tset ranges {\n\t\ttype ipv4_addr\n\t\tflags interval\n"
+          "\t\telements = { 10.0.0.0/24, 10.0.1.7,\n\t\t\t     10.0.2.0-10.0.3.7 }\n\t}\n\n"
+          "\tset ports {\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
+          "\t\telements = { 10.0.0.1 . tcp . 256,\n\t\t\t     10.0.0.1 . tcp . 1 }\n\t}\n"
+          "}\n");
+}
+
+// Golden files: render(compile(example)) for every examples/*.json. Regenerate with
+// NATCTL_UPDATE_GOLDEN=1 and read the difference before committing it.
+TEST_CASE("compiler: golden renderings of the examples", "[compiler][golden]") {
+    namespace fs = std::filesystem;
+    const fs::path source = NATCTL_SOURCE_DIR;
+    const bool update = std::getenv("NATCTL_UPDATE_GOLDEN") != nullptr;
+    std::vector<fs::path> examples;
+    for (const auto& entry : fs::directory_iterator(source / "examples"))
+        if (entry.path().extension() == ".json") examples.push_back(entry.path());
+    std::sort(examples.begin(), examples.end());
+    REQUIRE(!examples.empty());
+    for (const auto& example : examples) {
+        INFO("example " << example.filename().string());
+        std::ifstream in(example);
+        std::stringstream text;
+        text << in.rdbuf();
+        const auto loaded = model::load_model(text.str());
+        REQUIRE(loaded.has_value());
+        const auto rendered = render(compile(*loaded));
+        const auto golden = source / "tests" / "golden" / (example.stem().string() + ".nft");
+        if (update) {
+            std::ofstream(golden) << rendered;
+            continue;
+        }
+        std::ifstream expected_in(golden);
+        REQUIRE(expected_in.good());
+        std::stringstream expected;
+        expected << expected_in.rdbuf();
+        CHECK(rendered == expected.str());
+    }
+}
