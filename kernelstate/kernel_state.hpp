@@ -17,7 +17,7 @@ namespace natctl::kernel {
 // Ownership marks that let natctl recognise its own kernel objects and never touch anyone
 // else's. Documented in the README.
 inline constexpr const char* kTableName = "natctl";       // table ip natctl
-inline constexpr std::uint8_t kRouteProtocol = 99;        // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
+inline constexpr std::uint8_t kRouteProtocol = 147;        // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
 inline constexpr std::uint32_t kRulePriorityMin = 10000;  // ip rule priorities natctl uses
 inline constexpr std::uint32_t kRulePriorityMax = 10999;
 inline constexpr std::uint32_t kRouteTableMin = 20000;  // kernel route table ids natctl uses

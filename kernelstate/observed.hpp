@@ -42,9 +42,9 @@ struct ObservedSet {
 };
 
 struct ObservedTable {
-    bool exists = false;               // false: no table ip natctl at all
-    std::vector<ObservedSet> sets;     // in kernel order (creation order)
-    std::vector<ObservedChain> chains; // in kernel order (creation order)
+    bool exists = false;                // false: no table ip natctl at all
+    std::vector<ObservedSet> sets;      // in kernel order (creation order)
+    std::vector<ObservedChain> chains;  // in kernel order (creation order)
     bool operator==(const ObservedTable&) const = default;
 
     const ObservedSet* find_set(const std::string& name) const {

@@ -14,6 +14,7 @@
 #include <libnftnl/udata.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <numeric>
 
@@ -23,14 +24,29 @@ namespace natctl::netlink {
 
 using kernel::FieldType;
 
-void NftnlFree::operator()(nftnl_table* table) const { nftnl_table_free(table); }
-void NftnlFree::operator()(nftnl_chain* chain) const { nftnl_chain_free(chain); }
-void NftnlFree::operator()(nftnl_rule* rule) const { nftnl_rule_free(rule); }
-void NftnlFree::operator()(nftnl_set* set) const { nftnl_set_free(set); }
-void NftnlFree::operator()(nftnl_set_elem* element) const { nftnl_set_elem_free(element); }
-void NftnlFree::operator()(nftnl_expr* expr) const { nftnl_expr_free(expr); }
+void NftnlFree::operator()(nftnl_table* table) const {
+    nftnl_table_free(table);
+}
+void NftnlFree::operator()(nftnl_chain* chain) const {
+    nftnl_chain_free(chain);
+}
+void NftnlFree::operator()(nftnl_rule* rule) const {
+    nftnl_rule_free(rule);
+}
+void NftnlFree::operator()(nftnl_set* set) const {
+    nftnl_set_free(set);
+}
+void NftnlFree::operator()(nftnl_set_elem* element) const {
+    nftnl_set_elem_free(element);
+}
+void NftnlFree::operator()(nftnl_expr* expr) const {
+    nftnl_expr_free(expr);
+}
 
 namespace {
+
+// Room for any value: kernel keys are at most 64 bytes (NFT_DATA_VALUE_MAXLEN).
+constexpr std::size_t kMaxValueBytes = 64;
 
 struct UdataFree {
     void operator()(nftnl_udata_buf* buf) const { nftnl_udata_buf_free(buf); }
@@ -108,7 +124,8 @@ void put_be(std::uint8_t* out, std::uint32_t value, std::uint32_t length) {
 
 std::uint32_t get_be(const std::uint8_t* in, std::uint32_t length) {
     std::uint32_t value = 0;
-    for (std::uint32_t i = 0; i < length; ++i) value = (value << 8) | in[i];
+    for (std::uint32_t i = 0; i < length; ++i)
+        value = (value << 8) | in[i];
     return value;
 }
 
@@ -177,19 +194,21 @@ std::uint32_t field_length(FieldType type) {
     return 0;
 }
 
-std::uint32_t field_slot(FieldType type) { return (field_length(type) + 3) & ~3u; }
+std::uint32_t field_slot(FieldType type) {
+    return (field_length(type) + 3) & ~3u;
+}
 
 std::uint32_t concat_type_id(std::span<const FieldType> fields) {
     std::uint32_t id = 0;
-    for (auto field : fields) id = (id << 6) | nft_type_id(field);
+    for (auto field : fields)
+        id = (id << 6) | nft_type_id(field);
     return id;
 }
 
 std::expected<std::vector<FieldType>, std::string> split_concat_type_id(std::uint32_t id) {
-    static constexpr FieldType kAll[] = {FieldType::Verdict,   FieldType::Integer32,
-                                         FieldType::Ipv4,      FieldType::InetProto,
-                                         FieldType::InetService, FieldType::Mark,
-                                         FieldType::Realm,     FieldType::IfName};
+    static constexpr FieldType kAll[] = {
+        FieldType::Verdict,     FieldType::Integer32, FieldType::Ipv4,  FieldType::InetProto,
+        FieldType::InetService, FieldType::Mark,      FieldType::Realm, FieldType::IfName};
     std::vector<FieldType> fields;
     if (id == 0) return std::unexpected(std::string("key type 0"));
     while (id != 0) {
@@ -207,24 +226,30 @@ std::expected<std::vector<FieldType>, std::string> split_concat_type_id(std::uin
 std::uint32_t value_length(std::span<const FieldType> fields) {
     if (fields.size() == 1) return field_length(fields.front());
     std::uint32_t length = 0;
-    for (auto field : fields) length += field_slot(field);
+    for (auto field : fields)
+        length += field_slot(field);
     return length;
 }
 
-bool integers_in_network_order(const kernel::Set& set) { return set.interval; }
+bool integers_in_network_order(const kernel::Set& set) {
+    return set.interval;
+}
 
-std::expected<std::vector<std::uint8_t>, std::string> encode_value(
+// Writes the value into `bytes` (room for kMaxValueBytes); returns its length.
+static std::expected<std::uint32_t, std::string> encode_value_into(
     std::span<const FieldType> fields, std::span<const kernel::Scalar> values,
-    bool network_order_integers) {
+    bool network_order_integers, std::uint8_t* bytes) {
     if (fields.size() != values.size())
         return std::unexpected(
             fmt::format("value has {} fields, type has {}", values.size(), fields.size()));
-    std::vector<std::uint8_t> bytes(value_length(fields), 0);
+    auto length = value_length(fields);
+    if (length > kMaxValueBytes) return std::unexpected(std::string("value longer than 64 bytes"));
+    std::memset(bytes, 0, length);
     bool concat = fields.size() > 1;
     std::uint32_t offset = 0;
     for (std::size_t i = 0; i < fields.size(); ++i) {
         auto field = fields[i];
-        auto* out = bytes.data() + offset;
+        auto* out = bytes + offset;
         if (field == FieldType::IfName) {
             const auto* name = std::get_if<std::string>(&values[i]);
             if (!name || name->size() >= 16)
@@ -260,6 +285,15 @@ std::expected<std::vector<std::uint8_t>, std::string> encode_value(
         }
         offset += concat ? field_slot(field) : field_length(field);
     }
+    return length;
+}
+
+std::expected<std::vector<std::uint8_t>, std::string> encode_value(
+    std::span<const FieldType> fields, std::span<const kernel::Scalar> values,
+    bool network_order_integers) {
+    std::vector<std::uint8_t> bytes(value_length(fields), 0);
+    auto written = encode_value_into(fields, values, network_order_integers, bytes.data());
+    if (!written) return std::unexpected(written.error());
     return bytes;
 }
 
@@ -267,8 +301,8 @@ std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
     std::span<const FieldType> fields, std::span<const std::uint8_t> bytes,
     bool network_order_integers) {
     if (bytes.size() < value_length(fields))
-        return std::unexpected(fmt::format("value of {} bytes, type needs {}", bytes.size(),
-                                           value_length(fields)));
+        return std::unexpected(
+            fmt::format("value of {} bytes, type needs {}", bytes.size(), value_length(fields)));
     std::vector<kernel::Scalar> values;
     bool concat = fields.size() > 1;
     std::uint32_t offset = 0;
@@ -452,14 +486,16 @@ std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
     }
     if (flags & NFT_SET_CONCAT) {
         std::vector<std::uint8_t> lengths;
-        for (auto field : set.key) lengths.push_back(static_cast<std::uint8_t>(field_length(field)));
+        for (auto field : set.key)
+            lengths.push_back(static_cast<std::uint8_t>(field_length(field)));
         nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, lengths.data(),
                            static_cast<std::uint32_t>(lengths.size()));
     }
     if (identity.anonymous)
         nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, static_cast<std::uint32_t>(set.elements.size()));
     auto udata = set_userdata(set, identity.anonymous);
-    nftnl_set_set_data(s, NFTNL_SET_USERDATA, udata.data(), static_cast<std::uint32_t>(udata.size()));
+    nftnl_set_set_data(s, NFTNL_SET_USERDATA, udata.data(),
+                       static_cast<std::uint32_t>(udata.size()));
     return encoded;
 }
 
@@ -469,22 +505,26 @@ std::expected<void, std::string> set_element_payload(nftnl_set_elem* element,
                                                      const kernel::Set& set,
                                                      const kernel::Element& source) {
     if (set.data.size() == 1 && set.data.front() == FieldType::Verdict) {
-        if (!source.verdict) return std::unexpected(std::string("verdict map element without verdict"));
+        if (!source.verdict)
+            return std::unexpected(std::string("verdict map element without verdict"));
         nftnl_set_elem_set_u32(element, NFTNL_SET_ELEM_VERDICT, verdict_code(source.verdict->kind));
         if (!source.verdict->chain.empty())
             nftnl_set_elem_set_str(element, NFTNL_SET_ELEM_CHAIN, source.verdict->chain.c_str());
         return {};
     }
     if (!set.is_map()) return {};
-    auto data = encode_value(set.data, source.data, false);
-    if (!data) return std::unexpected("data: " + data.error());
+    std::array<std::uint8_t, 2 * kMaxValueBytes> data{};
+    auto length = encode_value_into(set.data, source.data, false, data.data());
+    if (!length) return std::unexpected("data: " + length.error());
+    auto total = *length;
     if (set.data_interval) {
-        auto end = encode_value(set.data, source.data_end.empty() ? source.data : source.data_end, false);
+        auto end =
+            encode_value_into(set.data, source.data_end.empty() ? source.data : source.data_end,
+                              false, data.data() + total);
         if (!end) return std::unexpected("data end: " + end.error());
-        data->insert(data->end(), end->begin(), end->end());
+        total += *end;
     }
-    nftnl_set_elem_set(element, NFTNL_SET_ELEM_DATA, data->data(),
-                       static_cast<std::uint32_t>(data->size()));
+    nftnl_set_elem_set(element, NFTNL_SET_ELEM_DATA, data.data(), total);
     return {};
 }
 
@@ -521,6 +561,37 @@ std::expected<EncodedElements, std::string> encode_elements(
         return {};
     };
 
+    if (!set.interval || set.key.size() > 1) {
+        // Plain keys, or concatenated ranges carried as KEY + KEY_END. This is the path of
+        // the large maps, so values are encoded on the stack straight into the element.
+        encoded.source_index.reserve(elements.size());
+        for (std::size_t i = 0; i < elements.size(); ++i) {
+            const auto& source = elements[i];
+            std::array<std::uint8_t, kMaxValueBytes> key{};
+            std::array<std::uint8_t, kMaxValueBytes> key_end{};
+            auto key_length = encode_value_into(set.key, source.key, network_order, key.data());
+            if (!key_length)
+                return std::unexpected(describe_element(set, source) + ": " + key_length.error());
+            std::unique_ptr<nftnl_set_elem, NftnlFree> element(nftnl_set_elem_alloc());
+            nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY, key.data(), *key_length);
+            if (set.interval) {
+                auto end_length =
+                    encode_value_into(set.key, source.key_end.empty() ? source.key : source.key_end,
+                                      network_order, key_end.data());
+                if (!end_length)
+                    return std::unexpected(describe_element(set, source) + ": " +
+                                           end_length.error());
+                nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY_END, key_end.data(),
+                                   *end_length);
+            }
+            if (auto result = set_element_payload(element.get(), set, source); !result)
+                return std::unexpected(describe_element(set, source) + ": " + result.error());
+            nftnl_set_elem_add(holder, element.release());
+            encoded.source_index.push_back(static_cast<long>(i));
+        }
+        return encoded;
+    }
+
     struct Keyed {
         std::vector<std::uint8_t> key;
         std::vector<std::uint8_t> key_end;
@@ -534,24 +605,12 @@ std::expected<EncodedElements, std::string> encode_elements(
         if (!key) return std::unexpected(describe_value(set.key, element.key) + ": " + key.error());
         std::vector<std::uint8_t> key_end;
         if (set.interval) {
-            auto end = encode_value(set.key, element.key_end.empty() ? element.key : element.key_end,
-                                    network_order);
+            auto end = encode_value(
+                set.key, element.key_end.empty() ? element.key : element.key_end, network_order);
             if (!end) return std::unexpected(describe_element(set, element) + ": " + end.error());
             key_end = std::move(*end);
         }
         keyed.push_back({std::move(*key), std::move(key_end), i});
-    }
-
-    if (!set.interval || set.key.size() > 1) {
-        // Plain keys, or concatenated ranges carried as KEY + KEY_END.
-        for (const auto& item : keyed) {
-            auto result = add(item.key, set.interval ? &item.key_end : nullptr, 0,
-                              &elements[item.index], static_cast<long>(item.index));
-            if (!result)
-                return std::unexpected(describe_element(set, elements[item.index]) + ": " +
-                                       result.error());
-        }
-        return encoded;
     }
 
     // A non-concatenated interval set: start elements and (last + 1) end elements, in key
@@ -567,7 +626,8 @@ std::expected<EncodedElements, std::string> encode_elements(
     }
     for (const auto& item : keyed) {
         const auto& source = elements[item.index];
-        if (auto result = add(item.key, nullptr, 0, &source, static_cast<long>(item.index)); !result)
+        if (auto result = add(item.key, nullptr, 0, &source, static_cast<long>(item.index));
+            !result)
             return std::unexpected(describe_element(set, source) + ": " + result.error());
         auto end = item.key_end;
         if (increment_big_endian(end)) {
@@ -584,7 +644,9 @@ namespace {
 
 using ExprResult = std::expected<NftnlExpr, std::string>;
 
-NftnlExpr make_expr(const char* name) { return NftnlExpr(nftnl_expr_alloc(name)); }
+NftnlExpr make_expr(const char* name) {
+    return NftnlExpr(nftnl_expr_alloc(name));
+}
 
 struct ExprEncoder {
     std::span<const SetIdentity> anonymous_sets;
@@ -593,8 +655,9 @@ struct ExprEncoder {
         auto e = make_expr("payload");
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_PAYLOAD_DREG, load.dreg);
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_PAYLOAD_BASE,
-                           load.base == kernel::PayloadBase::Network ? NFT_PAYLOAD_NETWORK_HEADER
-                                                                     : NFT_PAYLOAD_TRANSPORT_HEADER);
+                           load.base == kernel::PayloadBase::Network
+                               ? NFT_PAYLOAD_NETWORK_HEADER
+                               : NFT_PAYLOAD_TRANSPORT_HEADER);
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_PAYLOAD_OFFSET, load.offset);
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_PAYLOAD_LEN, load.len);
         return e;
@@ -654,9 +717,8 @@ struct ExprEncoder {
         if (lookup.dreg) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LOOKUP_DREG, *lookup.dreg);
         if (lookup.anonymous_index) {
             if (*lookup.anonymous_index >= anonymous_sets.size())
-                return std::unexpected(
-                    fmt::format("lookup in anonymous set #{} the rule does not have",
-                                *lookup.anonymous_index));
+                return std::unexpected(fmt::format(
+                    "lookup in anonymous set #{} the rule does not have", *lookup.anonymous_index));
             const auto& identity = anonymous_sets[*lookup.anonymous_index];
             nftnl_expr_set_str(e.get(), NFTNL_EXPR_LOOKUP_SET, identity.name.c_str());
             nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LOOKUP_SET_ID, identity.id);
@@ -681,11 +743,13 @@ struct ExprEncoder {
         auto e = make_expr("immediate");
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_IMM_DREG, immediate.dreg);
         if (immediate.verdict) {
-            nftnl_expr_set_u32(e.get(), NFTNL_EXPR_IMM_VERDICT, verdict_code(immediate.verdict->kind));
+            nftnl_expr_set_u32(e.get(), NFTNL_EXPR_IMM_VERDICT,
+                               verdict_code(immediate.verdict->kind));
             if (!immediate.verdict->chain.empty())
                 nftnl_expr_set_str(e.get(), NFTNL_EXPR_IMM_CHAIN, immediate.verdict->chain.c_str());
         } else {
-            if (immediate.data.empty()) return std::unexpected(std::string("immediate without data"));
+            if (immediate.data.empty())
+                return std::unexpected(std::string("immediate without data"));
             nftnl_expr_set(e.get(), NFTNL_EXPR_IMM_DATA, immediate.data.data(),
                            static_cast<std::uint32_t>(immediate.data.size()));
         }
@@ -698,8 +762,10 @@ struct ExprEncoder {
         nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
         if (nat.addr_min) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_ADDR_MIN, *nat.addr_min);
         if (nat.addr_max) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_ADDR_MAX, *nat.addr_max);
-        if (nat.proto_min) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_PROTO_MIN, *nat.proto_min);
-        if (nat.proto_max) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_PROTO_MAX, *nat.proto_max);
+        if (nat.proto_min)
+            nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_PROTO_MIN, *nat.proto_min);
+        if (nat.proto_max)
+            nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_REG_PROTO_MAX, *nat.proto_max);
         if (nat.flags) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_NAT_FLAGS, nat.flags);
         return e;
     }

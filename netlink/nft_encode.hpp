@@ -38,7 +38,7 @@ using NftnlExpr = std::unique_ptr<nftnl_expr, NftnlFree>;
 
 // ---- field layout ----------------------------------------------------------------------
 
-std::uint32_t nft_type_id(kernel::FieldType type);  // nft's datatype id (src/datatype.h)
+std::uint32_t nft_type_id(kernel::FieldType type);   // nft's datatype id (src/datatype.h)
 std::uint32_t field_length(kernel::FieldType type);  // natural length in bytes
 std::uint32_t field_slot(kernel::FieldType type);    // length rounded up to 4 (concat slot)
 

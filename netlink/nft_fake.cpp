@@ -51,7 +51,9 @@ void NftFake::fail_next_apply_at(std::size_t op_index, int error_number) {
     injected_failure_ = std::make_pair(op_index, error_number);
 }
 
-void NftFake::fail_next_dump() { fail_dump_ = true; }
+void NftFake::fail_next_dump() {
+    fail_dump_ = true;
+}
 
 std::expected<void, NftError> NftFake::apply(const NftTransaction& transaction) {
     auto injected = std::exchange(injected_failure_, std::nullopt);
@@ -85,11 +87,11 @@ std::expected<void, NftError> NftFake::apply_op(std::optional<FakeTable>& table,
                               const std::string& owner) -> std::expected<void, NftError> {
         if (is_verdict_map(set)) {
             if (!element.verdict)
-                return rejected(EINVAL, fmt::format("{}: element {}", owner,
-                                                    describe_element(set, element)));
+                return rejected(
+                    EINVAL, fmt::format("{}: element {}", owner, describe_element(set, element)));
             if (!element.verdict->chain.empty() && !chain_exists(element.verdict->chain))
-                return rejected(ENOENT, fmt::format("{}: element {}", owner,
-                                                    describe_element(set, element)));
+                return rejected(
+                    ENOENT, fmt::format("{}: element {}", owner, describe_element(set, element)));
         }
         return {};
     };
@@ -144,8 +146,9 @@ std::expected<void, NftError> NftFake::apply_op(std::optional<FakeTable>& table,
             for (const auto& raw : op.set.elements) {
                 auto element = normalize_element(found->definition, raw);
                 if (found->elements.erase(ElementKey{element.key, element.key_end}) == 0)
-                    return rejected(ENOENT, fmt::format("{}: element {}", what,
-                                                        describe_element(found->definition, element)));
+                    return rejected(ENOENT,
+                                    fmt::format("{}: element {}", what,
+                                                describe_element(found->definition, element)));
             }
             return {};
         }
@@ -199,8 +202,9 @@ std::expected<void, NftError> NftFake::apply_op(std::optional<FakeTable>& table,
             if (op.handle == 0) {
                 found->rules.push_back(std::move(rule));
             } else {
-                auto position = std::find_if(found->rules.begin(), found->rules.end(),
-                                             [&](const FakeRule& r) { return r.handle == op.handle; });
+                auto position =
+                    std::find_if(found->rules.begin(), found->rules.end(),
+                                 [&](const FakeRule& r) { return r.handle == op.handle; });
                 if (position == found->rules.end()) return rejected(ENOENT, what);
                 found->rules.insert(position + 1, std::move(rule));
             }
@@ -228,13 +232,17 @@ std::expected<kernel::ObservedTable, NftError> NftFake::dump() {
     observed.exists = true;
     for (const auto& set : table_->sets) {
         kernel::ObservedSet copy{set.definition, set.handle};
-        for (const auto& [key, element] : set.elements) copy.set.elements.push_back(element);
+        for (const auto& [key, element] : set.elements)
+            copy.set.elements.push_back(element);
         std::sort(copy.set.elements.begin(), copy.set.elements.end());
         observed.sets.push_back(std::move(copy));
     }
     for (const auto& chain : table_->chains) {
-        kernel::ObservedChain copy{chain.definition.name, chain.handle, chain.definition.base,
-                                   chain.definition.comment, {}};
+        kernel::ObservedChain copy{chain.definition.name,
+                                   chain.handle,
+                                   chain.definition.base,
+                                   chain.definition.comment,
+                                   {}};
         for (const auto& rule : chain.rules)
             copy.rules.push_back(
                 {rule.handle, rule_identity_digest(rule.rule.text), rule.rule.comment});

@@ -18,7 +18,7 @@
 namespace natctl::netlink {
 
 class NftFake final : public NftBackend {
-public:
+  public:
     std::expected<void, NftError> apply(const NftTransaction& transaction) override;
     std::expected<kernel::ObservedTable, NftError> dump() override;
 
@@ -30,7 +30,7 @@ public:
 
     std::size_t applied_transactions() const { return applied_; }
 
-private:
+  private:
     using ElementKey = std::pair<std::vector<kernel::Scalar>, std::vector<kernel::Scalar>>;
     struct FakeSet {
         kernel::Set definition;  // elements kept in `elements` instead

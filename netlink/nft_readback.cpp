@@ -103,7 +103,8 @@ std::expected<kernel::Element, std::string> decode_raw(const kernel::Set& schema
     }
     bool verdict_map = schema.data.size() == 1 && schema.data.front() == FieldType::Verdict;
     if (verdict_map) {
-        if (!raw.verdict) return std::unexpected(std::string("verdict map element without verdict"));
+        if (!raw.verdict)
+            return std::unexpected(std::string("verdict map element without verdict"));
         element.verdict = raw.verdict;
     } else if (schema.is_map()) {
         auto length = value_length(schema.data);
@@ -163,12 +164,13 @@ std::expected<kernel::Set, std::string> decode_set(const nftnl_set* set) {
     return decoded;
 }
 
-std::expected<std::vector<kernel::Element>, std::string> decode_elements(
-    const kernel::Set& schema, const nftnl_set* holder) {
+std::expected<std::vector<kernel::Element>, std::string> decode_elements(const kernel::Set& schema,
+                                                                         const nftnl_set* holder) {
     std::vector<RawElement> raws;
     std::unique_ptr<nftnl_set_elems_iter, IterFree> iter(nftnl_set_elems_iter_create(holder));
     if (!iter) return std::unexpected(std::string("out of memory"));
-    for (auto* e = nftnl_set_elems_iter_next(iter.get()); e; e = nftnl_set_elems_iter_next(iter.get())) {
+    for (auto* e = nftnl_set_elems_iter_next(iter.get()); e;
+         e = nftnl_set_elems_iter_next(iter.get())) {
         RawElement raw;
         std::uint32_t length = 0;
         if (const auto* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &length))
@@ -180,14 +182,15 @@ std::expected<std::vector<kernel::Element>, std::string> decode_elements(
                                static_cast<const std::uint8_t*>(end) + length);
         }
         if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
-            raw.interval_end = (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) &
-                                NFT_SET_ELEM_INTERVAL_END) != 0;
+            raw.interval_end =
+                (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END) != 0;
         if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) {
             const char* chain = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)
                                     ? nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN)
                                     : nullptr;
             raw.verdict = decode_verdict(
-                static_cast<std::int32_t>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)), chain);
+                static_cast<std::int32_t>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)),
+                chain);
         } else if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
             const auto* data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &length);
             raw.data.assign(static_cast<const std::uint8_t*>(data),
@@ -218,7 +221,8 @@ std::expected<std::vector<kernel::Element>, std::string> decode_elements(
                 if (!open) continue;  // nft's leading zero end element
                 auto last = raw.key;
                 decrement_big_endian(last);
-                if (auto closed = close(std::move(last)); !closed) return std::unexpected(closed.error());
+                if (auto closed = close(std::move(last)); !closed)
+                    return std::unexpected(closed.error());
             } else {
                 if (open) {
                     auto last = raw.key;
@@ -231,7 +235,8 @@ std::expected<std::vector<kernel::Element>, std::string> decode_elements(
         }
         if (open) {
             std::vector<std::uint8_t> top(open->key.size(), 0xff);
-            if (auto closed = close(std::move(top)); !closed) return std::unexpected(closed.error());
+            if (auto closed = close(std::move(top)); !closed)
+                return std::unexpected(closed.error());
         }
     } else {
         elements.reserve(raws.size());

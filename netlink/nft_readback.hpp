@@ -20,8 +20,8 @@ std::expected<kernel::Set, std::string> decode_set(const nftnl_set* set);
 
 // The elements carried by `holder`, decoded with `schema`'s field types and flags. Interval
 // start/end element pairs become one Element with key_end; the result is sorted.
-std::expected<std::vector<kernel::Element>, std::string> decode_elements(
-    const kernel::Set& schema, const nftnl_set* holder);
+std::expected<std::vector<kernel::Element>, std::string> decode_elements(const kernel::Set& schema,
+                                                                         const nftnl_set* holder);
 
 kernel::ObservedChain decode_chain(const nftnl_chain* chain);
 kernel::ObservedRule decode_rule(const nftnl_rule* rule);

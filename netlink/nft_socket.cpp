@@ -32,7 +32,9 @@
 
 namespace natctl::netlink {
 
-void NftSocket::MnlClose::operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
+void NftSocket::MnlClose::operator()(mnl_socket* socket) const {
+    mnl_socket_close(socket);
+}
 
 namespace {
 
@@ -51,7 +53,7 @@ NftError socket_error(std::string what) {
 // A growing, contiguous buffer of netlink messages: the whole batch goes to the kernel in
 // one sendto.
 class BatchBuffer {
-public:
+  public:
     char* room() {
         if (bytes_.size() < used_ + kMessageRoom)
             bytes_.resize(std::max(bytes_.size() * 2, used_ + kMessageRoom));
@@ -65,7 +67,7 @@ public:
         return reinterpret_cast<const nlmsghdr*>(bytes_.data() + offset);
     }
 
-private:
+  private:
     std::vector<char> bytes_;
     std::size_t used_ = 0;
 };
@@ -79,7 +81,7 @@ struct MessageRecord {
     std::size_t offset = 0;  // in the batch buffer
     std::size_t op = 0;
     std::string what;  // the object: "add set dnat_ports", "add rule to chain … for …"
-    const kernel::Set* element_schema = nullptr;             // element messages only
+    const kernel::Set* element_schema = nullptr;  // element messages only
     const std::vector<kernel::Element>* element_source = nullptr;
     const EncodedElements* encoded = nullptr;
     std::size_t first_element = 0;  // index into encoded->source_index
@@ -173,7 +175,8 @@ std::string element_owner(const MessageRecord& record, const nlmsghdr* message,
     auto source = record.encoded->source_index[position];
     if (source < 0) return record.what + ": leading interval end element";
     const auto& element = (*record.element_source)[static_cast<std::size_t>(source)];
-    return fmt::format("{}: element {}", record.what, describe_element(*record.element_schema, element));
+    return fmt::format("{}: element {}", record.what,
+                       describe_element(*record.element_schema, element));
 }
 
 }  // namespace
@@ -222,11 +225,10 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
         return nftnl_nlmsg_build_hdr(batch.room(), type, NFPROTO_IPV4,
                                      static_cast<std::uint16_t>(flags | NLM_F_ACK), seq);
     };
-    auto add_element_messages = [&](std::uint16_t type, std::uint16_t flags, std::size_t op,
-                                    const std::string& what, const kernel::Set& schema,
-                                    const std::vector<kernel::Element>& elements,
-                                    const SetIdentity& identity,
-                                    bool leading_zero) -> std::expected<void, NftError> {
+    auto add_element_messages =
+        [&](std::uint16_t type, std::uint16_t flags, std::size_t op, const std::string& what,
+            const kernel::Set& schema, const std::vector<kernel::Element>& elements,
+            const SetIdentity& identity, bool leading_zero) -> std::expected<void, NftError> {
         if (elements.empty()) return {};
         auto encoded = encode_elements(table, schema, identity, elements, leading_zero);
         if (!encoded) return invalid(fmt::format("{}: {}", what, encoded.error()));
@@ -294,10 +296,10 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             case NftOp::Kind::DeleteElements: {
                 bool add = op.kind == NftOp::Kind::AddElements;
                 SetIdentity identity{op.set.name, 0, false};
-                if (auto added = add_element_messages(
-                        add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-                        add ? NLM_F_CREATE | NLM_F_EXCL : 0, index, what, op.set,
-                        op.set.elements, identity, false);
+                if (auto added =
+                        add_element_messages(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+                                             add ? NLM_F_CREATE | NLM_F_EXCL : 0, index, what,
+                                             op.set, op.set.elements, identity, false);
                     !added)
                     return std::unexpected(added.error());
                 break;
@@ -332,8 +334,8 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             case NftOp::Kind::AddRule: {
                 std::vector<SetIdentity> identities;
                 for (const auto& anonymous : op.rule.anonymous_sets) {
-                    SetIdentity identity{anonymous.is_map() ? "__map%d" : "__set%d",
-                                         next_set_id_++, true};
+                    SetIdentity identity{anonymous.is_map() ? "__map%d" : "__set%d", next_set_id_++,
+                                         true};
                     auto encoded = encode_set(table, anonymous, identity);
                     if (!encoded) return invalid(fmt::format("{}: {}", what, encoded.error()));
                     auto* message =
@@ -386,11 +388,11 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             return std::unexpected(socket_error("cannot raise the netlink send buffer"));
         send_buffer_ = wanted_send;
     }
-    auto wanted_receive = static_cast<int>(
-        std::min<std::size_t>(std::max<std::size_t>(records.size() * kAckRoom, 256 * 1024),
-                              INT32_MAX / 2));
+    auto wanted_receive = static_cast<int>(std::min<std::size_t>(
+        std::max<std::size_t>(records.size() * kAckRoom, 256 * 1024), INT32_MAX / 2));
     if (wanted_receive > receive_buffer_) {
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &wanted_receive, sizeof(wanted_receive)) != 0)
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &wanted_receive, sizeof(wanted_receive)) !=
+            0)
             return std::unexpected(socket_error("cannot raise the netlink receive buffer"));
         receive_buffer_ = wanted_receive;
     }
@@ -411,9 +413,9 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
-            return std::unexpected(NftError{NftError::Kind::OutcomeUnknown, errno,
-                                            fmt::format("reading nftables ACKs: {}",
-                                                        std::strerror(errno))});
+            return std::unexpected(
+                NftError{NftError::Kind::OutcomeUnknown, errno,
+                         fmt::format("reading nftables ACKs: {}", std::strerror(errno))});
         }
         auto remaining = static_cast<int>(received);
         for (auto* message = reinterpret_cast<const nlmsghdr*>(receive.data());
@@ -486,9 +488,9 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
     std::vector<char> buffer(std::max<std::size_t>(MNL_SOCKET_BUFFER_SIZE, 64 * 1024));
 
     // Runs one request; errors other than those listed in `tolerated` fail the dump.
-    auto request = [&](nlmsghdr* message,
-                       const std::function<int(const nlmsghdr*)>& on_message)
-        -> std::expected<int, NftError> {
+    auto request =
+        [&](nlmsghdr* message,
+            const std::function<int(const nlmsghdr*)>& on_message) -> std::expected<int, NftError> {
         if (mnl_socket_sendto(socket, message, message->nlmsg_len) < 0)
             return std::unexpected(socket_error("cannot send nftables dump request"));
         auto seq = message->nlmsg_seq;
@@ -513,16 +515,16 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
     {
         auto encoded = encode_table(table);
         // A plain get answers with the table and then an ACK, which ends the request.
-        auto* message = nftnl_nlmsg_build_hdr(request_buffer.data(), NFT_MSG_GETTABLE,
-                                              NFPROTO_IPV4, NLM_F_ACK, ++sequence_);
+        auto* message = nftnl_nlmsg_build_hdr(request_buffer.data(), NFT_MSG_GETTABLE, NFPROTO_IPV4,
+                                              NLM_F_ACK, ++sequence_);
         nftnl_table_nlmsg_build_payload(message, encoded.get());
         auto result = request(message, [](const nlmsghdr*) { return MNL_CB_OK; });
         if (!result) return std::unexpected(result.error());
         if (*result == ENOENT) return observed;
         if (*result != 0)
-            return std::unexpected(NftError{NftError::Kind::Kernel, *result,
-                                            fmt::format("reading table ip {}: {}", table,
-                                                        std::strerror(*result))});
+            return std::unexpected(
+                NftError{NftError::Kind::Kernel, *result,
+                         fmt::format("reading table ip {}: {}", table, std::strerror(*result))});
         observed.exists = true;
     }
     auto fail = [&](std::string what, int error_number) {
@@ -550,7 +552,8 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
                 decode_failure = decoded.error();
                 return MNL_CB_OK;
             }
-            sets.emplace_back(std::move(*decoded), nftnl_set_get_u64(parsed.get(), NFTNL_SET_HANDLE));
+            sets.emplace_back(std::move(*decoded),
+                              nftnl_set_get_u64(parsed.get(), NFTNL_SET_HANDLE));
             return MNL_CB_OK;
         });
         if (!result) return std::unexpected(result.error());
@@ -582,8 +585,8 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
     {
         auto filter = encode_chain_ref(table, "");
         nftnl_chain_unset(filter.get(), NFTNL_CHAIN_NAME);
-        auto* message = nftnl_nlmsg_build_hdr(request_buffer.data(), NFT_MSG_GETCHAIN,
-                                              NFPROTO_IPV4, NLM_F_DUMP, ++sequence_);
+        auto* message = nftnl_nlmsg_build_hdr(request_buffer.data(), NFT_MSG_GETCHAIN, NFPROTO_IPV4,
+                                              NLM_F_DUMP, ++sequence_);
         nftnl_chain_nlmsg_build_payload(message, filter.get());
         auto result = request(message, [&](const nlmsghdr* reply) {
             // Chains of other tables are skipped before they are parsed.

@@ -18,7 +18,7 @@ struct mnl_socket;
 namespace natctl::netlink {
 
 class NftSocket final : public NftBackend {
-public:
+  public:
     static std::expected<std::unique_ptr<NftSocket>, NftError> open();
 
     std::expected<void, NftError> apply(const NftTransaction& transaction) override;
@@ -36,7 +36,7 @@ public:
         void operator()(mnl_socket* socket) const;
     };
 
-private:
+  private:
     explicit NftSocket(std::unique_ptr<mnl_socket, MnlClose> socket);
 
     std::unique_ptr<mnl_socket, MnlClose> socket_;

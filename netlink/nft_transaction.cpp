@@ -128,10 +128,13 @@ NftTransaction& NftTransaction::delete_rule(std::string chain, std::uint64_t han
 
 NftTransaction& NftTransaction::create_table(const kernel::Table& table) {
     add_table();
-    for (const auto& chain : table.chains) add_chain(chain);
-    for (const auto& set : table.sets) add_set(set);
     for (const auto& chain : table.chains)
-        for (const auto& rule : chain.rules) add_rule(chain.name, rule);
+        add_chain(chain);
+    for (const auto& set : table.sets)
+        add_set(set);
+    for (const auto& chain : table.chains)
+        for (const auto& rule : chain.rules)
+            add_rule(chain.name, rule);
     return *this;
 }
 

@@ -28,9 +28,9 @@ struct NftError {
 
 struct NftOp {
     enum class Kind : std::uint8_t {
-        AddTable,        // idempotent; no owner flag: the table outlives the process
+        AddTable,  // idempotent; no owner flag: the table outlives the process
         DeleteTable,
-        AddSet,          // set definition and its elements
+        AddSet,  // set definition and its elements
         DeleteSet,
         AddElements,     // set: the set's definition, set.elements the elements to add
         DeleteElements,  // likewise, the elements to delete
@@ -45,15 +45,15 @@ struct NftOp {
     kernel::Chain chain;
     std::string chain_name;  // AddRule / DeleteRule / DeleteChain / FlushChain
     kernel::Rule rule;
-    std::uint64_t handle = 0;    // DeleteRule: the rule; AddRule: position (0: append)
-    std::string owner;           // DeleteRule: the model path, for error messages
+    std::uint64_t handle = 0;  // DeleteRule: the rule; AddRule: position (0: append)
+    std::string owner;         // DeleteRule: the model path, for error messages
 };
 
 // Human-readable name of an operation for error messages, e.g. "add chain inbound".
 std::string describe_op(const NftOp& op);
 
 class NftTransaction {
-public:
+  public:
     NftTransaction& add_table();
     NftTransaction& delete_table();
     NftTransaction& add_set(kernel::Set set);
@@ -74,12 +74,12 @@ public:
     const std::vector<NftOp>& ops() const { return ops_; }
     bool empty() const { return ops_.empty(); }
 
-private:
+  private:
     std::vector<NftOp> ops_;
 };
 
 class NftBackend {
-public:
+  public:
     virtual ~NftBackend() = default;
     // Applies every operation of the transaction atomically.
     virtual std::expected<void, NftError> apply(const NftTransaction& transaction) = 0;

@@ -38,8 +38,8 @@ class RouteBackend {
   public:
     virtual ~RouteBackend() = default;
 
-    // natctl's objects only: rules with protocol 99 and a priority in 10000-10999, routes
-    // with protocol 99 in tables 20000-29999, addresses with IFA_PROTO 99.
+    // natctl's objects only: rules with protocol 147 and a priority in 10000-10999, routes
+    // with protocol 147 in tables 20000-29999, addresses with IFA_PROTO 147.
     virtual std::expected<RouteState, RouteError> dump() = 0;
 
     virtual RouteResult add_rule(const kernel::PolicyRule& rule) = 0;

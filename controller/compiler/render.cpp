@@ -298,8 +298,8 @@ std::string render_ip_commands(const kernel::DesiredState& state) {
         text += "\n";
     }
     for (const auto& address : state.addresses)
-        text += fmt::format("ip address add {}/{} dev {} proto {}\n", address_text(address.address),
-                            address.prefix_length, address.dev, kernel::kRouteProtocol);
+        text += fmt::format("ip address add {}/{} dev {}\n", address_text(address.address),
+                            address.prefix_length, address.dev);
     return text;
 }
 
@@ -307,7 +307,8 @@ std::string render(const kernel::DesiredState& state) {
     std::string text =
         "# natctl: the kernel state compiled from a model (docs/KERNEL-LAYOUT.md).\n"
         "# Load with `nft -f` where table ip natctl does not exist yet; the policy rules,\n"
-        "# routes and addresses natctl programs follow as `ip` commands.\n\n";
+        "# routes and addresses natctl programs follow as `ip` commands (natctl also tags\n"
+        "# the addresses with IFA_PROTO 147, which iproute2 6.1 cannot set).\n\n";
     text += render_table(state.table);
     const std::string commands = render_ip_commands(state);
     if (!commands.empty()) {

@@ -14,6 +14,7 @@ using namespace kernel;
 // Kernel numbers (linux/netfilter/nf_tables.h, nf_conntrack_common.h, nf_nat.h).
 constexpr std::uint32_t kMetaMark = 3;
 constexpr std::uint32_t kMetaIifname = 6;
+constexpr std::uint32_t kMetaOifname = 7;
 constexpr std::uint32_t kMetaL4proto = 16;
 constexpr std::uint32_t kCtState = 0;
 constexpr std::uint32_t kCtDirection = 1;
@@ -199,10 +200,13 @@ std::vector<Rule> postrouting() {
     out.push_back(make_rule("rt classid . ip saddr vmap @snat_sources",
                             {RtLoad{kRtClassid, kReg1}, Byteorder{kReg1, kReg1, true, 4, 4},
                              ip_saddr(kReg32_00 + 1), lookup(kSnatSources, kVerdictReg)}));
+    // Keyed on the outside interface rather than the realm, so that nothing with a VPC
+    // source leaves untranslated whatever route it took (a main-table default included,
+    // or a gateway whose routes are programmed a moment before its SNAT chain).
     out.push_back(
-        make_rule("rt classid @outside_realms ip saddr @vpc_cidrs counter packets 0 bytes 0 drop",
-                  {RtLoad{kRtClassid, kReg1}, lookup(kOutsideRealms), ip_saddr(), lookup(kVpcCidrs),
-                   Counter{}, verdict(Verdict::Kind::Drop)}));
+        make_rule("oifname @outside_ifaces ip saddr @vpc_cidrs counter packets 0 bytes 0 drop",
+                  {MetaLoad{kMetaOifname, kReg1}, lookup(kOutsideIfaces), ip_saddr(),
+                   lookup(kVpcCidrs), Counter{}, verdict(Verdict::Kind::Drop)}));
     return out;
 }
 

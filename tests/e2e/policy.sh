@@ -114,9 +114,9 @@ if [ "$E2E_APPLIER" = real ] && [ -x "$NATCTL" ]; then
     check_eq "no leftovers: natctl's ip rules (priority 10000-10999) = rendered ip rules" \
         "$(grep -c '^# ip rule add' "$E2E_TMP/igw.render")" \
         "$(nsx "$GW" ip rule show | awk -F: '$1 >= 10000 && $1 <= 10999' | wc -l)"
-    check_eq "no leftovers: natctl's routes (proto 99) = rendered routes" \
+    check_eq "no leftovers: natctl's routes (proto 147) = rendered routes" \
         "$(grep -c '^# ip route add' "$E2E_TMP/igw.render")" \
-        "$(nsx "$GW" ip -N route show table all | grep -c ' proto 99 ')"
+        "$(nsx "$GW" ip -N route show table all | grep -c ' proto 147 ')"
     check_eq "no leftovers: addresses on veth-wan besides 198.51.100.2 = rendered addresses" \
         "$(grep -c '^# ip address add' "$E2E_TMP/igw.render")" \
         "$(nsx "$GW" ip -o -4 addr show dev veth-wan | grep -vc ' 198\.51\.100\.2/24 ')"

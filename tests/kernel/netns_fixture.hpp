@@ -34,14 +34,15 @@ inline CommandResult run_command(const std::string& command) {
     if (!raw) return result;
     std::array<char, 4096> chunk{};
     std::size_t read = 0;
-    while ((read = fread(chunk.data(), 1, chunk.size(), raw)) > 0) result.output.append(chunk.data(), read);
+    while ((read = fread(chunk.data(), 1, chunk.size(), raw)) > 0)
+        result.output.append(chunk.data(), read);
     int status = pclose(raw);
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
 }
 
 class TestNetns {
-public:
+  public:
     // Creates the namespace; nullopt (with the reason in `error`) when that is impossible.
     static std::optional<TestNetns> create(std::string* error = nullptr) {
         static std::atomic<int> counter{0};
@@ -83,7 +84,7 @@ public:
         return std::move(*scope);
     }
 
-private:
+  private:
     explicit TestNetns(std::string name) : name_(std::move(name)) {}
     std::string name_;
 };

@@ -56,16 +56,15 @@ struct Fixture {
 kernel::Set dnat_port_map(std::size_t count) {
     kernel::Set set;
     set.name = "dnat_ports";
-    set.key = {kernel::FieldType::Ipv4, kernel::FieldType::InetProto, kernel::FieldType::InetService};
+    set.key = {kernel::FieldType::Ipv4, kernel::FieldType::InetProto,
+               kernel::FieldType::InetService};
     set.data = {kernel::FieldType::Ipv4, kernel::FieldType::InetService};
     for (std::size_t i = 0; i < count; ++i) {
-        auto eip = natctl::testing::sample::ip(203, 0, 113, static_cast<std::uint32_t>(1 + i / 60000));
+        auto eip =
+            natctl::testing::sample::ip(203, 0, 113, static_cast<std::uint32_t>(1 + i / 60000));
         auto port = static_cast<std::uint32_t>(1024 + i % 60000);
-        set.elements.push_back(kernel::Element{{eip, 6u, port},
-                                               {},
-                                               {natctl::testing::sample::ip(10, 0, 1, 10), port},
-                                               {},
-                                               {}});
+        set.elements.push_back(kernel::Element{
+            {eip, 6u, port}, {}, {natctl::testing::sample::ip(10, 0, 1, 10), port}, {}, {}});
     }
     std::sort(set.elements.begin(), set.elements.end());
     return set;
@@ -77,7 +76,8 @@ TEST_CASE("the layout sample applies and lists exactly as nft -f of its text", "
     Fixture fixture;
     auto table = natctl::testing::layout_sample_table();
     fixture.apply_ok(NftTransaction().create_table(table));
-    CHECK(fixture.list_table() == read_file(NATCTL_SOURCE_DIR "/docs/reference/layout-sample.list"));
+    CHECK(fixture.list_table() ==
+          read_file(NATCTL_SOURCE_DIR "/docs/reference/layout-sample.list"));
 
     SECTION("reading it back gives the sets, chains and rule identities that were applied") {
         auto observed = fixture.socket->dump();
@@ -121,7 +121,8 @@ kernel::Set only(const kernel::Set& set, std::vector<kernel::Element> elements) 
     return copy;
 }
 
-const kernel::ObservedSet& observed_set(const kernel::ObservedTable& table, const std::string& name) {
+const kernel::ObservedSet& observed_set(const kernel::ObservedTable& table,
+                                        const std::string& name) {
     const auto* found = table.find_set(name);
     REQUIRE(found);
     return *found;
@@ -159,8 +160,9 @@ TEST_CASE("one element added to or removed from a 10k map changes only that elem
     CHECK(listed.output.find("203.0.113.99 . udp . 53 : 10.0.2.2 . 5353") != std::string::npos);
 
     auto removed = schema.elements[5000];
-    fixture.apply_ok(
-        NftTransaction().delete_elements(only(schema, {added})).delete_elements(only(schema, {removed})));
+    fixture.apply_ok(NftTransaction()
+                         .delete_elements(only(schema, {added}))
+                         .delete_elements(only(schema, {removed})));
     auto after_delete = fixture.socket->dump();
     REQUIRE(after_delete);
     expected = *before;
@@ -188,11 +190,12 @@ TEST_CASE("a failing transaction changes nothing and names the offending element
                                kernel::Verdict{kernel::Verdict::Kind::Goto, std::move(chain)}};
     };
     NftTransaction transaction;
-    transaction.add_elements(only(table.sets[2], {natctl::testing::sample::key({ip(203, 0, 113, 77)})}))
+    transaction
+        .add_elements(only(table.sets[2], {natctl::testing::sample::key({ip(203, 0, 113, 77)})}))
         .add_chain(kernel::Chain{"extra", std::nullopt, {}, {}})
-        .add_elements(only(snat_sources, {goto_element(8, 8, "masq/ngw-2"),
-                                          goto_element(9, 9, "no-such-chain"),
-                                          goto_element(10, 10, "masq/ngw-2")}));
+        .add_elements(only(snat_sources,
+                           {goto_element(8, 8, "masq/ngw-2"), goto_element(9, 9, "no-such-chain"),
+                            goto_element(10, 10, "masq/ngw-2")}));
     auto applied = fixture.socket->apply(transaction);
     REQUIRE_FALSE(applied);
     CHECK(applied.error().kind == NftError::Kind::Kernel);
@@ -222,20 +225,25 @@ TEST_CASE("a failing transaction changes nothing and names the offending element
 TEST_CASE("a foreign table survives every operation byte-identical", "[kernel][nft]") {
     Fixture fixture;
     auto written = fixture.netns.run(
-        "printf \"%s\\n\" \"table inet admin {\" \"set allowed { type ipv4_addr; elements = { 10.9.9.9 } }\" "
-        "\"chain c { type filter hook input priority 0; policy accept; ip saddr @allowed counter accept; }\" "
+        "printf \"%s\\n\" \"table inet admin {\" \"set allowed { type ipv4_addr; elements = { "
+        "10.9.9.9 } }\" "
+        "\"chain c { type filter hook input priority 0; policy accept; ip saddr @allowed counter "
+        "accept; }\" "
         "\"}\" | nft -f -");
     REQUIRE(written.exit_code == 0);
     auto foreign = fixture.netns.run("nft list table inet admin");
     REQUIRE(foreign.exit_code == 0);
     REQUIRE(foreign.output.find("10.9.9.9") != std::string::npos);
-    auto unchanged = [&] { CHECK(fixture.netns.run("nft list table inet admin").output == foreign.output); };
+    auto unchanged = [&] {
+        CHECK(fixture.netns.run("nft list table inet admin").output == foreign.output);
+    };
 
     auto table = sample_with_port_map(1000);
     fixture.apply_ok(NftTransaction().create_table(table));
     unchanged();
     fixture.apply_ok(NftTransaction().add_elements(
-        only(table.sets[2], {natctl::testing::sample::key({natctl::testing::sample::ip(203, 0, 113, 78)})})));
+        only(table.sets[2],
+             {natctl::testing::sample::key({natctl::testing::sample::ip(203, 0, 113, 78)})})));
     unchanged();
     REQUIRE_FALSE(fixture.socket->apply(NftTransaction().delete_chain("no-such-chain")));
     unchanged();
@@ -255,5 +263,6 @@ TEST_CASE("the table stays in the kernel after the socket closes", "[kernel][nft
     Fixture fixture;
     fixture.apply_ok(NftTransaction().create_table(natctl::testing::layout_sample_table()));
     fixture.socket.reset();
-    CHECK(fixture.list_table() == read_file(NATCTL_SOURCE_DIR "/docs/reference/layout-sample.list"));
+    CHECK(fixture.list_table() ==
+          read_file(NATCTL_SOURCE_DIR "/docs/reference/layout-sample.list"));
 }

@@ -38,7 +38,7 @@ class RouteTestNamespace {
         ip("address add 10.0.1.1/24 dev veth-in");
     }
 
-    // `ip -n <ns> ARGS` for IPv4 with protocols as numbers (99 would print as "openr"),
+    // `ip -n <ns> ARGS` for IPv4 with protocols as numbers (natctl's 147 has no name in rt_protos),
     // which must succeed; returns its output.
     std::string ip(const std::string& arguments) const {
         auto command = fmt::format("ip -n {} -N -4 {}", netns_.name(), arguments);
@@ -137,7 +137,7 @@ bool contains(const std::string& text, const std::string& part) {
 
 }  // namespace
 
-TEST_CASE("rules, routes and addresses are programmed with protocol 99", "[kernel][route]") {
+TEST_CASE("rules, routes and addresses are programmed with protocol 147", "[kernel][route]") {
     RouteTestNamespace ns;
     auto socket = ns.open_socket();
     auto desired = gateway_state();
@@ -147,13 +147,13 @@ TEST_CASE("rules, routes and addresses are programmed with protocol 99", "[kerne
     REQUIRE(applied);
     CHECK(*applied == 10);
 
-    auto rules = ns.ip("rule show protocol 99");
+    auto rules = ns.ip("rule show protocol 147");
     INFO(rules);
-    CHECK(contains(rules, "10000:\tfrom all fwmark 0x4e540007 lookup 20419 proto 99"));
-    CHECK(contains(rules, "10100:\tfrom 10.0.0.0/16 to 10.0.0.0/16 lookup 254 proto 99"));
-    CHECK(contains(rules, "10300:\tfrom 10.0.1.0/24 iif veth-in lookup 20417 proto 99"));
+    CHECK(contains(rules, "10000:\tfrom all fwmark 0x4e540007 lookup 20419 proto 147"));
+    CHECK(contains(rules, "10100:\tfrom 10.0.0.0/16 to 10.0.0.0/16 lookup 254 proto 147"));
+    CHECK(contains(rules, "10300:\tfrom 10.0.1.0/24 iif veth-in lookup 20417 proto 147"));
     // Numeric output: 6 is blackhole, 7 unreachable.
-    auto routes = ns.ip("route show table all proto 99");
+    auto routes = ns.ip("route show table all proto 147");
     INFO(routes);
     CHECK(contains(routes, "default via 198.51.100.1 dev veth-wan table 20417 realm 7"));
     CHECK(contains(routes, "10.20.0.0/16 via 10.0.1.5 dev veth-in table 20417 metric 100"));
@@ -165,7 +165,7 @@ TEST_CASE("rules, routes and addresses are programmed with protocol 99", "[kerne
     CHECK(contains(addresses, "inet 203.0.113.11/32 scope 0 veth-wan"));
 
     // iproute2 6.1 neither sets nor prints IFA_PROTO; the dump, which lists only addresses
-    // with IFA_PROTO 99 (the foreign-object test shows others stay invisible), proves the
+    // with IFA_PROTO 147 (the foreign-object test shows others stay invisible), proves the
     // kernel kept it.
     auto observed = socket.dump();
     REQUIRE(observed);
@@ -208,8 +208,8 @@ TEST_CASE("removing one route removes exactly it", "[kernel][route]") {
     INFO(routes_before << "----\n" << routes_after);
     CHECK_FALSE(contains(routes_after, "10.30.0.0/16"));
     std::string expected = routes_before;
-    expected.erase(expected.find("6 10.30.0.0/16 table 20417 proto 99 \n"),
-                   std::string("6 10.30.0.0/16 table 20417 proto 99 \n").size());
+    expected.erase(expected.find("6 10.30.0.0/16 table 20417 proto 147 \n"),
+                   std::string("6 10.30.0.0/16 table 20417 proto 147 \n").size());
     CHECK(routes_after == expected);
 }
 
@@ -229,7 +229,7 @@ TEST_CASE("a changed next hop is replaced in place", "[kernel][route]") {
     REQUIRE(natctl::netlink::apply_route_changes(socket, *ops));
     auto table = ns.ip("route show table 20417");
     INFO(table);
-    CHECK(contains(table, "default via 198.51.100.254 dev veth-wan proto 99 realm 8"));
+    CHECK(contains(table, "default via 198.51.100.254 dev veth-wan proto 147 realm 8"));
     CHECK_FALSE(contains(table, "198.51.100.1 "));
 }
 
@@ -275,10 +275,10 @@ TEST_CASE("a failing route rolls back what the same apply added before it", "[ke
 TEST_CASE("foreign rules, routes and addresses are neither listed nor touched", "[kernel][route]") {
     RouteTestNamespace ns;
     ns.ip("rule add priority 10500 from 10.5.0.0/16 lookup 20001");            // no protocol
-    ns.ip("rule add priority 100 from 10.6.0.0/16 lookup 20001 protocol 99");  // not our range
+    ns.ip("rule add priority 100 from 10.6.0.0/16 lookup 20001 protocol 147");  // not our range
     ns.ip("route add 10.77.0.0/16 via 10.0.1.9 proto static");                 // main table
     ns.ip("route add 10.78.0.0/16 via 10.0.1.9 table 20001 proto static");     // our table
-    ns.ip("route add 10.79.0.0/16 via 10.0.1.9 table 300 proto 99");           // not our table
+    ns.ip("route add 10.79.0.0/16 via 10.0.1.9 table 300 proto 147");           // not our table
     ns.ip("address add 10.66.0.1/32 dev veth-in");                             // no protocol
     auto foreign = ns.listing();
 
@@ -317,14 +317,14 @@ TEST_CASE("closing the socket right after deletions returns promptly", "[kernel]
     CHECK(elapsed < std::chrono::seconds(1));
 }
 
-TEST_CASE("a proto 99 route appended beside natctl's own is removed, the original kept",
+TEST_CASE("a proto 147 route appended beside natctl's own is removed, the original kept",
           "[kernel][route]") {
     RouteTestNamespace ns;
     auto socket = ns.open_socket();
     auto desired = gateway_state();
     REQUIRE(natctl::netlink::reconcile_routes(socket, desired));
     auto before = ns.listing();
-    ns.ip("route append default via 198.51.100.3 dev veth-wan table 20417 proto 99 realm 7");
+    ns.ip("route append default via 198.51.100.3 dev veth-wan table 20417 proto 147 realm 7");
     CHECK(ns.listing() != before);
 
     auto applied = natctl::netlink::reconcile_routes(socket, desired);

@@ -287,7 +287,7 @@ TEST_CASE("compiler: an instance's public IP beats an IP mapping for egress", "[
           std::vector<kernel::Element>{key_only(addr("203.0.113.12")),
                                        key_only(addr("203.0.113.50"))});
     const auto lines = route_lines(state);
-    CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan proto 99"));
+    CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan"));
 }
 
 TEST_CASE("compiler: a masquerade gateway SNATs its VPC to the interface address", "[compiler]") {
@@ -339,12 +339,12 @@ TEST_CASE("compiler: IPv4 gateway coverage and the inbound policy follow `enable
         CHECK(has_line(
             lines,
             fmt::format(
-                "ip rule add priority 10200 to 10.0.0.0/16 iif veth-wan lookup {} protocol 99",
+                "ip rule add priority 10200 to 10.0.0.0/16 iif veth-wan lookup {} protocol 147",
                 in_table)));
         CHECK(has_line(
             lines,
-            fmt::format("ip route add 10.0.1.0/24 via 10.0.1.10 table {} proto 99", in_table)));
-        CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan proto 99"));
+            fmt::format("ip route add 10.0.1.0/24 via 10.0.1.10 table {} proto 147", in_table)));
+        CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-wan"));
         CHECK(set_of(state, "outside_realms").elements.size() == 2);
     }
     SECTION("disabled") {
@@ -378,16 +378,16 @@ TEST_CASE("compiler: system route table defaults to the VPC's first NAT gateway"
         CHECK(has_line(
             lines,
             fmt::format(
-                "ip route add default via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+                "ip route add default via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
                 system_table, realm)));
         CHECK(has_line(
             lines,
             fmt::format(
-                "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 99",
+                "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 147",
                 system_table)));
         CHECK(has_line(
             lines,
-            "ip rule add priority 10100 from 10.0.0.0/16 to 10.0.0.0/16 lookup main protocol 99"));
+            "ip rule add priority 10100 from 10.0.0.0/16 to 10.0.0.0/16 lookup main protocol 147"));
         for (const auto& line : lines)
             CHECK(line.find("unreachable") == std::string::npos);
     }
@@ -402,13 +402,13 @@ TEST_CASE("compiler: system route table defaults to the VPC's first NAT gateway"
         CHECK(in_table[0].type == kernel::Route::Type::Blackhole);
         CHECK(has_line(
             route_lines(state),
-            fmt::format("ip route add blackhole default table {} proto 99", system_table)));
+            fmt::format("ip route add blackhole default table {} proto 147", system_table)));
     }
     SECTION("no NAT gateway: unreachable") {
         m.nat_gateways.clear();
         CHECK(has_line(
             route_lines(compile(m)),
-            fmt::format("ip route add unreachable default table {} proto 99 metric 4294967295",
+            fmt::format("ip route add unreachable default table {} proto 147 metric 4294967295",
                         system_table)));
     }
 }
@@ -424,14 +424,14 @@ TEST_CASE("compiler: a least-privilege route table gets an unreachable default",
     CHECK(has_line(
         lines,
         fmt::format(
-            "ip route add 192.0.2.0/24 via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+            "ip route add 192.0.2.0/24 via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
             table, realm_of("ngw-1"))));
     CHECK(has_line(
-        lines, fmt::format("ip route add unreachable default table {} proto 99 metric 4294967295",
+        lines, fmt::format("ip route add unreachable default table {} proto 147 metric 4294967295",
                            table)));
     CHECK(has_line(
         lines, fmt::format(
-                   "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 99",
+                   "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 147",
                    table)));
 }
 
@@ -444,11 +444,11 @@ TEST_CASE("compiler: published services return through their gateway", "[compile
     const auto return_table = natctl::compiler::assign_hashed_ids({"ret:ngw-1"}, 20000, 10000)[0];
     const auto lines = route_lines(state);
     CHECK(has_line(lines,
-                   fmt::format("ip rule add priority 10000 fwmark 0x{:x} lookup {} protocol 99",
+                   fmt::format("ip rule add priority 10000 fwmark 0x{:x} lookup {} protocol 147",
                                0x4e540000u | realm, return_table)));
     CHECK(has_line(
         lines,
-        fmt::format("ip route add default via 198.51.100.1 dev veth-wan table {} proto 99 realm {}",
+        fmt::format("ip route add default via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
                     return_table, realm)));
 }
 

@@ -24,11 +24,14 @@ using kernel::FieldType;
 std::string hex(const void* data, std::size_t length) {
     std::string text;
     const auto* bytes = static_cast<const std::uint8_t*>(data);
-    for (std::size_t i = 0; i < length; ++i) text += fmt::format("{:02x}", bytes[i]);
+    for (std::size_t i = 0; i < length; ++i)
+        text += fmt::format("{:02x}", bytes[i]);
     return text;
 }
 
-std::string hex(const std::vector<std::uint8_t>& bytes) { return hex(bytes.data(), bytes.size()); }
+std::string hex(const std::vector<std::uint8_t>& bytes) {
+    return hex(bytes.data(), bytes.size());
+}
 
 const kernel::Set& sample_set(const kernel::Table& table, const std::string& name) {
     for (const auto& set : table.sets)
@@ -99,7 +102,8 @@ TEST_CASE("values are laid out as nft lays them out", "[nft][encode]") {
     CHECK(hex(encode_value(std::vector{FieldType::IfName},
                            std::vector<kernel::Scalar>{std::string("veth-wan")}, false)
                   .value()) == "766574682d77616e0000000000000000");
-    CHECK_FALSE(encode_value(std::vector{FieldType::InetService}, std::vector<kernel::Scalar>{70000u}, false));
+    CHECK_FALSE(encode_value(std::vector{FieldType::InetService},
+                             std::vector<kernel::Scalar>{70000u}, false));
     CHECK_FALSE(encode_value(dnat_key, std::vector<kernel::Scalar>{1u}, false));
     auto decoded = decode_value(dnat_key, encode_value(dnat_key, key, false).value(), false);
     CHECK(decoded.value() == key);
@@ -138,7 +142,8 @@ TEST_CASE("set user data is byte-identical to what nft 1.0.6 writes", "[nft][enc
 
 TEST_CASE("set definitions carry nft's flags, lengths and concat description", "[nft][encode]") {
     auto table = natctl::testing::layout_sample_table();
-    auto snat_sources = encode_set("natctl", sample_set(table, "snat_sources"), {"snat_sources", 7, false});
+    auto snat_sources =
+        encode_set("natctl", sample_set(table, "snat_sources"), {"snat_sources", 7, false});
     REQUIRE(snat_sources);
     auto* s = snat_sources->get();
     CHECK(nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == 0x8c);
@@ -148,7 +153,8 @@ TEST_CASE("set definitions carry nft's flags, lengths and concat description", "
     const auto* concat = nftnl_set_get_data(s, NFTNL_SET_DESC_CONCAT, &length);
     CHECK(hex(concat, length) == "0404");
 
-    auto anonymous = encode_set("natctl", natctl::testing::sample::eip_port_map(), {"__map%d", 9, true});
+    auto anonymous =
+        encode_set("natctl", natctl::testing::sample::eip_port_map(), {"__map%d", 9, true});
     REQUIRE(anonymous);
     CHECK(nftnl_set_get_u32(anonymous->get(), NFTNL_SET_FLAGS) == 0xb);
     CHECK(nftnl_set_get_u32(anonymous->get(), NFTNL_SET_DATA_LEN) == 16);
@@ -158,8 +164,9 @@ TEST_CASE("set definitions carry nft's flags, lengths and concat description", "
 
 TEST_CASE("prefix interval sets become start and end elements as nft sends them", "[nft][encode]") {
     auto table = natctl::testing::layout_sample_table();
-    auto igw = encode_elements("natctl", sample_set(table, "igw_covered"), {"igw_covered", 0, false},
-                               sample_set(table, "igw_covered").elements, true);
+    auto igw =
+        encode_elements("natctl", sample_set(table, "igw_covered"), {"igw_covered", 0, false},
+                        sample_set(table, "igw_covered").elements, true);
     REQUIRE(igw);
     auto raws = raw_elements(*igw);
     // 00000000 : 1, 0001000a : 0, 0002000a : 1, 0002000a : 0, 0003000a : 1
@@ -172,9 +179,9 @@ TEST_CASE("prefix interval sets become start and end elements as nft sends them"
     CHECK(igw->source_index == std::vector<long>{-1, 0, 0, 1, 1});
 
     SECTION("incremental additions have no leading zero element") {
-        auto added = encode_elements("natctl", sample_set(table, "igw_covered"),
-                                     {"igw_covered", 0, false},
-                                     sample_set(table, "igw_covered").elements, false);
+        auto added =
+            encode_elements("natctl", sample_set(table, "igw_covered"), {"igw_covered", 0, false},
+                            sample_set(table, "igw_covered").elements, false);
         REQUIRE(added);
         CHECK(raw_elements(*added).size() == 4);
     }
@@ -223,7 +230,8 @@ TEST_CASE("every sample set survives encode then decode", "[nft][encode][readbac
         REQUIRE(elements);
         decoded->elements = std::move(*elements);
         auto expected = set;
-        for (auto& element : expected.elements) element = normalize_element(expected, element);
+        for (auto& element : expected.elements)
+            element = normalize_element(expected, element);
         std::sort(expected.elements.begin(), expected.elements.end());
         CHECK(*decoded == expected);
     }

@@ -31,7 +31,8 @@ TEST_CASE("the fake applies the layout sample and reads it back like the kernel"
     REQUIRE(observed->sets.size() == table.sets.size());
     for (std::size_t i = 0; i < table.sets.size(); ++i) {
         auto expected = table.sets[i];
-        for (auto& element : expected.elements) element = normalize_element(expected, element);
+        for (auto& element : expected.elements)
+            element = normalize_element(expected, element);
         std::sort(expected.elements.begin(), expected.elements.end());
         CHECK(observed->sets[i].set == expected);
     }
@@ -51,9 +52,10 @@ TEST_CASE("the fake fails atomically and rejects what the kernel rejects", "[nft
 
     SECTION("an injected failure leaves everything as it was") {
         fake.fail_next_apply_at(1, ENOMEM);
-        auto result = fake.apply(NftTransaction()
-                                     .add_elements(only(dnat_open, {natctl::testing::sample::key({ip(203, 0, 113, 1)})}))
-                                     .delete_chain("masq/ngw-2"));
+        auto result = fake.apply(
+            NftTransaction()
+                .add_elements(only(dnat_open, {natctl::testing::sample::key({ip(203, 0, 113, 1)})}))
+                .delete_chain("masq/ngw-2"));
         REQUIRE_FALSE(result);
         CHECK(result.error().error_number == ENOMEM);
         CHECK(result.error().message.find("delete chain masq/ngw-2") != std::string::npos);
@@ -72,16 +74,18 @@ TEST_CASE("the fake fails atomically and rejects what the kernel rejects", "[nft
         CHECK(chain.error().error_number == EEXIST);
     }
     SECTION("a duplicate element fails with EEXIST and names it") {
-        auto result = fake.apply(NftTransaction().add_elements(only(dnat_open, {dnat_open.elements[0]})));
+        auto result =
+            fake.apply(NftTransaction().add_elements(only(dnat_open, {dnat_open.elements[0]})));
         REQUIRE_FALSE(result);
         CHECK(result.error().error_number == EEXIST);
         CHECK(result.error().message.find("203.0.113.10") != std::string::npos);
     }
     SECTION("deleting a missing element fails with ENOENT; earlier ops are rolled back") {
-        auto result = fake.apply(
-            NftTransaction()
-                .delete_elements(only(dnat_open, {dnat_open.elements[0]}))
-                .delete_elements(only(dnat_open, {natctl::testing::sample::key({ip(198, 51, 100, 1)})})));
+        auto result =
+            fake.apply(NftTransaction()
+                           .delete_elements(only(dnat_open, {dnat_open.elements[0]}))
+                           .delete_elements(only(
+                               dnat_open, {natctl::testing::sample::key({ip(198, 51, 100, 1)})})));
         REQUIRE_FALSE(result);
         CHECK(result.error().error_number == ENOENT);
         CHECK(result.error().message.find("198.51.100.1") != std::string::npos);
@@ -89,7 +93,10 @@ TEST_CASE("the fake fails atomically and rejects what the kernel rejects", "[nft
     }
     SECTION("a verdict element to a missing chain fails with ENOENT") {
         const auto& snat_sources = table.sets[9];
-        kernel::Element bad{{9u, ip(10, 9, 0, 0)}, {9u, ip(10, 9, 255, 255)}, {}, {},
+        kernel::Element bad{{9u, ip(10, 9, 0, 0)},
+                            {9u, ip(10, 9, 255, 255)},
+                            {},
+                            {},
                             kernel::Verdict{kernel::Verdict::Kind::Goto, "nowhere"}};
         auto result = fake.apply(NftTransaction().add_elements(only(snat_sources, {bad})));
         REQUIRE_FALSE(result);
@@ -122,7 +129,8 @@ TEST_CASE("the fake fails atomically and rejects what the kernel rejects", "[nft
         auto after = fake.dump().value();
         REQUIRE(after.find_chain("inbound")->rules.size() == 5);
         CHECK(after.find_chain("inbound")->rules[1].digest == rule_identity_digest(rule.text));
-        REQUIRE(fake.apply(NftTransaction().delete_rule("inbound", after.find_chain("inbound")->rules[1].handle)));
+        REQUIRE(fake.apply(
+            NftTransaction().delete_rule("inbound", after.find_chain("inbound")->rules[1].handle)));
         CHECK(fake.dump().value() == before);
         auto gone = fake.apply(NftTransaction().delete_rule("inbound", 999999, "vpcs/vpc-2"));
         REQUIRE_FALSE(gone);
