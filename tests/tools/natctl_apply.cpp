@@ -12,6 +12,7 @@
 #include "controller/compiler/compile.hpp"
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/reconciler.hpp"
+#include "netlink/nft_probe.hpp"
 #include "netlink/nft_socket.hpp"
 #include "netlink/route_socket.hpp"
 
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     }
     auto desired = natctl::compiler::compile(*model);
 
+    fmt::print("kernel: {}\n", natctl::netlink::probe_kernel_features().flowtable_message);
     auto nft = natctl::netlink::NftSocket::open();
     if (!nft) {
         fmt::print(stderr, "natctl-apply: {}\n", nft.error().message);

@@ -1,0 +1,67 @@
+// The HTTP API of natctld (/v1/…, docs/API.md) as a transport-free service: a request in,
+// a response out. The daemon's Beast server only moves bytes; everything the API decides
+// (routing, validation, If-Match, plans, errors) lives here and is unit-testable.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/model/types.hpp"
+#include "controller/store/store.hpp"
+
+namespace natctl::api {
+
+struct HttpRequest {
+    std::string method;  // "GET", "PUT", "POST", "DELETE"
+    std::string target;  // path and query, e.g. "/v1/config?dry_run=1"
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    std::optional<std::uint32_t> peer_uid;  // SO_PEERCRED of the Unix socket peer
+};
+
+struct HttpResponse {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;  // JSON
+};
+
+// What a change did to the kernel, as the reconciler reports it.
+struct KernelChange {
+    bool changed = false;
+    nlohmann::json summary;  // counts: sets/chains/elements added, removed; route ops; ...
+};
+
+// The kernel side the API drives: the daemon wires it to the reconciler; tests to fakes.
+class DataPlane {
+public:
+    virtual ~DataPlane() = default;
+    // Compiles and reconciles the kernel to `model`. On error, the kernel is as it was.
+    virtual std::expected<KernelChange, std::string> apply(const model::Model& model) = 0;
+    // What apply would change, without changing anything.
+    virtual std::expected<KernelChange, std::string> plan(const model::Model& model) = 0;
+    // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).
+    virtual nlohmann::json status() = 0;
+};
+
+class Service {
+public:
+    static constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
+
+    Service(store::Store& store, DataPlane& data_plane) : store_(store), data_plane_(data_plane) {}
+    HttpResponse handle(const HttpRequest& request);
+
+private:
+    store::Store& store_;
+    DataPlane& data_plane_;
+};
+
+}  // namespace natctl::api

@@ -1,0 +1,55 @@
+// Durable desired state under the state directory (default /var/lib/natctl): a snapshot of
+// the model plus a write-ahead journal of accepted changes. A change is on disk (fsync'd)
+// before commit() returns; a one-entry change appends a small delta record, never a
+// rewrite of the whole model. The journal is compacted into a new snapshot from time to
+// time (temporary file, fsync, rename, fsync of the directory). Recent revisions are kept
+// for rollback. A corrupt or unreadable state is an error naming the file and the place —
+// the caller stops; it never starts from an empty model over it.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller/model/types.hpp"
+
+namespace natctl::store {
+
+struct RevisionInfo {
+    std::uint64_t revision = 0;
+    std::int64_t unix_time = 0;  // when it was committed
+    std::string author;          // e.g. "uid 0" — who made the change
+    std::string summary;         // e.g. "PUT /v1/config", "rollback to 12"
+};
+
+struct StoreOptions {
+    std::size_t revisions_kept = 20;        // rollback horizon
+    std::size_t compact_after_records = 1000;  // journal records before a new snapshot
+};
+
+class Store {
+public:
+    // Opens (creating an empty state with revision 0 if the directory holds none) and
+    // loads: snapshot, then every journal record after it. A torn last record (a crash in
+    // the middle of an append) is dropped — it was never acknowledged; any other damage is
+    // an error.
+    static std::expected<std::unique_ptr<Store>, std::string> open(const std::filesystem::path& dir,
+                                                                   StoreOptions options = {});
+
+    virtual ~Store() = default;
+    virtual const model::Model& current() const = 0;
+    virtual std::uint64_t revision() const = 0;
+
+    // Makes `next` the current model as revision()+1, durably, then returns that revision.
+    virtual std::expected<std::uint64_t, std::string> commit(const model::Model& next,
+                                                             const std::string& author,
+                                                             const std::string& summary) = 0;
+
+    virtual std::vector<RevisionInfo> revisions() const = 0;  // oldest first, current last
+    virtual std::expected<model::Model, std::string> model_at(std::uint64_t revision) const = 0;
+};
+
+}  // namespace natctl::store
