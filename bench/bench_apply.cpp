@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -75,9 +76,24 @@ double median(std::vector<double> values) {
     return percentile(std::move(values), 0.5);
 }
 
+// Median with the smallest and largest of the runs.
+struct Spread {
+    double median = 0, min = 0, max = 0;
+};
+
+Spread spread(const std::vector<double>& values) {
+    return {median(values), *std::min_element(values.begin(), values.end()),
+            *std::max_element(values.begin(), values.end())};
+}
+
+std::string cell(const Spread& value) {
+    return fmt::format("{:.1f} ({:.1f}–{:.1f})", value.median, value.min, value.max);
+}
+
 struct Row {
     std::size_t elements = 0;
-    double apply_ms = 0, build_ms = 0, kernel_ms = 0, nft_ms = 0;
+    Spread apply, build, kernel, nft, copy;
+    std::size_t messages = 0, bytes = 0;
     double add_median_us = 0, add_p99_us = 0, delete_median_us = 0, delete_p99_us = 0;
 };
 
@@ -98,11 +114,14 @@ bool measure(std::size_t count, int repetitions, int single_changes, Row& row) {
     auto set = port_map(count);
     row.elements = count;
 
-    std::vector<double> apply, build, kernel_part, nft;
+    std::vector<double> apply, build, kernel_part, nft, copy;
     for (int r = 0; r < repetitions; ++r) {
-        // The reconciler moves freshly computed sets into its transaction; copying the
-        // benchmark's set for each repetition is not part of what is measured.
+        // The transaction takes the set by value. Copying it (what a caller that passes a
+        // const set pays, e.g. NftTransaction::create_table(const Table&)) is measured
+        // separately; the apply starts from a set moved into the transaction.
+        auto copy_start = Clock::now();
         auto desired = set;
+        copy.push_back(ms(Clock::now() - copy_start));
         auto start = Clock::now();
         NftTransaction transaction;
         transaction.add_table().add_set(std::move(desired));
@@ -114,8 +133,13 @@ bool measure(std::size_t count, int repetitions, int single_changes, Row& row) {
         }
         apply.push_back(ms(elapsed));
         build.push_back(ms(socket.last_apply_stats().build));
+        row.messages = socket.last_apply_stats().messages;
+        row.bytes = socket.last_apply_stats().bytes;
         kernel_part.push_back(ms(socket.last_apply_stats().kernel));
         if (!socket.apply(NftTransaction().delete_table())) return false;
+        // The kernel frees the deleted table's objects in a worker after the commit; let it
+        // finish so that the next cold apply does not compete with it for the CPU.
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     auto path = fmt::format("/tmp/natctl-bench-{}-{}.nft", ::getpid(), count);
     {
@@ -135,10 +159,11 @@ bool measure(std::size_t count, int repetitions, int single_changes, Row& row) {
         natctl::testing::run_command("nft delete table ip natctl");
     }
     ::unlink(path.c_str());
-    row.apply_ms = median(apply);
-    row.build_ms = median(build);
-    row.kernel_ms = median(kernel_part);
-    row.nft_ms = median(nft);
+    row.apply = spread(apply);
+    row.build = spread(build);
+    row.kernel = spread(kernel_part);
+    row.nft = spread(nft);
+    row.copy = spread(copy);
 
     // One element added and deleted on the live socket, the map holding `count` elements.
     if (!socket.apply(NftTransaction().add_table().add_set(set))) return false;
@@ -184,19 +209,29 @@ int main(int argc, char** argv) {
         rows.push_back(row);
     }
     std::printf(
-        "Cold apply of a DNAT port map (median of %d) and one-element changes on the live socket "
-        "(1000 each)\n\n",
+        "Cold apply of a DNAT port map: median (min–max) of %d runs; one-element changes on the "
+        "live socket (1000 each)\n\n",
         repetitions);
     std::printf(
-        "| elements | natctl apply ms | build ms | kernel ms (sendto+ACKs) | apply / kernel | nft "
-        "-f ms | "
-        "nft -f / apply | add median us | add p99 us | delete median us | delete p99 us |\n");
+        "| elements | natctl apply ms | build ms | kernel ms (sendto+ACKs) | apply / kernel | "
+        "nft -f ms | nft -f / apply | add median us | add p99 us | delete median us | delete p99 "
+        "us |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& row : rows)
         std::printf(
-            "| %zu | %.1f | %.1f | %.1f | %.2fx | %.1f | %.1fx | %.0f | %.0f | %.0f | %.0f |\n",
-            row.elements, row.apply_ms, row.build_ms, row.kernel_ms, row.apply_ms / row.kernel_ms,
-            row.nft_ms, row.nft_ms / row.apply_ms, row.add_median_us, row.add_p99_us,
-            row.delete_median_us, row.delete_p99_us);
+            "%s", fmt::format("| {} | {} | {} | {} | {:.2f}x | {} | {:.1f}x | {:.0f} | "
+                              "{:.0f} | {:.0f} | {:.0f} |\n",
+                              row.elements, cell(row.apply), cell(row.build), cell(row.kernel),
+                              row.apply.median / row.kernel.median, cell(row.nft),
+                              row.nft.median / row.apply.median, row.add_median_us, row.add_p99_us,
+                              row.delete_median_us, row.delete_p99_us)
+                      .c_str());
+    std::printf(
+        "\n| elements | batch messages | batch bytes | copy of the set ms (not in apply) |\n");
+    std::printf("|---:|---:|---:|---:|\n");
+    for (const auto& row : rows)
+        std::printf("%s", fmt::format("| {} | {} | {} | {} |\n", row.elements, row.messages,
+                                      row.bytes, cell(row.copy))
+                              .c_str());
     return 0;
 }

@@ -5,8 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/daemon_commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/global_options.hpp"
+#include "cli/object_commands.hpp"
 #include "cli/render_command.hpp"
 #include "cli/version.hpp"
 
@@ -17,8 +19,11 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("natctl ") + kVersion);
     app.require_subcommand(1);
     app.footer(
-        "Example (offline, no daemon, no root):\n"
-        "  natctl render -f examples/quickstart.json | nft -c -f -\n"
+        "Examples:\n"
+        "  natctl render -f examples/quickstart.json | nft -c -f -   (offline, no daemon, no "
+        "root)\n"
+        "  natctl apply -f examples/quickstart.json\n"
+        "  natctl -o json get dnat --gateway ngw-demo\n"
         "\n"
         "Exit codes:\n"
         "  0  success\n"
@@ -35,9 +40,20 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", globals.output, "Output format: table or json")
         ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case))
         ->option_text("table|json (default table)");
+    app.add_option("--timeout", globals.timeout_seconds,
+                   "Seconds to wait for natctld before giving up (exit 3)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 86400u))
+        ->capture_default_str();
 
     int exit_code = kExitSuccess;
+    add_apply_command(app, globals, exit_code);
+    add_get_command(app, globals, exit_code);
+    add_status_command(app, globals, exit_code);
+    add_explain_command(app, globals, exit_code);
+    add_revision_commands(app, globals, exit_code);
     add_render_command(app, globals, exit_code);
+    add_object_commands(app, globals, exit_code);
 
     try {
         app.parse(argc, argv);

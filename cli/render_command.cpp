@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "cli/api_format.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/input_file.hpp"
 #include "controller/compiler/compile.hpp"
@@ -17,11 +18,8 @@ namespace natctl::cli {
 namespace {
 
 void print_errors(const model::Errors& errors) {
-    for (const auto& error : errors) {
-        // A syntax error belongs to the document as a whole and has no JSON path.
-        const std::string& path = error.path.empty() ? std::string("(document)") : error.path;
-        fmt::print(stderr, "{}: {}\n", path, error.reason);
-    }
+    for (const auto& line : error_lines(errors))
+        fmt::print(stderr, "{}\n", line);
 }
 
 int run_render(const std::string& file) {

@@ -1,11 +1,15 @@
 #include "netlink/nft_encode.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 // clang-format off: the kernel headers need netinet/in.h first
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 // clang-format on
 
+#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -638,6 +642,317 @@ std::expected<EncodedElements, std::string> encode_elements(
         }
     }
     return encoded;
+}
+
+// ---- element messages straight into a batch buffer --------------------------------------
+
+std::optional<long> ElementSources::source_of(std::size_t position) const {
+    if (position >= kernel_elements) return std::nullopt;
+    if (source_index.empty()) return static_cast<long>(position);
+    return source_index[position];
+}
+
+namespace {
+
+constexpr std::size_t align4(std::size_t length) {
+    return (length + 3) & ~std::size_t{3};
+}
+
+// libnftnl closes an element list before the NFTA_SET_ELEM_LIST_ELEMENTS attribute (its
+// header included) would exceed the 16-bit attribute length.
+constexpr std::size_t kMaxElementList = 0xffff;
+
+bool is_verdict_map(const kernel::Set& set) {
+    return set.data.size() == 1 && set.data.front() == FieldType::Verdict;
+}
+
+// Bytes of NFTA_SET_ELEM_DATA's value for this set (0: no value data).
+std::uint32_t data_value_length(const kernel::Set& set) {
+    if (!set.is_map() || is_verdict_map(set)) return 0;
+    return value_length(set.data) * (set.data_interval ? 2u : 1u);
+}
+
+// The bytes of one kernel element's NFTA_LIST_ELEM nest, attribute by attribute as
+// nftnl_set_elem_nlmsg_build_payload writes them.
+struct ElementLayout {
+    std::uint32_t key_length = 0;
+    std::uint32_t key_end_length = 0;  // 0: no KEY_END
+    bool has_flags = false;
+    std::uint32_t data_length = 0;             // 0: no value data
+    const kernel::Verdict* verdict = nullptr;  // verdict maps
+
+    std::size_t size() const {
+        std::size_t bytes = NLA_HDRLEN;  // NFTA_LIST_ELEM
+        if (has_flags) bytes += NLA_HDRLEN + 4;
+        bytes += 2 * NLA_HDRLEN + align4(key_length);
+        if (key_end_length) bytes += 2 * NLA_HDRLEN + align4(key_end_length);
+        if (verdict) {
+            bytes += 3 * NLA_HDRLEN + 4;  // DATA { VERDICT { CODE } }
+            if (!verdict->chain.empty()) bytes += NLA_HDRLEN + align4(verdict->chain.size() + 1);
+        }
+        if (data_length) bytes += 2 * NLA_HDRLEN + align4(data_length);
+        return bytes;
+    }
+};
+
+// Writes the elements of one list, opening and closing messages through the sink exactly
+// where libnftnl's iterator does.
+class ElementListWriter {
+  public:
+    ElementListWriter(const std::string& table_name, const SetIdentity& identity,
+                      ElementMessageSink& sink)
+        : table_name_(table_name), identity_(identity), sink_(sink) {}
+
+    void add(const ElementLayout& layout, const std::uint8_t* key, const std::uint8_t* key_end,
+             std::uint32_t flags, const std::uint8_t* data) {
+        auto size = layout.size();
+        if (message_ != nullptr &&
+            tail() - reinterpret_cast<const char*>(list_) + size > kMaxElementList)
+            finish();
+        if (message_ == nullptr) start();
+        auto* element = mnl_attr_nest_start(message_, static_cast<std::uint16_t>(++index_));
+        if (layout.has_flags) mnl_attr_put_u32(message_, NFTA_SET_ELEM_FLAGS, htonl(flags));
+        auto* nest = mnl_attr_nest_start(message_, NFTA_SET_ELEM_KEY);
+        put(NFTA_DATA_VALUE, layout.key_length, key);
+        mnl_attr_nest_end(message_, nest);
+        if (layout.key_end_length) {
+            nest = mnl_attr_nest_start(message_, NFTA_SET_ELEM_KEY_END);
+            put(NFTA_DATA_VALUE, layout.key_end_length, key_end);
+            mnl_attr_nest_end(message_, nest);
+        }
+        if (layout.verdict) {
+            nest = mnl_attr_nest_start(message_, NFTA_SET_ELEM_DATA);
+            auto* verdict = mnl_attr_nest_start(message_, NFTA_DATA_VERDICT);
+            mnl_attr_put_u32(message_, NFTA_VERDICT_CODE,
+                             htonl(verdict_code(layout.verdict->kind)));
+            if (!layout.verdict->chain.empty())
+                put(NFTA_VERDICT_CHAIN, layout.verdict->chain.size() + 1,
+                    layout.verdict->chain.c_str());
+            mnl_attr_nest_end(message_, verdict);
+            mnl_attr_nest_end(message_, nest);
+        }
+        if (layout.data_length) {
+            nest = mnl_attr_nest_start(message_, NFTA_SET_ELEM_DATA);
+            put(NFTA_DATA_VALUE, layout.data_length, data);
+            mnl_attr_nest_end(message_, nest);
+        }
+        mnl_attr_nest_end(message_, element);
+        ++written_;
+    }
+
+    void finish() {
+        if (message_ == nullptr) return;
+        mnl_attr_nest_end(message_, list_);
+        sink_.end_message(message_, first_, written_ - first_);
+        message_ = nullptr;
+        list_ = nullptr;
+    }
+
+    std::size_t written() const { return written_; }
+
+  private:
+    const char* tail() const {
+        return static_cast<const char*>(mnl_nlmsg_get_payload_tail(message_));
+    }
+
+    // mnl_attr_put, with the padding zeroed: libmnl 1.0.4 leaves it as the buffer had it
+    // (newer versions zero it), so that the batch never depends on what the reused buffer held.
+    void put(std::uint16_t type, std::size_t length, const void* data) {
+        mnl_attr_put(message_, type, length, data);
+        if (auto pad = align4(length) - length; pad != 0)
+            std::memset(const_cast<char*>(tail()) - pad, 0, pad);
+    }
+
+    void start() {
+        message_ = sink_.begin_message(kElementMessageRoom);
+        put(NFTA_SET_ELEM_LIST_SET, identity_.name.size() + 1, identity_.name.c_str());
+        if (identity_.anonymous)
+            mnl_attr_put_u32(message_, NFTA_SET_ELEM_LIST_SET_ID, htonl(identity_.id));
+        put(NFTA_SET_ELEM_LIST_TABLE, table_name_.size() + 1, table_name_.c_str());
+        list_ = mnl_attr_nest_start(message_, NFTA_SET_ELEM_LIST_ELEMENTS);
+        first_ = written_;
+        index_ = 0;
+    }
+
+    const std::string& table_name_;
+    const SetIdentity& identity_;
+    ElementMessageSink& sink_;
+    nlmsghdr* message_ = nullptr;
+    nlattr* list_ = nullptr;
+    std::size_t first_ = 0;
+    std::size_t written_ = 0;
+    unsigned index_ = 0;  // NFTA_LIST_ELEM numbering restarts in every message (as libnftnl)
+};
+
+// The value data of a map element (data, then data end for data ranges) into `out`.
+std::expected<void, std::string> encode_payload_into(const kernel::Set& set,
+                                                     const kernel::Element& source,
+                                                     std::uint8_t* out) {
+    auto length = encode_value_into(set.data, source.data, false, out);
+    if (!length) return std::unexpected("data: " + length.error());
+    if (set.data_interval) {
+        auto end =
+            encode_value_into(set.data, source.data_end.empty() ? source.data : source.data_end,
+                              false, out + *length);
+        if (!end) return std::unexpected("data end: " + end.error());
+    }
+    return {};
+}
+
+std::size_t element_upper_size(const kernel::Set& set, const kernel::Element& element,
+                               std::uint32_t key_length) {
+    ElementLayout layout;
+    layout.key_length = key_length;
+    layout.key_end_length = set.interval && set.key.size() > 1 ? key_length : 0;
+    layout.has_flags = set.interval && set.key.size() == 1;
+    layout.data_length = data_value_length(set);
+    layout.verdict = is_verdict_map(set) && element.verdict ? &*element.verdict : nullptr;
+    return layout.size();
+}
+
+}  // namespace
+
+std::size_t element_messages_size_bound(const kernel::Set& set,
+                                        std::span<const kernel::Element> elements,
+                                        bool with_leading_zero_end) {
+    if (elements.empty()) return 0;
+    auto key_length = value_length(set.key);
+    bool prefix_intervals = set.interval && set.key.size() == 1;
+    std::size_t total = 0;
+    std::size_t largest = 0;
+    for (const auto& element : elements) {
+        auto size = element_upper_size(set, element, key_length);
+        largest = std::max(largest, size);
+        total += size;
+    }
+    if (prefix_intervals) {
+        // An end element per range, plus the leading zero end element.
+        auto end_size = NLA_HDRLEN + NLA_HDRLEN + 4 + 2 * NLA_HDRLEN + align4(key_length);
+        total += (elements.size() + (with_leading_zero_end ? 1 : 0)) * end_size;
+        largest = std::max(largest, end_size);
+    }
+    // Every message but the last holds more than kMaxElementList - header - largest bytes.
+    auto per_message = kMaxElementList - NLA_HDRLEN - largest;
+    auto messages = total / per_message + 1;
+    // Set and table names are at most 256 bytes each (NFT_NAME_MAXLEN).
+    return total + messages * (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg)) + 4 * NLA_HDRLEN + 4 +
+                               2 * align4(256));
+}
+
+std::expected<ElementSources, std::string> encode_element_messages(
+    const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
+    std::span<const kernel::Element> elements, bool with_leading_zero_end,
+    ElementMessageSink& sink) {
+    ElementSources sources;
+    if (elements.empty()) return sources;
+    bool network_order = integers_in_network_order(set);
+    ElementListWriter writer(table_name, identity, sink);
+    bool verdict_map = is_verdict_map(set);
+    auto data_length = data_value_length(set);
+    std::array<std::uint8_t, kMaxValueBytes> key{};
+    std::array<std::uint8_t, kMaxValueBytes> key_end{};
+    std::array<std::uint8_t, 2 * kMaxValueBytes> data{};
+
+    // The payload (value data or verdict) of `source` into `layout` / `data`.
+    auto payload = [&](ElementLayout& layout,
+                       const kernel::Element& source) -> std::expected<void, std::string> {
+        if (verdict_map) {
+            if (!source.verdict)
+                return std::unexpected(std::string("verdict map element without verdict"));
+            layout.verdict = &*source.verdict;
+        } else if (data_length) {
+            if (auto encoded = encode_payload_into(set, source, data.data()); !encoded)
+                return encoded;
+            layout.data_length = data_length;
+        }
+        return {};
+    };
+
+    if (!set.interval || set.key.size() > 1) {
+        // Plain keys, or concatenated ranges carried as KEY + KEY_END: kernel element i is
+        // elements[i]. The path of the large maps.
+        for (const auto& source : elements) {
+            ElementLayout layout;
+            auto key_length = encode_value_into(set.key, source.key, network_order, key.data());
+            if (!key_length)
+                return std::unexpected(describe_element(set, source) + ": " + key_length.error());
+            layout.key_length = *key_length;
+            if (set.interval) {
+                auto end_length =
+                    encode_value_into(set.key, source.key_end.empty() ? source.key : source.key_end,
+                                      network_order, key_end.data());
+                if (!end_length)
+                    return std::unexpected(describe_element(set, source) + ": " +
+                                           end_length.error());
+                layout.key_end_length = *end_length;
+            }
+            if (auto result = payload(layout, source); !result)
+                return std::unexpected(describe_element(set, source) + ": " + result.error());
+            writer.add(layout, key.data(), key_end.data(), 0, data.data());
+        }
+        writer.finish();
+        sources.kernel_elements = writer.written();
+        return sources;
+    }
+
+    // A non-concatenated interval set: start elements and (last + 1) end elements, in key
+    // order, as nft sends them (see encode_elements).
+    struct Keyed {
+        std::array<std::uint8_t, kMaxValueBytes> key;
+        std::array<std::uint8_t, kMaxValueBytes> end;
+        std::size_t index;
+    };
+    std::vector<Keyed> keyed(elements.size());
+    std::uint32_t length = 0;
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        const auto& element = elements[i];
+        auto& item = keyed[i];
+        item.index = i;
+        auto key_length = encode_value_into(set.key, element.key, network_order, item.key.data());
+        if (!key_length)
+            return std::unexpected(describe_value(set.key, element.key) + ": " +
+                                   key_length.error());
+        auto end_length =
+            encode_value_into(set.key, element.key_end.empty() ? element.key : element.key_end,
+                              network_order, item.end.data());
+        if (!end_length)
+            return std::unexpected(describe_element(set, element) + ": " + end_length.error());
+        length = *key_length;
+    }
+    std::sort(keyed.begin(), keyed.end(), [length](const Keyed& a, const Keyed& b) {
+        return std::memcmp(a.key.data(), b.key.data(), length) < 0;
+    });
+    sources.source_index.reserve(2 * elements.size() + 1);
+    ElementLayout end_layout;
+    end_layout.key_length = length;
+    end_layout.has_flags = true;
+    if (with_leading_zero_end &&
+        std::any_of(keyed.front().key.begin(), keyed.front().key.begin() + length,
+                    [](std::uint8_t byte) { return byte != 0; })) {
+        std::array<std::uint8_t, kMaxValueBytes> zero{};
+        writer.add(end_layout, zero.data(), nullptr, NFT_SET_ELEM_INTERVAL_END, nullptr);
+        sources.source_index.push_back(-1);
+    }
+    for (auto& item : keyed) {
+        const auto& source = elements[item.index];
+        ElementLayout layout;
+        layout.key_length = length;
+        if (auto result = payload(layout, source); !result)
+            return std::unexpected(describe_element(set, source) + ": " + result.error());
+        writer.add(layout, item.key.data(), nullptr, 0, data.data());
+        sources.source_index.push_back(static_cast<long>(item.index));
+        // Last + 1, big-endian; none when the range reaches the top.
+        bool carried = true;
+        for (auto i = length; i-- > 0 && carried;)
+            carried = ++item.end[i] == 0;
+        if (!carried) {
+            writer.add(end_layout, item.end.data(), nullptr, NFT_SET_ELEM_INTERVAL_END, nullptr);
+            sources.source_index.push_back(static_cast<long>(item.index));
+        }
+    }
+    writer.finish();
+    sources.kernel_elements = writer.written();
+    return sources;
 }
 
 namespace {

@@ -3,9 +3,11 @@
 // natctl rendered. No sockets here: everything is unit-testable without privileges.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +21,7 @@ struct nftnl_rule;
 struct nftnl_set;
 struct nftnl_set_elem;
 struct nftnl_expr;
+struct nlmsghdr;
 
 namespace natctl::netlink {
 
@@ -110,6 +113,54 @@ struct EncodedElements {
 std::expected<EncodedElements, std::string> encode_elements(
     const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
     std::span<const kernel::Element> elements, bool with_leading_zero_end);
+
+// ---- element messages written straight into a batch buffer --------------------------------
+//
+// The same element lists as encode_elements + libnftnl's nftnl_set_elems_nlmsg_build_payload_iter,
+// byte for byte (attribute order, the running NFTA_LIST_ELEM index, the split of a list
+// before its NFTA_SET_ELEM_LIST_ELEMENTS attribute would exceed 65535 bytes), but encoded
+// with libmnl directly into the caller's buffer: no per-element objects, no copies.
+
+// Where the kernel elements of an element list came from, to name an element in errors.
+struct ElementSources {
+    // Kernel element i came from source_index[i] (-1: the leading zero end element of a
+    // prefix interval set). Empty when kernel element i is kernel::Element i (every set but
+    // the non-concatenated interval sets), so that the large maps need no index at all.
+    std::vector<long> source_index;
+    std::size_t kernel_elements = 0;
+
+    // The kernel::Element behind kernel element `position`; nullopt when out of range.
+    std::optional<long> source_of(std::size_t position) const;
+};
+
+// Receives the messages of an element list: asks for a new message and hears when it is done.
+class ElementMessageSink {
+  public:
+    virtual ~ElementMessageSink() = default;
+    // A message header (type, flags, sequence number, nfgenmsg) at the tail of the caller's
+    // buffer, with at least `room` writable bytes from the header's start.
+    virtual nlmsghdr* begin_message(std::size_t room) = 0;
+    // The message is complete (nlmsg_len final) and holds kernel elements
+    // [first, first + count) of the list.
+    virtual void end_message(nlmsghdr* message, std::size_t first, std::size_t count) = 0;
+};
+
+// Room begin_message is asked for: enough for any element message.
+inline constexpr std::size_t kElementMessageRoom = 64 * 1024 + 1024;
+
+// An upper bound of the bytes encode_element_messages writes for these elements (headers
+// included), to size a batch buffer once.
+std::size_t element_messages_size_bound(const kernel::Set& set,
+                                        std::span<const kernel::Element> elements,
+                                        bool with_leading_zero_end);
+
+// Writes the element list messages of `elements` (see encode_elements for the meaning of
+// the arguments) through `sink`. On an encoding error, messages already begun are garbage
+// and the batch must be dropped.
+std::expected<ElementSources, std::string> encode_element_messages(
+    const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
+    std::span<const kernel::Element> elements, bool with_leading_zero_end,
+    ElementMessageSink& sink);
 
 // A rule appended to (or, with position, inserted after the rule with that handle in)
 // `chain`. anonymous_sets: the identities of Rule::anonymous_sets in this batch.

@@ -15,6 +15,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <memory>
 
 #include <algorithm>
 #include <cerrno>
@@ -50,30 +51,37 @@ NftError socket_error(std::string what) {
     return {NftError::Kind::Socket, errno, fmt::format("{}: {}", what, std::strerror(errno))};
 }
 
-// A growing, contiguous buffer of netlink messages: the whole batch goes to the kernel in
-// one sendto.
+// A contiguous buffer of netlink messages (the whole batch goes to the kernel in one sendto)
+// over storage the socket keeps from one apply to the next: sized once per apply from an
+// estimate of the batch, never zero-filled, grown (rarely) by copying what was written.
 class BatchBuffer {
   public:
-    char* room() {
-        if (bytes_.size() < used_ + kMessageRoom)
-            bytes_.resize(std::max(bytes_.size() * 2, used_ + kMessageRoom));
-        return bytes_.data() + used_;
+    BatchBuffer(std::unique_ptr<char[]>& storage, std::size_t& capacity)
+        : storage_(storage), capacity_(capacity) {}
+
+    void reserve(std::size_t bytes) {
+        if (bytes <= capacity_) return;
+        auto grown = std::make_unique_for_overwrite<char[]>(bytes);
+        if (used_ != 0) std::memcpy(grown.get(), storage_.get(), used_);
+        storage_ = std::move(grown);
+        capacity_ = bytes;
+    }
+    char* room(std::size_t bytes = kMessageRoom) {
+        if (capacity_ < used_ + bytes) reserve(std::max(capacity_ * 2, used_ + bytes));
+        return storage_.get() + used_;
     }
     std::size_t offset() const { return used_; }
     void commit(const nlmsghdr* message) { used_ += NLMSG_ALIGN(message->nlmsg_len); }
-    const char* data() const { return bytes_.data(); }
+    const char* data() const { return storage_.get(); }
     std::size_t size() const { return used_; }
     const nlmsghdr* at(std::size_t offset) const {
-        return reinterpret_cast<const nlmsghdr*>(bytes_.data() + offset);
+        return reinterpret_cast<const nlmsghdr*>(storage_.get() + offset);
     }
 
   private:
-    std::vector<char> bytes_;
+    std::unique_ptr<char[]>& storage_;
+    std::size_t& capacity_;
     std::size_t used_ = 0;
-};
-
-struct SetIterFree {
-    void operator()(nftnl_set_elems_iter* iter) const { nftnl_set_elems_iter_destroy(iter); }
 };
 
 // Who a message in the batch speaks for, so that an error names the entry.
@@ -83,8 +91,8 @@ struct MessageRecord {
     std::string what;  // the object: "add set dnat_ports", "add rule to chain … for …"
     const kernel::Set* element_schema = nullptr;  // element messages only
     const std::vector<kernel::Element>* element_source = nullptr;
-    const EncodedElements* encoded = nullptr;
-    std::size_t first_element = 0;  // index into encoded->source_index
+    const ElementSources* sources = nullptr;
+    std::size_t first_element = 0;  // kernel element of the list the message starts with
 };
 
 // Walks the attributes in [start, end), stopping early when `visit` returns true. (libmnl's
@@ -122,17 +130,6 @@ const nlattr* find_attr(const nlmsghdr* message, std::uint16_t type) {
     return found;
 }
 
-std::size_t count_list_elements(const nlmsghdr* message) {
-    const auto* list = find_attr(message, NFTA_SET_ELEM_LIST_ELEMENTS);
-    if (!list) return 0;
-    std::size_t count = 0;
-    for_each_nested(list, [&](const nlattr*) {
-        ++count;
-        return false;
-    });
-    return count;
-}
-
 // Index (within the message) of the list element that contains byte `offset` of the
 // message, as reported by the kernel's extended ACK.
 std::optional<std::size_t> element_at_offset(const nlmsghdr* message, std::uint32_t offset) {
@@ -167,14 +164,13 @@ struct KernelError {
 
 std::string element_owner(const MessageRecord& record, const nlmsghdr* message,
                           const KernelError& error) {
-    if (!record.encoded || !error.bad_attr_offset) return record.what;
+    if (!record.sources || !error.bad_attr_offset) return record.what;
     auto index = element_at_offset(message, *error.bad_attr_offset);
     if (!index) return record.what;
-    auto position = record.first_element + *index;
-    if (position >= record.encoded->source_index.size()) return record.what;
-    auto source = record.encoded->source_index[position];
-    if (source < 0) return record.what + ": leading interval end element";
-    const auto& element = (*record.element_source)[static_cast<std::size_t>(source)];
+    auto source = record.sources->source_of(record.first_element + *index);
+    if (!source) return record.what;
+    if (*source < 0) return record.what + ": leading interval end element";
+    const auto& element = (*record.element_source)[static_cast<std::size_t>(*source)];
     return fmt::format("{}: element {}", record.what,
                        describe_element(*record.element_schema, element));
 }
@@ -204,10 +200,27 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
     auto build_start = Clock::now();
     stats_ = {};
     const std::string table = kernel::kTableName;
-    BatchBuffer batch;
+    const auto& ops = transaction.ops();
+
+    // Size the batch once: element lists from their exact layout, everything else (tables,
+    // chains, rules, set definitions) is small.
+    BatchBuffer batch(batch_storage_, batch_capacity_);
+    std::size_t element_bytes = 0;
+    std::size_t message_estimate = ops.size() + 2;
+    for (const auto& op : ops) {
+        bool creates = op.kind == NftOp::Kind::AddSet;
+        if (creates || op.kind == NftOp::Kind::AddElements ||
+            op.kind == NftOp::Kind::DeleteElements)
+            element_bytes += element_messages_size_bound(op.set, op.set.elements, creates);
+        for (const auto& anonymous : op.rule.anonymous_sets)
+            element_bytes +=
+                element_messages_size_bound(anonymous, anonymous.elements, true) + kMessageRoom;
+    }
+    message_estimate += element_bytes / (32 * 1024);
+    batch.reserve(element_bytes + ops.size() * 4096 + 2 * kMessageRoom);
     std::vector<MessageRecord> records;
-    std::deque<EncodedElements> encoded_elements;  // kept alive for error mapping
-    std::deque<kernel::Set> anonymous_schemas;
+    records.reserve(message_estimate);
+    std::deque<ElementSources> element_sources;  // kept alive for error mapping
 
     const std::uint32_t first_seq = ++sequence_;
     std::uint32_t seq = first_seq;
@@ -230,29 +243,51 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             const kernel::Set& schema, const std::vector<kernel::Element>& elements,
             const SetIdentity& identity, bool leading_zero) -> std::expected<void, NftError> {
         if (elements.empty()) return {};
-        auto encoded = encode_elements(table, schema, identity, elements, leading_zero);
-        if (!encoded) return invalid(fmt::format("{}: {}", what, encoded.error()));
-        encoded_elements.push_back(std::move(*encoded));
-        const auto& holder = encoded_elements.back();
-        std::unique_ptr<nftnl_set_elems_iter, SetIterFree> iter(
-            nftnl_set_elems_iter_create(holder.holder.get()));
-        std::size_t first = 0;
-        int more = 1;
-        while (more == 1) {
-            auto* message = start_message(type, flags, op, what);
-            auto& record = records.back();
-            record.element_schema = &schema;
-            record.element_source = &elements;
-            record.encoded = &holder;
-            record.first_element = first;
-            more = nftnl_set_elems_nlmsg_build_payload_iter(message, iter.get());
-            first += count_list_elements(message);
-            batch.commit(message);
-        }
+        // Messages are written straight into the batch; the records learn their element
+        // sources once the list is complete.
+        struct Sink final : ElementMessageSink {
+            nlmsghdr* begin_message(std::size_t room) override {
+                ++*seq;
+                records->push_back({.offset = batch->offset(), .op = op, .what = *what});
+                auto& record = records->back();
+                record.element_schema = schema;
+                record.element_source = elements;
+                return nftnl_nlmsg_build_hdr(batch->room(room), type, NFPROTO_IPV4,
+                                             static_cast<std::uint16_t>(flags | NLM_F_ACK), *seq);
+            }
+            void end_message(nlmsghdr* message, std::size_t first, std::size_t) override {
+                records->back().first_element = first;
+                batch->commit(message);
+            }
+            BatchBuffer* batch;
+            std::vector<MessageRecord>* records;
+            std::uint32_t* seq;
+            std::uint16_t type, flags;
+            std::size_t op;
+            const std::string* what;
+            const kernel::Set* schema;
+            const std::vector<kernel::Element>* elements;
+        };
+        auto first_record = records.size();
+        Sink sink;
+        sink.batch = &batch;
+        sink.records = &records;
+        sink.seq = &seq;
+        sink.type = type;
+        sink.flags = flags;
+        sink.op = op;
+        sink.what = &what;
+        sink.schema = &schema;
+        sink.elements = &elements;
+        auto sources =
+            encode_element_messages(table, schema, identity, elements, leading_zero, sink);
+        if (!sources) return invalid(fmt::format("{}: {}", what, sources.error()));
+        element_sources.push_back(std::move(*sources));
+        for (auto i = first_record; i < records.size(); ++i)
+            records[i].sources = &element_sources.back();
         return {};
     };
 
-    const auto& ops = transaction.ops();
     for (std::size_t index = 0; index < ops.size(); ++index) {
         const auto& op = ops[index];
         auto what = describe_op(op);
@@ -403,7 +438,8 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
     std::size_t acknowledged = 0;
     bool lost = false;
     std::vector<KernelError> errors;
-    std::vector<char> receive(64 * 1024);
+    if (receive_buffer_storage_.empty()) receive_buffer_storage_.resize(64 * 1024);
+    auto& receive = receive_buffer_storage_;
     while (acknowledged + errors.size() < records.size()) {
         auto received = recv(fd, receive.data(), receive.size(), MSG_DONTWAIT);
         if (received < 0) {

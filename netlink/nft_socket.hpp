@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <vector>
 
 #include "netlink/nft_transaction.hpp"
 
@@ -46,6 +47,11 @@ class NftSocket final : public NftBackend {
     int send_buffer_ = 0;
     int receive_buffer_ = 0;
     ApplyStats stats_;
+    // Reused by every apply: the batch (sized once per apply, kept for the next one) and the
+    // buffer ACKs are read into.
+    std::unique_ptr<char[]> batch_storage_;
+    std::size_t batch_capacity_ = 0;
+    std::vector<char> receive_buffer_storage_;
 };
 
 }  // namespace natctl::netlink

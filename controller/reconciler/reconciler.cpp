@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "controller/reconciler/conntrack_hygiene.hpp"
 #include "netlink/route_plan.hpp"
 
 namespace natctl::reconciler {
@@ -13,17 +14,39 @@ netlink::RouteState routing_part(const kernel::DesiredState& desired) {
 
 }  // namespace
 
-std::expected<ApplyOutcome, std::string> Reconciler::plan(const kernel::DesiredState& desired) {
+void Reconciler::purge_conntrack(ApplyOutcome& outcome,
+                                 const compiler::TranslationIndex& translations) {
+    auto removed = purge_stale(*conntrack_, translations);
+    if (!removed) {
+        outcome.conntrack_error = removed.error();
+        purge_pending_ = true;
+        return;
+    }
+    outcome.conntrack_removed = *removed;
+    purge_pending_ = false;
+}
+
+std::expected<ApplyOutcome, std::string> Reconciler::plan(
+    const kernel::DesiredState& desired, const compiler::TranslationIndex* translations) {
     auto observed_routes = routes_.dump();
     if (!observed_routes) return std::unexpected(observed_routes.error().message());
     auto route_ops = netlink::plan_route_changes(routing_part(desired), *observed_routes);
     if (!route_ops) return std::unexpected(route_ops.error().message());
     auto observed_table = nft_.dump();
     if (!observed_table) return std::unexpected(observed_table.error().message);
-    return ApplyOutcome{plan_nft(desired.table, *observed_table), route_ops->size()};
+    ApplyOutcome outcome{plan_nft(desired.table, *observed_table), route_ops->size()};
+    if (conntrack_ && translations) {
+        auto entries = conntrack_->dump_nat();
+        if (entries)
+            outcome.conntrack_removed = stale_entries(*translations, *entries).size();
+        else
+            outcome.conntrack_error = entries.error().message;
+    }
+    return outcome;
 }
 
-std::expected<ApplyOutcome, std::string> Reconciler::apply(const kernel::DesiredState& desired) {
+std::expected<ApplyOutcome, std::string> Reconciler::apply(
+    const kernel::DesiredState& desired, const compiler::TranslationIndex* translations) {
     auto observed_routes = routes_.dump();
     if (!observed_routes)
         return std::unexpected("reading routes: " + observed_routes.error().message());
@@ -34,18 +57,26 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply(const kernel::Desired
         return std::unexpected("reading table ip natctl: " + observed_table.error().message);
 
     ApplyOutcome outcome{plan_nft(desired.table, *observed_table), route_ops->size()};
+    // Sessions can only have gone stale when what NAT translates changed (or a purge is
+    // still owed from before); then they are purged once the new state is in the kernel.
+    const bool purge = conntrack_ && translations &&
+                       (purge_pending_ || nat_data_changed(desired.table, *observed_table));
+    auto done = [&]() -> std::expected<ApplyOutcome, std::string> {
+        if (purge) purge_conntrack(outcome, *translations);
+        return outcome;
+    };
     if (auto applied = netlink::apply_route_changes(routes_, *route_ops); !applied)
         return std::unexpected(applied.error().message());
 
-    if (outcome.nft.empty()) return outcome;
+    if (outcome.nft.empty()) return done();
     auto applied = nft_.apply(outcome.nft.transaction);
-    if (applied) return outcome;
+    if (applied) return done();
 
     auto error = applied.error();
     if (error.kind == netlink::NftError::Kind::OutcomeUnknown) {
         // Acknowledgements were lost; the kernel knows whether the batch went through.
         auto now = nft_.dump();
-        if (now && plan_nft(desired.table, *now).empty()) return outcome;
+        if (now && plan_nft(desired.table, *now).empty()) return done();
     }
     std::string message = error.message;
     if (auto restored = netlink::reconcile_routes(routes_, *observed_routes); !restored)

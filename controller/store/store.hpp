@@ -26,12 +26,12 @@ struct RevisionInfo {
 };
 
 struct StoreOptions {
-    std::size_t revisions_kept = 20;        // rollback horizon
+    std::size_t revisions_kept = 20;           // rollback horizon
     std::size_t compact_after_records = 1000;  // journal records before a new snapshot
 };
 
 class Store {
-public:
+  public:
     // Opens (creating an empty state with revision 0 if the directory holds none) and
     // loads: snapshot, then every journal record after it. A torn last record (a crash in
     // the middle of an append) is dropped — it was never acknowledged; any other damage is
@@ -50,6 +50,13 @@ public:
 
     virtual std::vector<RevisionInfo> revisions() const = 0;  // oldest first, current last
     virtual std::expected<model::Model, std::string> model_at(std::uint64_t revision) const = 0;
+
+    // Problems that did not stop the store, for the log: a torn last journal record dropped
+    // by open(), records skipped because the snapshot holds them (an interrupted compaction),
+    // a compaction that failed after
+    // its commit was already durable (retried at the next commit). Implementations without
+    // files (test fakes) have none, hence the default.
+    virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 }  // namespace natctl::store

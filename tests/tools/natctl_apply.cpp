@@ -7,11 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "controller/compiler/compile.hpp"
+#include "controller/compiler/translations.hpp"
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/reconciler.hpp"
+#include "netlink/conntrack_socket.hpp"
 #include "netlink/nft_probe.hpp"
 #include "netlink/nft_socket.hpp"
 #include "netlink/route_socket.hpp"
@@ -20,8 +23,11 @@ int main(int argc, char** argv) {
     CLI::App app{"Apply a natctl model to the kernel of the current network namespace, once"};
     std::string file;
     bool dry_run = false;
+    bool keep_conntrack = false;
     app.add_option("-f,--file", file, "model document (JSON)")->required();
     app.add_flag("--dry-run", dry_run, "print what would change, change nothing");
+    app.add_flag("--keep-conntrack", keep_conntrack,
+                 "leave conntrack alone (no deletion of sessions of removed mappings)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -42,6 +48,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     auto desired = natctl::compiler::compile(*model);
+    auto translations = natctl::compiler::index_translations(*model);
 
     fmt::print("kernel: {}\n", natctl::netlink::probe_kernel_features().flowtable_message);
     auto nft = natctl::netlink::NftSocket::open();
@@ -54,8 +61,17 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "natctl-apply: {}\n", routes.error());
         return 1;
     }
-    natctl::reconciler::Reconciler reconciler(**nft, *routes);
-    auto outcome = dry_run ? reconciler.plan(desired) : reconciler.apply(desired);
+    std::optional<natctl::netlink::ConntrackSocket> conntrack;
+    if (!keep_conntrack) {
+        auto opened = natctl::netlink::ConntrackSocket::open();
+        if (opened)
+            conntrack.emplace(std::move(*opened));
+        else  // the ruleset is still applied; only stale sessions are not cleaned up
+            fmt::print(stderr, "natctl-apply: conntrack hygiene off: {}\n", opened.error().message);
+    }
+    natctl::reconciler::Reconciler reconciler(**nft, *routes, conntrack ? &*conntrack : nullptr);
+    auto outcome = dry_run ? reconciler.plan(desired, &translations)
+                           : reconciler.apply(desired, &translations);
     if (!outcome) {
         fmt::print(stderr, "natctl-apply: {}\n", outcome.error());
         return 1;
@@ -67,5 +83,12 @@ int main(int argc, char** argv) {
                nft_plan.elements_added, nft_plan.elements_removed, outcome->route_operations,
                nft_plan.table_created ? ", table created" : "",
                nft_plan.table_rebuilt ? ", table rebuilt" : "");
+    if (outcome->conntrack_removed)
+        fmt::print("conntrack: {} stale entries {}\n", *outcome->conntrack_removed,
+                   dry_run ? "would be removed" : "removed");
+    if (!outcome->conntrack_error.empty()) {
+        fmt::print(stderr, "natctl-apply: conntrack: {}\n", outcome->conntrack_error);
+        return 1;
+    }
     return 0;
 }

@@ -1,6 +1,13 @@
 // nftables encoding against what nft 1.0.6 itself generates for the layout sample
 // (docs/reference/layout-sample.netlink-debug, and set user data dumped from a table that
 // `nft -f` created), plus encode → decode round trips.
+#include <netinet/in.h>
+// clang-format off: the kernel headers need netinet/in.h first
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netlink.h>
+// clang-format on
+
+#include <libnftnl/common.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 
@@ -69,6 +76,131 @@ std::vector<RawElement> raw_elements(const EncodedElements& encoded) {
     }
     nftnl_set_elems_iter_destroy(iter);
     return raws;
+}
+
+// The element messages of a list as libnftnl builds them from encode_elements' objects: the
+// encoding natctl used before writing element lists straight into the batch.
+struct MessageBytes {
+    std::vector<char> bytes;
+    std::vector<std::size_t> offsets;  // where each message starts
+};
+
+constexpr std::uint16_t kElementMessageFlags = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+
+MessageBytes libnftnl_messages(const kernel::Set& set, const SetIdentity& identity,
+                               bool leading_zero) {
+    MessageBytes out;
+    auto encoded = encode_elements("natctl", set, identity, set.elements, leading_zero);
+    REQUIRE(encoded);
+    auto* iter = nftnl_set_elems_iter_create(encoded->holder.get());
+    std::uint32_t seq = 100;
+    int more = 1;
+    std::size_t used = 0;
+    while (more == 1) {
+        out.bytes.resize(used + 128 * 1024);  // libnftnl may overshoot by one element
+        out.offsets.push_back(used);
+        auto* message = nftnl_nlmsg_build_hdr(out.bytes.data() + used, NFT_MSG_NEWSETELEM, 2,
+                                              kElementMessageFlags, seq++);
+        more = nftnl_set_elems_nlmsg_build_payload_iter(message, iter);
+        used += NLMSG_ALIGN(message->nlmsg_len);
+        // libmnl 1.0.4 leaves attribute padding as the buffer had it, and libnftnl writes
+        // the element that no longer fits past the message before trimming it: clear that,
+        // so that the padding of the next message is zero as in a fresh buffer.
+        std::fill(out.bytes.begin() + static_cast<long>(used), out.bytes.end(), 0);
+    }
+    nftnl_set_elems_iter_destroy(iter);
+    out.bytes.resize(used);
+    return out;
+}
+
+struct VectorSink final : ElementMessageSink {
+    MessageBytes out;
+    std::size_t used = 0;
+    std::uint32_t seq = 100;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;  // first, count per message
+
+    nlmsghdr* begin_message(std::size_t room) override {
+        out.bytes.resize(used + room);
+        // Garbage in the room: the encoder must not depend on what a reused buffer held.
+        std::fill(out.bytes.begin() + static_cast<long>(used), out.bytes.end(), '\xa5');
+        out.offsets.push_back(used);
+        return nftnl_nlmsg_build_hdr(out.bytes.data() + used, NFT_MSG_NEWSETELEM, 2,
+                                     kElementMessageFlags, seq++);
+    }
+    void end_message(nlmsghdr* message, std::size_t first, std::size_t count) override {
+        used += NLMSG_ALIGN(message->nlmsg_len);
+        out.bytes.resize(used);
+        ranges.emplace_back(first, count);
+    }
+};
+
+std::size_t first_difference(const std::vector<char>& a, const std::vector<char>& b) {
+    std::size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return i;
+}
+
+// Sets large enough that their element lists are split over several messages.
+kernel::Set large_dnat_ports(std::size_t count) {
+    using natctl::testing::sample::ip;
+    kernel::Set set;
+    set.name = "dnat_ports";
+    set.key = {FieldType::Ipv4, FieldType::InetProto, FieldType::InetService};
+    set.data = {FieldType::Ipv4, FieldType::InetService};
+    for (std::size_t i = 0; i < count; ++i) {
+        auto n = static_cast<std::uint32_t>(i);
+        set.elements.push_back({{ip(203, 0, 113, 1 + n / 50000), 6u, 1024 + n % 50000},
+                                {},
+                                {ip(10, 0, 0, 1) + n, 8080u},
+                                {},
+                                {}});
+    }
+    return set;
+}
+
+kernel::Set large_prefixes(std::size_t count) {
+    using natctl::testing::sample::ip;
+    kernel::Set set;
+    set.name = "vpc_cidrs";
+    set.key = {FieldType::Ipv4};
+    set.interval = true;
+    // /24s with a gap after each, in reverse order: the encoder sorts them.
+    for (std::size_t i = count; i-- > 0;) {
+        auto base = ip(10, 0, 0, 0) + static_cast<std::uint32_t>(i) * 512;
+        set.elements.push_back(natctl::testing::sample::range({base}, {base + 255}));
+    }
+    return set;
+}
+
+kernel::Set large_verdict_map(std::size_t count) {
+    using natctl::testing::sample::ip;
+    kernel::Set set;
+    set.name = "snat_sources";
+    set.key = {FieldType::Realm, FieldType::Ipv4};
+    set.data = {FieldType::Verdict};
+    set.interval = true;
+    for (std::size_t i = 0; i < count; ++i) {
+        auto n = static_cast<std::uint32_t>(i);
+        auto chain = i % 3 == 0 ? std::string()
+                                : fmt::format("snat/ngw-{}/entry-with-a-longer-name-{}", i % 7, i);
+        auto kind = i % 3 == 0 ? kernel::Verdict::Kind::Drop : kernel::Verdict::Kind::Goto;
+        set.elements.push_back({{1 + n % 5, ip(10, 0, 0, 0) + n * 256},
+                                {1 + n % 5, ip(10, 0, 0, 255) + n * 256},
+                                {},
+                                {},
+                                kernel::Verdict{kind, chain}});
+    }
+    return set;
+}
+
+kernel::Set large_ifnames(std::size_t count) {
+    kernel::Set set;
+    set.name = "outside_ifaces";
+    set.key = {FieldType::IfName};
+    for (std::size_t i = 0; i < count; ++i)
+        set.elements.push_back(natctl::testing::sample::key({fmt::format("eth{}", i)}));
+    return set;
 }
 
 }  // namespace
@@ -307,4 +439,89 @@ TEST_CASE("elements are described for error messages in nft syntax", "[nft][enco
     const auto& snat_sources = sample_set(table, "snat_sources");
     CHECK(describe_element(snat_sources, snat_sources.elements[0]) ==
           "5 . 10.0.1.0-5 . 10.0.1.255 : goto snat/ngw-1/snat-vsw-a");
+}
+
+TEST_CASE("element messages written into the batch are byte-identical to libnftnl's",
+          "[nft][encode]") {
+    auto table = natctl::testing::layout_sample_table();
+    std::vector<std::pair<kernel::Set, SetIdentity>> cases;
+    for (const auto& set : table.sets)
+        cases.emplace_back(set, SetIdentity{set.name, 3, false});
+    // Anonymous maps (set id attribute): NAT address . port range data, address data.
+    cases.emplace_back(natctl::testing::sample::eip_port_map(), SetIdentity{"__map%d", 7, true});
+    cases.emplace_back(natctl::testing::sample::eip_map(), SetIdentity{"__map%d", 8, true});
+    cases.emplace_back(natctl::testing::sample::tcp_udp(), SetIdentity{"__set%d", 9, true});
+    // Split over several messages.
+    cases.emplace_back(large_dnat_ports(5000), SetIdentity{"dnat_ports", 1, false});
+    cases.emplace_back(large_prefixes(3000), SetIdentity{"vpc_cidrs", 1, false});
+    cases.emplace_back(large_verdict_map(4000), SetIdentity{"snat_sources", 1, false});
+    cases.emplace_back(large_ifnames(3000), SetIdentity{"outside_ifaces", 1, false});
+    // A prefix set whose first range starts at zero: no leading zero end element.
+    {
+        using natctl::testing::sample::ip;
+        auto from_zero =
+            natctl::testing::sample::make_set("vpc_cidrs", {FieldType::Ipv4}, {}, true, {});
+        from_zero.elements = {
+            natctl::testing::sample::range({ip(0, 0, 0, 0)}, {ip(9, 255, 255, 255)}),
+            natctl::testing::sample::range({ip(11, 0, 0, 0)}, {ip(255, 255, 255, 255)})};
+        cases.emplace_back(from_zero, SetIdentity{"vpc_cidrs", 1, false});
+    }
+    bool saw_split = false;
+    bool saw_leading_zero = false;
+    for (const auto& [set, identity] : cases) {
+        if (set.elements.empty()) {
+            // NftSocket sends no element message for an empty list; neither does the encoder.
+            VectorSink sink;
+            REQUIRE(encode_element_messages("natctl", set, identity, set.elements, true, sink));
+            CHECK(sink.out.offsets.empty());
+            continue;
+        }
+        for (bool leading_zero : {true, false}) {
+            INFO(set.name << " (" << set.elements.size() << " elements), leading zero end "
+                          << leading_zero);
+            auto expected = libnftnl_messages(set, identity, leading_zero);
+            VectorSink sink;
+            auto sources =
+                encode_element_messages("natctl", set, identity, set.elements, leading_zero, sink);
+            REQUIRE(sources);
+            INFO("first difference at byte " << first_difference(expected.bytes, sink.out.bytes)
+                                             << " of " << expected.bytes.size());
+            CHECK(sink.out.offsets == expected.offsets);
+            CHECK(sink.out.bytes == expected.bytes);
+            CHECK(sink.out.bytes.size() <=
+                  element_messages_size_bound(set, set.elements, leading_zero));
+            if (expected.offsets.size() > 1) saw_split = true;
+
+            // The messages hold consecutive kernel elements, and each kernel element maps
+            // back to the kernel::Element encode_elements says it came from.
+            auto reference = encode_elements("natctl", set, identity, set.elements, leading_zero);
+            REQUIRE(reference);
+            std::size_t next = 0;
+            for (const auto& [first, count] : sink.ranges) {
+                CHECK(first == next);
+                CHECK(count > 0);
+                next = first + count;
+            }
+            CHECK(next == reference->source_index.size());
+            REQUIRE(sources->kernel_elements == reference->source_index.size());
+            for (std::size_t i = 0; i < reference->source_index.size(); ++i)
+                REQUIRE(sources->source_of(i) == reference->source_index[i]);
+            CHECK_FALSE(sources->source_of(reference->source_index.size()));
+            if (!reference->source_index.empty() && reference->source_index.front() == -1)
+                saw_leading_zero = true;
+        }
+    }
+    CHECK(saw_split);
+    CHECK(saw_leading_zero);
+}
+
+TEST_CASE("element messages report encoding errors with the element", "[nft][encode]") {
+    auto set = large_dnat_ports(3);
+    set.elements[1].data = {natctl::testing::sample::ip(10, 0, 0, 1), 70000u};
+    VectorSink sink;
+    auto sources =
+        encode_element_messages("natctl", set, {"dnat_ports", 1, false}, set.elements, false, sink);
+    REQUIRE_FALSE(sources);
+    CHECK(sources.error().find("203.0.113.1 . tcp . 1025") != std::string::npos);
+    CHECK(sources.error().find("port > 65535") != std::string::npos);
 }

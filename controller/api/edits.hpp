@@ -1,0 +1,58 @@
+// The model edits behind the per-object endpoints: where each kind lives, how its body is
+// read, and the rules that refuse an edit before validation would (deletion protection,
+// force, EIP association, IPv4 gateway delete modes). Pure: they change a model copy.
+#pragma once
+
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/api/http.hpp"
+#include "controller/model/types.hpp"
+
+namespace natctl::api {
+
+// Side effects of an edit the caller asked for only indirectly, reported in the plan.
+using Notes = std::vector<std::string>;
+// Edits the model in place, or refuses.
+using Edit = std::function<std::optional<Failure>(model::Model&, Notes&)>;
+
+template <class T>
+struct Collection {
+    std::string kind;                 // for messages: "vswitch"
+    std::string name_field = "name";  // the body field that names it
+    // The vector holding the objects; the path's names (parents first, then the object's)
+    // select it. Fails with 404 when a parent does not exist.
+    std::function<std::expected<std::vector<T>*, Failure>(model::Model&,
+                                                          const std::vector<std::string>&)>
+        locate;
+    std::expected<T, model::Errors> (*parse)(const nlohmann::json&) = nullptr;
+    std::string (*name_of)(const T&) = nullptr;
+    // The object's name as written in the path → its name in the model.
+    std::string (*key)(const std::string&) = [](const std::string& name) { return name; };
+    // Refuses a DELETE, or makes the changes it implies (a forced delete). May be empty.
+    std::function<std::optional<Failure>(model::Model&, const T&, const Target&, Notes&)>
+        before_delete;
+};
+
+Collection<model::Vpc> vpcs();
+Collection<model::VSwitch> vswitches();
+Collection<model::Instance> instances();
+Collection<model::RouteTable> route_tables();
+Collection<model::Route> routes();
+Collection<model::Eip> eips();
+Collection<model::NatGateway> nat_gateways();  // DELETE: ?force=1
+Collection<model::SnatEntry> snat_entries();
+Collection<model::DnatEntry> dnat_entries();
+Collection<model::Ipv4Gateway> ipv4_gateways();  // DELETE: ?mode=private|public
+
+Edit edit_limits(const std::string& body);
+Edit associate_eip(std::string gateway, std::string eip);
+Edit disassociate_eip(std::string gateway, std::string eip);
+Edit enable_ipv4_gateway(std::string gateway, bool enable);
+
+}  // namespace natctl::api

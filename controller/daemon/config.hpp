@@ -1,0 +1,38 @@
+// natctld's own settings (--config FILE, JSON), as opposed to the model it manages. Read at
+// start-up and again on SIGHUP; a file that does not parse is refused whole so that a typo
+// never silently resets a setting to its default.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include <spdlog/common.h>
+
+namespace natctl::daemon {
+
+struct DaemonConfig {
+    spdlog::level::level_enum log_level = spdlog::level::info;
+    // Store options: the store is opened once, so a change needs a restart (SIGHUP says so).
+    std::size_t revisions_kept = 20;
+    std::size_t compact_after_records = 1000;
+    // Kernel change notifications are coalesced for this long before one reconcile: a
+    // burst of `nft` commands costs one dump, and drift is still repaired well within 1 s.
+    std::chrono::milliseconds drift_debounce{150};
+    // A full reconcile even without notifications, in case one was lost (0: never).
+    std::chrono::seconds resync_interval{300};
+
+    bool operator==(const DaemonConfig&) const = default;
+};
+
+// Every key is optional; unknown keys, wrong types and out-of-range values are errors.
+// Example: {"log_level": "debug", "revisions_kept": 50, "drift_debounce_ms": 100}
+std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text);
+
+// An empty path means "no file": the defaults.
+std::expected<DaemonConfig, std::string> load_daemon_config(const std::filesystem::path& path);
+
+}  // namespace natctl::daemon

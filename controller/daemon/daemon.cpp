@@ -1,0 +1,303 @@
+#include "controller/daemon/daemon.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "controller/api/service.hpp"
+#include "controller/daemon/config.hpp"
+#include "controller/daemon/data_plane.hpp"
+#include "controller/daemon/http_server.hpp"
+#include "controller/daemon/kernel_events.hpp"
+#include "controller/store/store.hpp"
+#include "netlink/conntrack_socket.hpp"
+#include "netlink/nft_probe.hpp"
+#include "netlink/nft_socket.hpp"
+#include "netlink/route_socket.hpp"
+
+namespace natctl::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// A failed reconcile against the stored model is retried, backing off to this.
+constexpr auto kMaxRetryDelay = 30s;
+constexpr auto kFirstRetryDelay = 250ms;
+// How long a stop waits for in-flight requests before leaving anyway.
+constexpr auto kStopGrace = 10s;
+
+std::string describe_change(const api::KernelChange& change) {
+    const auto& s = change.summary;
+    auto count = [&](const char* key) { return s.value(key, std::size_t{0}); };
+    return fmt::format("sets +{} -{}, chains +{} ~{} -{}, elements +{} -{}, route ops {}{}{}",
+                       count("sets_added"), count("sets_removed"), count("chains_added"),
+                       count("chains_rewritten"), count("chains_removed"), count("elements_added"),
+                       count("elements_removed"), count("route_operations"),
+                       s.value("table_created", false) ? ", table created" : "",
+                       s.value("table_rebuilt", false) ? ", table rebuilt" : "");
+}
+
+// ADDR:PORT as --metrics takes it; only checked for now (the exporter comes later).
+bool valid_metrics_address(std::string_view text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    auto port = text.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+    return std::stoul(std::string(port)) <= 65535;
+}
+
+class Daemon {
+  public:
+    Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
+           api::Service& service, DaemonConfig config, const DaemonOptions& options)
+        : io_(io),
+          store_(store),
+          data_plane_(data_plane),
+          config_(config),
+          options_(options),
+          server_(io, service, options.socket),
+          watcher_(io, [this](std::string_view what) { on_kernel_event(what); }),
+          signals_(io, SIGTERM, SIGINT, SIGHUP),
+          repair_timer_(io),
+          resync_timer_(io),
+          watchdog_timer_(io),
+          stop_timer_(io) {}
+
+    std::expected<void, std::string> start(bool startup_in_sync) {
+        wait_signal();
+        if (auto watching = watcher_.start(); !watching) {
+            // Without notifications drift is still repaired, just later (periodic resync).
+            spdlog::error("kernel change notifications unavailable: {}", watching.error());
+        }
+        if (!startup_in_sync) schedule_repair(ReconcileCause::Startup, retry_delay_);
+        arm_resync();
+        if (auto listening = server_.listen(); !listening) return listening;
+        spdlog::info("listening on {} (revision {}, state {})", options_.socket.string(),
+                     store_.revision(), options_.state_dir.string());
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+            watchdog_interval_ = std::chrono::microseconds(usec / 2);
+            ping_watchdog();
+        }
+        sd_notifyf(0, "READY=1\nSTATUS=serving revision %llu",
+                   static_cast<unsigned long long>(store_.revision()));
+        return {};
+    }
+
+  private:
+    void wait_signal() {
+        signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+            if (error) return;
+            if (signal == SIGHUP) {
+                reload();
+                wait_signal();
+                return;
+            }
+            stop(signal);
+        });
+    }
+
+    void stop(int signal) {
+        spdlog::info("signal {}: stopping; the data plane stays in place", signal);
+        sd_notify(0, "STOPPING=1");
+        stopping_ = true;
+        server_.stop();
+        watcher_.stop();
+        signals_.cancel();
+        repair_timer_.cancel();
+        resync_timer_.cancel();
+        watchdog_timer_.cancel();
+        stop_deadline_ = std::chrono::steady_clock::now() + kStopGrace;
+        wait_for_connections();
+    }
+
+    // io_context::run() returns by itself once the last connection closed; the deadline
+    // only guards against a client that never finishes sending its request.
+    void wait_for_connections() {
+        if (server_.connections() == 0) return;
+        if (std::chrono::steady_clock::now() >= stop_deadline_) {
+            spdlog::warn("{} connection(s) still open after {}s; leaving anyway",
+                         server_.connections(), kStopGrace.count());
+            io_.stop();
+            return;
+        }
+        stop_timer_.expires_after(50ms);
+        stop_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) wait_for_connections();
+        });
+    }
+
+    void reload() {
+        auto next = load_daemon_config(options_.config);
+        if (!next) {
+            spdlog::error("SIGHUP: keeping the current settings: {}", next.error());
+            return;
+        }
+        if (next->revisions_kept != config_.revisions_kept ||
+            next->compact_after_records != config_.compact_after_records)
+            spdlog::warn("SIGHUP: revisions_kept / compact_after_records take effect at restart");
+        spdlog::set_level(next->log_level);
+        bool resync_changed = next->resync_interval != config_.resync_interval;
+        config_ = *next;
+        if (resync_changed) arm_resync();
+        spdlog::info("SIGHUP: settings re-read from {}",
+                     options_.config.empty() ? "(defaults)" : options_.config.string());
+    }
+
+    void on_kernel_event(std::string_view what) {
+        if (stopping_ || repair_pending_) return;
+        spdlog::debug("kernel change: {}", what);
+        schedule_repair(ReconcileCause::Drift, config_.drift_debounce);
+    }
+
+    void schedule_repair(ReconcileCause cause, std::chrono::milliseconds delay) {
+        repair_pending_ = true;
+        repair_timer_.expires_after(delay);
+        repair_timer_.async_wait([this, cause](const boost::system::error_code& error) {
+            if (error) return;
+            repair_pending_ = false;
+            reconcile(cause);
+        });
+    }
+
+    void reconcile(ReconcileCause cause) {
+        auto result = data_plane_.reconcile(store_.current(), cause);
+        if (!result) {
+            spdlog::error("{} reconcile to revision {} failed (retrying in {} ms): {}",
+                          to_string(cause), store_.revision(), retry_delay_.count(),
+                          result.error());
+            schedule_repair(cause, retry_delay_);
+            retry_delay_ = std::min<std::chrono::milliseconds>(retry_delay_ * 2, kMaxRetryDelay);
+            return;
+        }
+        retry_delay_ = kFirstRetryDelay;
+        if (result->changed)
+            spdlog::warn(
+                "{}: the kernel had drifted from revision {}; repaired ({}); {} repairs so far",
+                to_string(cause), store_.revision(), describe_change(*result),
+                data_plane_.drift_repairs());
+        else
+            spdlog::debug("{}: kernel matches revision {}", to_string(cause), store_.revision());
+    }
+
+    void arm_resync() {
+        resync_timer_.cancel();
+        if (config_.resync_interval.count() == 0) return;
+        resync_timer_.expires_after(config_.resync_interval);
+        resync_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (error) return;
+            if (!repair_pending_) reconcile(ReconcileCause::Resync);
+            arm_resync();
+        });
+    }
+
+    void ping_watchdog() {
+        sd_notify(0, "WATCHDOG=1");
+        watchdog_timer_.expires_after(watchdog_interval_);
+        watchdog_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) ping_watchdog();
+        });
+    }
+
+    asio::io_context& io_;
+    store::Store& store_;
+    ReconcilerDataPlane& data_plane_;
+    DaemonConfig config_;
+    const DaemonOptions& options_;
+    HttpServer server_;
+    KernelEventWatcher watcher_;
+    asio::signal_set signals_;
+    asio::steady_timer repair_timer_;
+    asio::steady_timer resync_timer_;
+    asio::steady_timer watchdog_timer_;
+    asio::steady_timer stop_timer_;
+    std::chrono::microseconds watchdog_interval_{0};
+    std::chrono::milliseconds retry_delay_ = kFirstRetryDelay;
+    std::chrono::steady_clock::time_point stop_deadline_;
+    bool repair_pending_ = false;
+    bool stopping_ = false;
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    auto config = load_daemon_config(options.config);
+    if (!config) {
+        spdlog::critical("config: {}", config.error());
+        return 1;
+    }
+    spdlog::set_level(config->log_level);
+    if (!valid_metrics_address(options.metrics)) {
+        spdlog::critical("--metrics {}: expected ADDR:PORT", options.metrics);
+        return 1;
+    }
+    auto store = store::Store::open(
+        options.state_dir,
+        store::StoreOptions{config->revisions_kept, config->compact_after_records});
+    if (!store) {
+        // Never start from an empty model over a state we cannot read: the kernel still
+        // holds the last good data plane, and an empty model would tear it down.
+        spdlog::critical("state {}: {}", options.state_dir.string(), store.error());
+        return 1;
+    }
+    auto nft = netlink::NftSocket::open();
+    if (!nft) {
+        spdlog::critical("nftables netlink socket: {}", nft.error().message);
+        return 1;
+    }
+    auto routes = netlink::RouteSocket::open();
+    if (!routes) {
+        spdlog::critical("rtnetlink socket: {}", routes.error());
+        return 1;
+    }
+    // Once, at start-up: the kernel's modules do not change under a running daemon.
+    auto probed = netlink::probe_kernel_features();
+    KernelFeatures features{probed.flowtable, probed.flowtable_message};
+    spdlog::info("kernel features: {}", features.message);
+    auto conntrack = netlink::ConntrackSocket::open();
+    if (!conntrack) {
+        spdlog::critical("conntrack netlink socket: {}", conntrack.error().message);
+        return 1;
+    }
+    spdlog::info("metrics: {} parsed; the exporter is not implemented yet, no port opened",
+                 options.metrics);
+
+    ReconcilerDataPlane data_plane(**nft, *routes, &*conntrack, features);
+    // Minimal diffs against what the kernel holds: nothing is flushed, so connections
+    // through a data plane left by a previous run (or a crash) keep flowing.
+    auto startup = data_plane.reconcile((*store)->current(), ReconcileCause::Startup);
+    if (startup)
+        spdlog::info("start-up: kernel reconciled to revision {} ({})", (*store)->revision(),
+                     describe_change(*startup));
+    else
+        spdlog::error("start-up: reconciling to revision {} failed (will retry): {}",
+                      (*store)->revision(), startup.error());
+
+    api::Service service(**store, data_plane);
+    // Declared after the store, sockets and service its handlers use, and before the
+    // daemon's sockets and timers, which must go before it.
+    asio::io_context io(1);
+    Daemon daemon(io, **store, data_plane, service, *config, options);
+    if (auto started = daemon.start(startup.has_value()); !started) {
+        spdlog::critical("{}", started.error());
+        return 1;
+    }
+    io.run();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace natctl::daemon

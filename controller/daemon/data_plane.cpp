@@ -1,0 +1,122 @@
+#include "controller/daemon/data_plane.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "controller/compiler/compile.hpp"
+#include "controller/compiler/translations.hpp"
+
+namespace natctl::daemon {
+
+nlohmann::json summarize(const reconciler::ApplyOutcome& outcome) {
+    const auto& nft = outcome.nft;
+    return {
+        {"table_created", nft.table_created},
+        {"table_rebuilt", nft.table_rebuilt},
+        {"sets_added", nft.sets_added},
+        {"sets_removed", nft.sets_removed},
+        {"chains_added", nft.chains_added},
+        {"chains_rewritten", nft.chains_rewritten},
+        {"chains_removed", nft.chains_removed},
+        {"elements_added", nft.elements_added},
+        {"elements_removed", nft.elements_removed},
+        {"route_operations", outcome.route_operations},
+        {"conntrack_removed", outcome.conntrack_removed ? nlohmann::json(*outcome.conntrack_removed)
+                                                        : nlohmann::json(nullptr)},
+        {"conntrack_error", outcome.conntrack_error.empty()
+                                ? nlohmann::json(nullptr)
+                                : nlohmann::json(outcome.conntrack_error)},
+    };
+}
+
+const char* to_string(ReconcileCause cause) {
+    switch (cause) {
+        case ReconcileCause::Startup:
+            return "start-up";
+        case ReconcileCause::Drift:
+            return "drift";
+        case ReconcileCause::Resync:
+            return "resync";
+    }
+    return "?";
+}
+
+ReconcilerDataPlane::ReconcilerDataPlane(netlink::NftBackend& nft, netlink::RouteBackend& routes,
+                                         netlink::ConntrackBackend* conntrack,
+                                         KernelFeatures features, Clock clock)
+    : reconciler_(nft, routes, conntrack),
+      features_(std::move(features)),
+      clock_(std::move(clock)) {}
+
+std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
+    const model::Model& model, bool dry_run) {
+    const auto desired = compiler::compile(model);
+    const auto translations = compiler::index_translations(model);
+    auto outcome = dry_run ? reconciler_.plan(desired, &translations)
+                           : reconciler_.apply(desired, &translations);
+    // A conntrack purge that failed leaves the kernel state standing (the reconciler
+    // retries it next time); say so, but it is not a failed apply.
+    if (outcome && !outcome->conntrack_error.empty())
+        spdlog::warn("conntrack hygiene: {}", outcome->conntrack_error);
+    return outcome;
+}
+
+std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
+    const model::Model& model) {
+    auto outcome = run(model, false);
+    if (!outcome) {
+        // The reconciler leaves the kernel as it was, so it still matches the stored model
+        // (which the API does not change on failure): in_sync_ stays as it is.
+        last_error_ = outcome.error();
+        return std::unexpected(outcome.error());
+    }
+    last_apply_time_ = clock_();
+    in_sync_ = true;
+    last_error_.clear();
+    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+}
+
+std::expected<api::KernelChange, std::string> ReconcilerDataPlane::plan(const model::Model& model) {
+    auto outcome = run(model, true);
+    if (!outcome) return std::unexpected(outcome.error());
+    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+}
+
+std::expected<api::KernelChange, std::string> ReconcilerDataPlane::reconcile(
+    const model::Model& stored, ReconcileCause cause) {
+    auto outcome = run(stored, false);
+    if (!outcome) {
+        in_sync_ = false;
+        last_error_ = fmt::format("{} reconcile: {}", to_string(cause), outcome.error());
+        return std::unexpected(outcome.error());
+    }
+    last_apply_time_ = clock_();
+    in_sync_ = true;
+    last_error_.clear();
+    if (outcome->changed() && cause != ReconcileCause::Startup) ++drift_repairs_;
+    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+}
+
+nlohmann::json ReconcilerDataPlane::status() {
+    nlohmann::json reconcile = {
+        {"state", in_sync_ ? "in_sync" : "failed"},
+        {"last_apply_time", nullptr},
+        {"last_error", last_error_.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_error_)},
+    };
+    if (last_apply_time_)
+        reconcile["last_apply_time"] =
+            fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(*last_apply_time_));
+    nlohmann::json features = {
+        {"flowtable",
+         features_.flowtable ? nlohmann::json(*features_.flowtable) : nlohmann::json(nullptr)},
+        {"message", features_.message},
+    };
+    return {
+        {"reconcile", std::move(reconcile)},
+        {"kernel_features", std::move(features)},
+        {"drift_repairs", drift_repairs_},
+    };
+}
+
+}  // namespace natctl::daemon

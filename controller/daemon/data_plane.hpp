@@ -1,0 +1,80 @@
+// The API's DataPlane over the reconciler: compile the model, then reconcile the kernel
+// of the daemon's network namespace with minimal diffs. Also the daemon's record of how
+// the kernel stands against the stored model (status, drift repairs).
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/api/service.hpp"
+#include "controller/model/types.hpp"
+#include "controller/reconciler/reconciler.hpp"
+#include "netlink/conntrack_backend.hpp"
+#include "netlink/nft_transaction.hpp"
+#include "netlink/route_backend.hpp"
+
+namespace natctl::daemon {
+
+// What the start-up probe found (netlink::probe_kernel_features). `flowtable` is empty
+// when it was not probed.
+struct KernelFeatures {
+    std::optional<bool> flowtable;
+    std::string message;
+};
+
+// Why the kernel is reconciled against the stored model outside an API write.
+enum class ReconcileCause {
+    Startup,  // the kernel may hold anything from before a crash or a reboot
+    Drift,    // a change notification concerned natctl's objects
+    Resync,   // the periodic safety net against lost notifications
+};
+
+class ReconcilerDataPlane final : public api::DataPlane {
+  public:
+    using Clock = std::function<std::time_t()>;
+
+    // `conntrack`: when given, every apply also deletes the conntrack entries of
+    // translations the new model no longer has (the reconciler's conntrack hygiene).
+    ReconcilerDataPlane(
+        netlink::NftBackend& nft, netlink::RouteBackend& routes,
+        netlink::ConntrackBackend* conntrack, KernelFeatures features,
+        Clock clock = [] { return std::time(nullptr); });
+
+    std::expected<api::KernelChange, std::string> apply(const model::Model& model) override;
+    std::expected<api::KernelChange, std::string> plan(const model::Model& model) override;
+    nlohmann::json status() override;
+
+    // Brings the kernel back to `stored` (the store's current model). A Drift or Resync
+    // reconcile that had to change something counts as a drift repair; one that found
+    // nothing to do (our own writes echoing back as notifications) does not.
+    std::expected<api::KernelChange, std::string> reconcile(const model::Model& stored,
+                                                            ReconcileCause cause);
+
+    std::uint64_t drift_repairs() const { return drift_repairs_; }
+    bool in_sync() const { return in_sync_; }
+
+  private:
+    std::expected<reconciler::ApplyOutcome, std::string> run(const model::Model& model,
+                                                             bool dry_run);
+
+    reconciler::Reconciler reconciler_;
+    KernelFeatures features_;
+    Clock clock_;
+    bool in_sync_ = false;  // nothing reconciled yet
+    std::optional<std::time_t> last_apply_time_;
+    std::string last_error_;
+    std::uint64_t drift_repairs_ = 0;
+};
+
+// The reconciler's outcome as the API reports it ("kernel": {...counts...}).
+nlohmann::json summarize(const reconciler::ApplyOutcome& outcome);
+
+const char* to_string(ReconcileCause cause);
+
+}  // namespace natctl::daemon

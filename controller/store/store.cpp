@@ -1,0 +1,449 @@
+// File layout under the state directory (all files 0600, the directory 0700 when created):
+//
+//   snapshot.json  one framed record (framing.hpp) whose payload is
+//                  {"format": 1, "revision": N, "model": MODEL,
+//                   "history": [{"revision", "time", "author", "summary", "reverse"?}, ...]}
+//                  history is the kept revisions, oldest first, ending with N; "reverse" is
+//                  the delta (delta.hpp) from that revision's model to the previous one's, so
+//                  any kept revision is rebuilt from the current model without storing
+//                  copies of it. The oldest kept revision has no "reverse".
+//   journal.log    framed records appended after the snapshot, one per commit:
+//                  {"revision", "time", "author", "summary", "delta"} where delta turns the
+//                  previous revision's model into this one's. Records at or below the
+//                  snapshot's revision are left over from a compaction interrupted between
+//                  the snapshot's rename and the journal's truncation, and are skipped.
+//
+// The state directory is flock'ed: two daemons appending to one journal would corrupt it.
+#include "controller/store/store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <deque>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "controller/model/json.hpp"
+#include "controller/store/delta.hpp"
+#include "controller/store/file_io.hpp"
+#include "controller/store/framing.hpp"
+#include "controller/store/typed_delta.hpp"
+
+namespace natctl::store {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int snapshot_format = 1;
+constexpr const char* snapshot_name = "snapshot.json";
+constexpr const char* journal_name = "journal.log";
+
+// Author and summary come from clients; invalid UTF-8 must not make a commit throw.
+std::string dump(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::int64_t now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string show(const model::Errors& errors) {
+    if (errors.empty()) return "invalid";
+    std::string text = errors.front().path.empty()
+                           ? errors.front().reason
+                           : fmt::format("{}: {}", errors.front().path, errors.front().reason);
+    if (errors.size() > 1) text += fmt::format(" (and {} more)", errors.size() - 1);
+    return text;
+}
+
+struct Kept {
+    RevisionInfo info;
+    std::string reverse;  // compact JSON delta to the previous revision; empty for the oldest
+};
+
+json info_json(const RevisionInfo& info) {
+    json out = json::object();
+    out["revision"] = info.revision;
+    out["time"] = info.unix_time;
+    out["author"] = info.author;
+    out["summary"] = info.summary;
+    return out;
+}
+
+// Reads the metadata fields shared by journal records and history entries.
+std::expected<RevisionInfo, std::string> info_from(const json& object) {
+    if (!object.is_object()) return std::unexpected("not a JSON object");
+    auto revision = object.find("revision");
+    auto time = object.find("time");
+    auto author = object.find("author");
+    auto summary = object.find("summary");
+    if (revision == object.end() || !revision->is_number_unsigned())
+        return std::unexpected("missing or malformed \"revision\"");
+    if (time == object.end() || !time->is_number_integer())
+        return std::unexpected("missing or malformed \"time\"");
+    if (author == object.end() || !author->is_string() || summary == object.end() ||
+        !summary->is_string())
+        return std::unexpected("missing or malformed \"author\" / \"summary\"");
+    return RevisionInfo{revision->get<std::uint64_t>(), time->get<std::int64_t>(),
+                        author->get<std::string>(), summary->get<std::string>()};
+}
+
+class FileStore final : public Store {
+  public:
+    FileStore(fs::path dir, StoreOptions options)
+        : dir_(std::move(dir)),
+          snapshot_path_(dir_ / snapshot_name),
+          journal_path_(dir_ / journal_name),
+          options_(options) {
+        // A zero horizon would drop the current revision's own entry.
+        if (options_.revisions_kept == 0) options_.revisions_kept = 1;
+        if (options_.compact_after_records == 0) options_.compact_after_records = 1;
+    }
+
+    Status load();
+
+    const model::Model& current() const override { return current_; }
+    std::uint64_t revision() const override { return revision_; }
+    std::expected<std::uint64_t, std::string> commit(const model::Model& next,
+                                                     const std::string& author,
+                                                     const std::string& summary) override;
+    std::vector<RevisionInfo> revisions() const override;
+    std::expected<model::Model, std::string> model_at(std::uint64_t revision) const override;
+    std::vector<std::string> warnings() const override { return warnings_; }
+
+  private:
+    Status lock_directory();
+    Status create_initial_state();
+    std::expected<json, std::string> load_snapshot();
+    Status replay_journal(json& model_doc, std::size_t& last_record);
+    Status compact();
+    std::string snapshot_payload(const std::string& model_text) const;
+    void remember(RevisionInfo info, std::string reverse);
+
+    fs::path dir_;
+    fs::path snapshot_path_;
+    fs::path journal_path_;
+    StoreOptions options_;
+    UniqueFd lock_;
+    UniqueFd journal_;
+    std::size_t journal_records_ = 0;  // records in journal.log, skipped ones included
+    std::size_t journal_bytes_ = 0;
+    model::Model current_;
+    std::uint64_t revision_ = 0;
+    std::deque<Kept> history_;  // oldest first; back() is revision_
+    std::vector<std::string> warnings_;
+    // Set when a journal write or sync failed: what reached the disk is then unknown (and
+    // after a failed fsync Linux may have dropped the dirty pages), so no further commit may
+    // build on it. A restart re-reads the journal and knows.
+    std::string broken_;
+};
+
+Status FileStore::lock_directory() {
+    auto fd = open_file(dir_, O_RDONLY | O_DIRECTORY);
+    if (!fd) return std::unexpected(fd.error());
+    if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return std::unexpected(
+                fmt::format("state directory {} is in use by another process", dir_.string()));
+        return std::unexpected(os_error("flock", dir_));
+    }
+    lock_ = std::move(*fd);
+    return {};
+}
+
+void FileStore::remember(RevisionInfo info, std::string reverse) {
+    history_.push_back(Kept{std::move(info), std::move(reverse)});
+    while (history_.size() > options_.revisions_kept)
+        history_.pop_front();
+    // Nothing is rebuilt past the oldest kept revision, so its reverse delta is dead weight.
+    std::string().swap(history_.front().reverse);
+}
+
+std::string FileStore::snapshot_payload(const std::string& model_text) const {
+    // Spliced by hand: the kept reverse deltas are already JSON text, and parsing them back
+    // into trees only to print them again would cost memory for nothing.
+    std::string history = "[";
+    for (const auto& kept : history_) {
+        if (history.size() > 1) history += ',';
+        std::string entry = dump(info_json(kept.info));
+        if (!kept.reverse.empty()) {
+            entry.pop_back();  // the closing brace
+            entry += ",\"reverse\":" + kept.reverse + "}";
+        }
+        history += entry;
+    }
+    history += "]";
+    return fmt::format("{{\"format\":{},\"revision\":{},\"history\":{},\"model\":{}}}",
+                       snapshot_format, revision_, history, model_text);
+}
+
+Status FileStore::create_initial_state() {
+    std::error_code error;
+    if (fs::exists(journal_path_, error) && fs::file_size(journal_path_, error) > 0)
+        return std::unexpected(
+            fmt::format("{}: missing, but {} holds records; refusing to start from an empty model",
+                        snapshot_path_.string(), journal_path_.string()));
+    current_ = model::Model{};
+    revision_ = 0;
+    history_.clear();
+    remember(RevisionInfo{0, now(), "natctld", "initial empty state"}, {});
+    return replace_file_atomically(snapshot_path_, frame(snapshot_payload(dump_model(current_))));
+}
+
+std::expected<json, std::string> FileStore::load_snapshot() {
+    const std::string where = snapshot_path_.string();
+    auto content = read_file(snapshot_path_);
+    if (!content) return std::unexpected(content.error());
+    if (content->empty() || content->back() != '\n' || content->find('\n') != content->size() - 1)
+        return std::unexpected(where + ": not a single complete record (truncated or damaged)");
+    auto payload = unframe(std::string_view(*content).substr(0, content->size() - 1));
+    if (!payload) return std::unexpected(fmt::format("{}: {}", where, payload.error()));
+    json document = json::parse(*payload, nullptr, false);
+    if (document.is_discarded() || !document.is_object())
+        return std::unexpected(where + ": payload is not a JSON object");
+    if (document.value("format", 0) != snapshot_format)
+        return std::unexpected(where + ": unknown format (expected " +
+                               std::to_string(snapshot_format) + ")");
+    auto revision = document.find("revision");
+    auto history = document.find("history");
+    auto model_it = document.find("model");
+    if (revision == document.end() || !revision->is_number_unsigned() ||
+        history == document.end() || !history->is_array() || history->empty() ||
+        model_it == document.end())
+        return std::unexpected(where + ": missing revision, history or model");
+    revision_ = revision->get<std::uint64_t>();
+    history_.clear();
+    for (std::size_t i = 0; i < history->size(); ++i) {
+        const json& entry = (*history)[i];
+        auto info = info_from(entry);
+        if (!info)
+            return std::unexpected(fmt::format("{}: history[{}]: {}", where, i, info.error()));
+        if (!history_.empty() && info->revision != history_.back().info.revision + 1)
+            return std::unexpected(fmt::format("{}: history[{}]: revision {} does not follow {}",
+                                               where, i, info->revision,
+                                               history_.back().info.revision));
+        std::string reverse;
+        if (auto found = entry.find("reverse"); found != entry.end()) reverse = dump(*found);
+        if (i > 0 && reverse.empty())
+            return std::unexpected(fmt::format("{}: history[{}]: missing reverse delta", where, i));
+        history_.push_back(Kept{std::move(*info), std::move(reverse)});
+    }
+    if (history_.back().info.revision != revision_)
+        return std::unexpected(fmt::format("{}: history ends at revision {}, snapshot is {}", where,
+                                           history_.back().info.revision, revision_));
+    while (history_.size() > options_.revisions_kept)
+        history_.pop_front();
+    std::string().swap(history_.front().reverse);
+    return std::move(*model_it);
+}
+
+Status FileStore::replay_journal(json& model_doc, std::size_t& last_record) {
+    const std::string where = journal_path_.string();
+    auto content = read_file(journal_path_);
+    if (!content) return std::unexpected(content.error());
+    auto scan = scan_records(*content);
+    if (!scan) return std::unexpected(fmt::format("{}: {}", where, scan.error()));
+    const std::uint64_t snapshot_revision = revision_;
+    std::size_t skipped = 0;
+    for (std::size_t i = 0; i < scan->records.size(); ++i) {
+        const Record& record = scan->records[i];
+        auto fail = [&](const std::string& reason) {
+            return std::unexpected(fmt::format("{}: record {} (byte offset {}): {}", where, i + 1,
+                                               record.offset, reason));
+        };
+        json parsed = json::parse(record.payload, nullptr, false);
+        if (parsed.is_discarded()) return fail("payload is not JSON");
+        auto info = info_from(parsed);
+        if (!info) return fail(info.error());
+        if (info->revision <= snapshot_revision) {
+            ++skipped;
+            continue;
+        }
+        if (info->revision != revision_ + 1)
+            return fail(fmt::format("revision gap: expected revision {}, found {}", revision_ + 1,
+                                    info->revision));
+        auto delta = parsed.find("delta");
+        if (delta == parsed.end()) return fail("missing delta");
+        auto reverse = store::apply(model_doc, *delta);
+        if (!reverse)
+            return fail(fmt::format("delta of revision {} does not apply: {}", info->revision,
+                                    reverse.error()));
+        revision_ = info->revision;
+        remember(std::move(*info), dump(*reverse));
+        last_record = i + 1;
+    }
+    journal_records_ = scan->records.size();
+    journal_bytes_ = scan->valid_bytes;
+    if (skipped > 0)
+        warnings_.push_back(fmt::format(
+            "{}: skipped {} record(s) at or below the snapshot's revision {} (a compaction "
+            "was interrupted before the journal was reset)",
+            where, skipped, snapshot_revision));
+    if (scan->torn) {
+        // Appending after the torn bytes would turn them into damage in the middle of the
+        // journal at the next open; cut them off first, durably.
+        if (::ftruncate(journal_.get(), static_cast<off_t>(scan->valid_bytes)) != 0)
+            return std::unexpected(os_error("ftruncate", journal_path_));
+        if (auto synced = sync_file(journal_.get(), journal_path_); !synced) return synced;
+        warnings_.push_back(fmt::format(
+            "{}: dropped a torn last record, never acknowledged ({}); state is revision {}", where,
+            *scan->torn, revision_));
+    }
+    return {};
+}
+
+Status FileStore::load() {
+    std::error_code error;
+    if (!fs::exists(dir_, error)) {
+        if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path(), error);
+        if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+            return std::unexpected(os_error("mkdir", dir_));
+        if (auto synced = sync_directory(dir_.has_parent_path() ? dir_.parent_path() : ".");
+            !synced)
+            return synced;
+    }
+    if (auto locked = lock_directory(); !locked) return locked;
+    // A leftover of a crash before the snapshot's rename: the old snapshot is still whole.
+    fs::path leftover = snapshot_path_;
+    leftover += ".tmp";
+    fs::remove(leftover, error);
+
+    if (!fs::exists(snapshot_path_, error)) {
+        if (auto created = create_initial_state(); !created) return created;
+    }
+    auto model_doc = load_snapshot();
+    if (!model_doc) return std::unexpected(model_doc.error());
+
+    bool journal_existed = fs::exists(journal_path_, error);
+    auto journal = open_file(journal_path_, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (!journal) return std::unexpected(journal.error());
+    journal_ = std::move(*journal);
+    if (!journal_existed) {
+        if (auto synced = sync_directory(dir_); !synced) return synced;
+    }
+    std::size_t last_record = 0;
+    if (auto replayed = replay_journal(*model_doc, last_record); !replayed) return replayed;
+
+    auto parsed = model::from_json(*model_doc);
+    if (!parsed) {
+        if (last_record == 0)
+            return std::unexpected(
+                fmt::format("{}: model: {}", snapshot_path_.string(), show(parsed.error())));
+        return std::unexpected(
+            fmt::format("{}: the model after record {} (revision {}) is "
+                        "not a valid model: {}",
+                        journal_path_.string(), last_record, revision_, show(parsed.error())));
+    }
+    current_ = std::move(*parsed);
+    return {};
+}
+
+std::expected<std::uint64_t, std::string> FileStore::commit(const model::Model& next,
+                                                            const std::string& author,
+                                                            const std::string& summary) {
+    if (!broken_.empty()) return std::unexpected(broken_);
+    // Computed from the typed models: one comparison pass plus work proportional to the
+    // change; neither model is serialised whole. current_ is only read until patch().
+    TypedDelta delta = typed_diff(current_, next);
+    RevisionInfo info{revision_ + 1, now(), author, summary};
+    json record = info_json(info);
+    record["delta"] = std::move(delta.forward);
+    std::string line = frame(dump(record));
+    record = json();
+
+    auto written = write_all(journal_.get(), line, journal_path_);
+    if (written) written = sync_file(journal_.get(), journal_path_);
+    if (!written) {
+        // Best effort: without the partial record the journal stays replayable as it was.
+        [[maybe_unused]] int ignored =
+            ::ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_));
+        broken_ = fmt::format("{}; no further change is accepted until natctld restarts",
+                              written.error());
+        return std::unexpected(written.error());
+    }
+    journal_bytes_ += line.size();
+    ++journal_records_;
+    revision_ = info.revision;
+    delta.patch();
+    assert(current_ == next);
+    remember(std::move(info), dump(delta.reverse));
+
+    if (journal_records_ >= options_.compact_after_records) {
+        // The commit is durable already; a failed compaction only leaves a longer journal.
+        if (auto compacted = compact(); !compacted)
+            warnings_.push_back("compaction failed (will retry): " + compacted.error());
+    }
+    return revision_;
+}
+
+Status FileStore::compact() {
+    // Order matters: the snapshot (carrying its revision) is durable under its final name
+    // before the journal is cut, so a crash in between leaves records the snapshot already
+    // holds, which open() skips.
+    // Written piecewise: no JSON tree of the whole model is built.
+    if (auto written =
+            replace_file_atomically(snapshot_path_, frame(snapshot_payload(dump_model(current_))));
+        !written)
+        return written;
+    if (::ftruncate(journal_.get(), 0) != 0) {
+        broken_ = os_error("ftruncate", journal_path_);
+        return std::unexpected(broken_);
+    }
+    if (auto synced = sync_file(journal_.get(), journal_path_); !synced) {
+        broken_ = synced.error();
+        return synced;
+    }
+    journal_records_ = 0;
+    journal_bytes_ = 0;
+    return {};
+}
+
+std::vector<RevisionInfo> FileStore::revisions() const {
+    std::vector<RevisionInfo> out;
+    out.reserve(history_.size());
+    for (const auto& kept : history_)
+        out.push_back(kept.info);
+    return out;
+}
+
+std::expected<model::Model, std::string> FileStore::model_at(std::uint64_t revision) const {
+    if (revision == revision_) return current_;
+    if (revision > revision_ || revision < history_.front().info.revision)
+        return std::unexpected(fmt::format("revision {} is not kept (kept: {} to {})", revision,
+                                           history_.front().info.revision, revision_));
+    json doc = model::to_json(current_);
+    for (auto kept = history_.rbegin(); kept->info.revision > revision; ++kept) {
+        json reverse = json::parse(kept->reverse, nullptr, false);
+        auto applied = store::apply(doc, reverse);
+        if (!applied)
+            return std::unexpected(fmt::format("rebuilding revision {}: undoing revision {}: {}",
+                                               revision, kept->info.revision, applied.error()));
+    }
+    auto parsed = model::from_json(doc);
+    if (!parsed)
+        return std::unexpected(
+            fmt::format("rebuilding revision {}: {}", revision, show(parsed.error())));
+    return std::move(*parsed);
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Store>, std::string> Store::open(const std::filesystem::path& dir,
+                                                               StoreOptions options) {
+    auto store = std::make_unique<FileStore>(dir, options);
+    if (auto loaded = store->load(); !loaded) return std::unexpected(loaded.error());
+    return store;
+}
+
+}  // namespace natctl::store

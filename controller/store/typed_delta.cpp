@@ -1,0 +1,476 @@
+#include "controller/store/typed_delta.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "controller/model/json.hpp"
+#include "controller/store/delta.hpp"
+
+namespace natctl::store {
+
+namespace {
+
+using nlohmann::json;
+namespace m = natctl::model;
+
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+std::string dump(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// ---- piecewise serialisation through model::to_json ------------------------------------
+// Every object is serialised by model::to_json itself (wrapped in a minimal model), so the
+// pieces are exactly what the whole document holds.
+
+// The member at `keys`, descending into the first element of each array on the way.
+json take(json document, std::initializer_list<const char*> keys) {
+    json* at = &document;
+    std::size_t left = keys.size();
+    for (const char* key : keys) {
+        at = &(*at)[key];
+        if (--left > 0) at = &(*at)[0];
+    }
+    return std::move(*at);
+}
+
+json array_json(const std::vector<m::Vpc>& values) {
+    m::Model model;
+    model.vpcs = values;
+    return take(m::to_json(model), {"vpcs"});
+}
+json array_json(const std::vector<m::Eip>& values) {
+    m::Model model;
+    model.eips = values;
+    return take(m::to_json(model), {"eips"});
+}
+json array_json(const std::vector<m::NatGateway>& values) {
+    m::Model model;
+    model.nat_gateways = values;
+    return take(m::to_json(model), {"nat_gateways"});
+}
+json array_json(const std::vector<m::Ipv4Gateway>& values) {
+    m::Model model;
+    model.ipv4_gateways = values;
+    return take(m::to_json(model), {"ipv4_gateways"});
+}
+json array_json(const std::vector<m::SnatEntry>& values) {
+    m::Model model;
+    model.nat_gateways.emplace_back().snat_entries = values;
+    return take(m::to_json(model), {"nat_gateways", "snat_entries"});
+}
+json array_json(const std::vector<m::DnatEntry>& values) {
+    m::Model model;
+    model.nat_gateways.emplace_back().dnat_entries = values;
+    return take(m::to_json(model), {"nat_gateways", "dnat_entries"});
+}
+json array_json(const std::vector<m::VSwitch>& values) {
+    m::Model model;
+    model.vpcs.emplace_back().vswitches = values;
+    return take(m::to_json(model), {"vpcs", "vswitches"});
+}
+json array_json(const std::vector<m::Instance>& values) {
+    m::Model model;
+    model.vpcs.emplace_back().instances = values;
+    return take(m::to_json(model), {"vpcs", "instances"});
+}
+json array_json(const std::vector<m::RouteTable>& values) {
+    m::Model model;
+    model.vpcs.emplace_back().route_tables = values;
+    return take(m::to_json(model), {"vpcs", "route_tables"});
+}
+
+template <class T>
+json one_json(const T& value) {
+    json array = array_json(std::vector<T>{value});
+    return std::move(array[0]);
+}
+
+// The fields of a gateway / VPC / model other than its arrays of named objects. Listed by
+// hand: the size checks below catch a field added to the model and not here.
+#if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
+static_assert(sizeof(m::NatGateway) == 224, "NatGateway changed: update copy_header");
+static_assert(sizeof(m::Vpc) == 208, "Vpc changed: update copy_header");
+static_assert(sizeof(m::Model) == 144, "Model changed: update copy_header");
+#endif
+
+void copy_header(m::NatGateway& to, const m::NatGateway& from) {
+    to.name = from.name;
+    to.vpc = from.vpc;
+    to.mode = from.mode;
+    to.outside_interface = from.outside_interface;
+    to.upstream = from.upstream;
+    to.eips = from.eips;
+    to.icmp_echo_reply = from.icmp_echo_reply;
+    to.deletion_protection = from.deletion_protection;
+    to.snat_port_range = from.snat_port_range;
+    to.port_budget_per_eip = from.port_budget_per_eip;
+    to.max_ports_per_instance = from.max_ports_per_instance;
+    to.session_log = from.session_log;
+    to.assign_eip_addresses = from.assign_eip_addresses;
+}
+
+void copy_header(m::Vpc& to, const m::Vpc& from) {
+    to.name = from.name;
+    to.cidr = from.cidr;
+    to.interfaces = from.interfaces;
+    to.system_route_table = from.system_route_table;
+}
+
+void copy_header(m::Model& to, const m::Model& from) {
+    to.version = from.version;
+    to.limits = from.limits;
+}
+
+template <class T>
+T header_of(const T& value) {
+    T header;
+    copy_header(header, value);
+    return header;
+}
+
+json header_json(const m::Model& model) {
+    return m::to_json(header_of(model));
+}
+template <class T>
+json header_json(const T& value) {
+    return one_json(header_of(value));
+}
+
+template <class T>
+constexpr bool composite = std::is_same_v<T, m::Vpc> || std::is_same_v<T, m::NatGateway>;
+
+json op(const char* kind, json path) {
+    json out = json::object();
+    out["op"] = kind;
+    out["path"] = std::move(path);
+    return out;
+}
+json op(const char* kind, json path, json value) {
+    json out = op(kind, std::move(path));
+    out["value"] = std::move(value);
+    return out;
+}
+
+json join(const json& path, const json& segment) {
+    json out = path;
+    out.push_back(segment);
+    return out;
+}
+
+// ---- the differ ---------------------------------------------------------------------------
+
+constexpr std::size_t small_entry_bytes = 256;  // as delta.cpp: one replace reads better
+constexpr std::size_t in_place_edits = 16;      // more structural edits: rebuild the vector
+
+class Differ {
+  public:
+    explicit Differ(TypedDelta& out) : out_(out) {}
+
+    void model(m::Model& from, const m::Model& to) {
+        json root = json::array();
+        header(root, from, to);
+        member(root, "vpcs", from.vpcs, to.vpcs);
+        member(root, "eips", from.eips, to.eips);
+        member(root, "nat_gateways", from.nat_gateways, to.nat_gateways);
+        member(root, "ipv4_gateways", from.ipv4_gateways, to.ipv4_gateways);
+        for (auto it = inverses_.rbegin(); it != inverses_.rend(); ++it)
+            out_.reverse.push_back(std::move(*it));
+    }
+
+  private:
+    void emit(json forward, json inverse) {
+        out_.forward.push_back(std::move(forward));
+        inverses_.push_back(std::move(inverse));
+    }
+
+    // Operations between two small JSON values at `path`, relative ones prefixed. Applying
+    // them to a copy yields their inverses and proves them right.
+    void values(const json& path, const json& a, const json& b, bool whole_if_small) {
+        json relative = store::diff(a, b);
+        if (relative.empty()) return;
+        if (whole_if_small && relative.size() > 1 && dump(b).size() <= small_entry_bytes)
+            relative = json::array({op("replace", json::array(), b)});
+        json document = a;
+        auto inverse = store::apply(document, relative);
+        if (!inverse || document != b) {
+            relative = json::array({op("replace", json::array(), b)});
+            inverse = json::array({op("replace", json::array(), a)});
+        }
+        auto prefixed = [&](json& operation) {
+            json full = path;
+            for (auto& segment : operation["path"])
+                full.push_back(std::move(segment));
+            operation["path"] = std::move(full);
+            return std::move(operation);
+        };
+        for (auto& operation : relative)
+            out_.forward.push_back(prefixed(operation));
+        // apply() returns the inverses last first; inverses_ is kept in forward order.
+        for (auto it = inverse->rbegin(); it != inverse->rend(); ++it)
+            inverses_.push_back(prefixed(*it));
+    }
+
+    template <class T>
+    void header(const json& path, T& from, const T& to) {
+        T a = header_of(from);
+        T b = header_of(to);
+        if (a == b) return;
+        values(path, header_json(from), header_json(to), false);
+        out_.steps.push_back([&from, &to] { copy_header(from, to); });
+    }
+
+    template <class T>
+    void element(const json& path, T& from, const T& to) {
+        if constexpr (std::is_same_v<T, m::NatGateway>) {
+            header(path, from, to);
+            member(path, "snat_entries", from.snat_entries, to.snat_entries);
+            member(path, "dnat_entries", from.dnat_entries, to.dnat_entries);
+        } else if constexpr (std::is_same_v<T, m::Vpc>) {
+            header(path, from, to);
+            member(path, "vswitches", from.vswitches, to.vswitches);
+            member(path, "instances", from.instances, to.instances);
+            member(path, "route_tables", from.route_tables, to.route_tables);
+        } else {
+            values(path, one_json(from), one_json(to), true);
+            out_.steps.push_back([&from, &to] { from = to; });
+        }
+    }
+
+    // An array model::to_json omits when empty.
+    template <class T>
+    void member(const json& object, const char* key, std::vector<T>& from,
+                const std::vector<T>& to) {
+        if (from.empty() && to.empty()) return;
+        json path = join(object, key);
+        if (from.empty()) {
+            emit(op("add", path, array_json(to)), op("remove", path));
+        } else if (to.empty()) {
+            emit(op("remove", path), op("add", path, array_json(from)));
+        } else {
+            array(path, from, to);
+            return;
+        }
+        out_.steps.push_back([&from, &to] { from = to; });
+    }
+
+    template <class T>
+    void array(const json& path, std::vector<T>& from, const std::vector<T>& to) {
+        const std::size_t n = from.size();
+        const std::size_t k = to.size();
+        // Kept pairs (from index, to index) that may differ, in order.
+        std::vector<std::pair<std::size_t, std::size_t>> pairs;
+        auto keep = [&](std::size_t i, std::size_t j) {
+            if constexpr (composite<T>) {
+                pairs.emplace_back(i, j);  // compared by the recursion, field by field
+            } else {
+                if (!(from[i] == to[j])) pairs.emplace_back(i, j);
+            }
+        };
+        const std::size_t shorter = std::min(n, k);
+        std::size_t prefix = 0;
+        while (prefix < shorter && from[prefix].name == to[prefix].name)
+            keep(prefix, prefix), ++prefix;
+        std::size_t suffix = 0;
+        while (suffix < shorter - prefix && from[n - 1 - suffix].name == to[k - 1 - suffix].name) {
+            ++suffix;
+        }
+        // Where they diverge: match by name, keep the longest run in the same order.
+        const std::size_t from_end = n - suffix;
+        const std::size_t to_end = k - suffix;
+        std::vector<bool> from_kept(from_end - prefix, false);
+        std::vector<bool> to_kept(to_end - prefix, false);
+        std::vector<std::pair<std::size_t, std::size_t>> middle;
+        if (prefix < from_end && prefix < to_end) {
+            std::unordered_map<std::string_view, std::size_t> names;
+            names.reserve(from_end - prefix);
+            for (std::size_t i = prefix; i < from_end; ++i) {
+                auto [it, inserted] = names.emplace(from[i].name, i);
+                if (!inserted) it->second = npos;  // ambiguous: removed and added
+            }
+            std::vector<std::pair<std::size_t, std::size_t>> candidates;
+            for (std::size_t j = prefix; j < to_end; ++j) {
+                auto found = names.find(to[j].name);
+                if (found == names.end() || found->second == npos) continue;
+                candidates.emplace_back(found->second, j);
+                found->second = npos;  // a duplicate in `to` is an add
+            }
+            middle = increasing_run(candidates);
+        }
+        for (auto [i, j] : middle) {
+            from_kept[i - prefix] = true;
+            to_kept[j - prefix] = true;
+            keep(i, j);
+        }
+        for (std::size_t s = suffix; s > 0; --s)
+            keep(n - s, k - s);
+
+        const std::size_t kept = prefix + suffix + middle.size();
+        const std::size_t removed = n - kept;
+        const std::size_t added = k - kept;
+        if (removed + added > kept) {
+            // Mostly new content: one replace is smaller than an operation per entry.
+            emit(op("replace", path, array_json(to)), op("replace", path, array_json(from)));
+            out_.steps.push_back([&from, &to] { from = to; });
+            return;
+        }
+        // Changes first, at their indices in `from`; then removes, last first, at the same
+        // indices; then adds in ascending order at their final indices.
+        for (auto [i, j] : pairs)
+            element(join(path, i), from[i], to[j]);
+        std::vector<std::size_t> removes;
+        std::vector<std::size_t> adds;
+        for (std::size_t i = from_end; i-- > prefix;) {
+            if (from_kept[i - prefix]) continue;
+            removes.push_back(i);
+            json at = join(path, i);
+            emit(op("remove", at), op("add", at, one_json(from[i])));
+        }
+        for (std::size_t j = prefix; j < to_end; ++j) {
+            if (to_kept[j - prefix]) continue;
+            adds.push_back(j);
+            json at = join(path, j);
+            emit(op("add", at, one_json(to[j])), op("remove", at));
+        }
+        if (removes.empty() && adds.empty()) return;
+        if (removes.size() + adds.size() > in_place_edits) {
+            out_.steps.push_back([&from, &to] { from = to; });
+            return;
+        }
+        out_.steps.push_back([&from, &to, removes = std::move(removes), adds = std::move(adds)] {
+            for (std::size_t i : removes)
+                from.erase(from.begin() + static_cast<std::ptrdiff_t>(i));
+            for (std::size_t j : adds)
+                from.insert(from.begin() + static_cast<std::ptrdiff_t>(j), to[j]);
+        });
+    }
+
+    // The longest subsequence of `pairs` (in `to` order) whose `from` indices increase.
+    static std::vector<std::pair<std::size_t, std::size_t>> increasing_run(
+        const std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
+        std::vector<std::size_t> tails;  // index into pairs of the smallest tail per length
+        std::vector<std::size_t> previous(pairs.size(), npos);
+        for (std::size_t p = 0; p < pairs.size(); ++p) {
+            auto at = std::lower_bound(
+                tails.begin(), tails.end(), pairs[p].first,
+                [&](std::size_t tail, std::size_t value) { return pairs[tail].first < value; });
+            if (at != tails.begin()) previous[p] = *(at - 1);
+            if (at == tails.end()) {
+                tails.push_back(p);
+            } else {
+                *at = p;
+            }
+        }
+        std::vector<std::pair<std::size_t, std::size_t>> run(tails.size());
+        std::size_t p = tails.empty() ? npos : tails.back();
+        for (std::size_t r = run.size(); r-- > 0; p = previous[p])
+            run[r] = pairs[p];
+        return run;
+    }
+
+    TypedDelta& out_;
+    std::vector<json> inverses_;  // in the order of the forward operations
+};
+
+// The elements of `values` dumped and joined with commas, serialised a chunk at a time.
+template <class T>
+std::string dump_array(const std::vector<T>& values) {
+    constexpr std::size_t chunk = 1024;
+    std::string text = "[";
+    for (std::size_t start = 0; start < values.size(); start += chunk) {
+        std::size_t end = std::min(values.size(), start + chunk);
+        json part = array_json(std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(start),
+                                              values.begin() + static_cast<std::ptrdiff_t>(end)));
+        for (const auto& element : part) {
+            if (text.size() > 1) text += ',';
+            text += dump(element);
+        }
+    }
+    text += ']';
+    return text;
+}
+
+std::string fmt_key(const char* key) {
+    return std::string("\"") + key + "\":";
+}
+
+// `header` dumped with each placeholder member (set to null) replaced by its text.
+std::string splice(json header, const std::vector<std::pair<const char*, std::string>>& arrays) {
+    for (const auto& [key, text] : arrays)
+        header[key] = nullptr;
+    std::string out = dump(header);
+    for (const auto& [key, text] : arrays) {
+        // A key is written raw, and a quote inside a string value is escaped: the pattern
+        // occurs once, as the placeholder.
+        std::string pattern = fmt_key(key) + "null";
+        auto at = out.find(pattern);
+        assert(at != std::string::npos);
+        out.replace(at + pattern.size() - 4, 4, text);
+    }
+    return out;
+}
+
+}  // namespace
+
+TypedDelta typed_diff(model::Model& from, const model::Model& to) {
+    TypedDelta out;
+    Differ(out).model(from, to);
+    return out;
+}
+
+json to_json(const model::Vpc& value) {
+    return one_json(value);
+}
+json to_json(const model::Eip& value) {
+    return one_json(value);
+}
+json to_json(const model::NatGateway& value) {
+    return one_json(value);
+}
+json to_json(const model::Ipv4Gateway& value) {
+    return one_json(value);
+}
+json to_json(const model::SnatEntry& value) {
+    return one_json(value);
+}
+json to_json(const model::DnatEntry& value) {
+    return one_json(value);
+}
+json to_json(const model::VSwitch& value) {
+    return one_json(value);
+}
+json to_json(const model::Instance& value) {
+    return one_json(value);
+}
+json to_json(const model::RouteTable& value) {
+    return one_json(value);
+}
+
+std::string dump_model(const model::Model& model) {
+    json header = header_json(model);
+    std::vector<std::pair<const char*, std::string>> arrays;
+    if (!model.vpcs.empty()) arrays.emplace_back("vpcs", dump_array(model.vpcs));
+    if (!model.eips.empty()) arrays.emplace_back("eips", dump_array(model.eips));
+    if (!model.nat_gateways.empty()) {
+        std::string text = "[";
+        for (const auto& gateway : model.nat_gateways) {
+            if (text.size() > 1) text += ',';
+            std::vector<std::pair<const char*, std::string>> entries;
+            if (!gateway.snat_entries.empty())
+                entries.emplace_back("snat_entries", dump_array(gateway.snat_entries));
+            if (!gateway.dnat_entries.empty())
+                entries.emplace_back("dnat_entries", dump_array(gateway.dnat_entries));
+            text += splice(header_json(gateway), entries);
+        }
+        text += ']';
+        arrays.emplace_back("nat_gateways", std::move(text));
+    }
+    if (!model.ipv4_gateways.empty())
+        arrays.emplace_back("ipv4_gateways", dump_array(model.ipv4_gateways));
+    return splice(std::move(header), arrays);
+}
+
+}  // namespace natctl::store
