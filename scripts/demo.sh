@@ -31,13 +31,10 @@ start_daemon
 if ! wait_ready; then
     echo "natctld did not start:"; cat "$DAEMON_DIR/natctld.log"; exit 1
 fi
-api GET /v1/config
-echo "== PUT /v1/config examples/quickstart.json (If-Match: $HTTP_ETAG)"
-api PUT /v1/config examples/quickstart.json -H "If-Match: $HTTP_ETAG"
-if [ "$HTTP_STATUS" != 200 ]; then
-    echo "PUT refused ($HTTP_STATUS): $HTTP_BODY"; exit 1
+echo "== natctl apply -f examples/quickstart.json"
+if ! "$NATCTL_BIN_DIR/cli/natctl" --socket "$SOCK" apply -f examples/quickstart.json | sed 's/^/   /'; then
+    echo "natctl apply was refused"; exit 1
 fi
-echo "   revision $(json_number revision): $(printf '%s' "$HTTP_BODY" | grep -o '"kernel":{[^}]*}')"
 wait_listeners "$NET:4" "$(inst web-1):1"
 
 echo
