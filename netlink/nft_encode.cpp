@@ -1,5 +1,7 @@
 #include "netlink/nft_encode.hpp"
 
+#include "util/fnv1a.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 // clang-format off: the kernel headers need netinet/in.h first
@@ -393,12 +395,7 @@ std::string describe_element(const kernel::Set& set, const kernel::Element& elem
 // ---- identities -------------------------------------------------------------------------
 
 std::uint64_t fnv1a64(std::string_view text) {
-    std::uint64_t hash = 0xcbf29ce484222325ull;
-    for (unsigned char c : text) {
-        hash ^= c;
-        hash *= 0x100000001b3ull;
-    }
-    return hash;
+    return util::fnv1a64(text);
 }
 
 std::string rule_identity_digest(std::string_view rule_text) {

@@ -5,15 +5,12 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "util/fnv1a.hpp"
+
 namespace natctl::compiler {
 
 std::uint32_t fnv1a(std::string_view text) {
-    std::uint32_t hash = 2166136261u;
-    for (unsigned char byte : text) {
-        hash ^= byte;
-        hash *= 16777619u;
-    }
-    return hash;
+    return util::fnv1a32(text);
 }
 
 std::vector<std::uint32_t> assign_hashed_ids(const std::vector<std::string>& texts,

@@ -4,15 +4,12 @@
 
 #include <fmt/format.h>
 
+#include "util/fnv1a.hpp"
+
 namespace natctl::store {
 
 std::uint64_t fnv1a64(std::string_view bytes) {
-    std::uint64_t hash = 0xcbf29ce484222325ull;
-    for (unsigned char byte : bytes) {
-        hash ^= byte;
-        hash *= 0x100000001b3ull;
-    }
-    return hash;
+    return util::fnv1a64(bytes);
 }
 
 std::string frame(std::string_view payload) {
