@@ -9,6 +9,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/global_options.hpp"
 #include "cli/object_commands.hpp"
+#include "cli/ports_command.hpp"
 #include "cli/render_command.hpp"
 #include "cli/version.hpp"
 
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
     add_revision_commands(app, globals, exit_code);
     add_render_command(app, globals, exit_code);
     add_object_commands(app, globals, exit_code);
+    add_ports_command(app, globals, exit_code);
+    add_sessions_command(app, globals, exit_code);
 
     try {
         app.parse(argc, argv);

@@ -222,3 +222,14 @@ std::expected<bool, ConntrackError> ConntrackSocket::remove(const ConntrackEntry
 }
 
 }  // namespace natctl::netlink
+
+namespace natctl::netlink {
+
+std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header) {
+    ConntrackObject ct(nfct_new());
+    if (!ct) return std::nullopt;
+    if (nfct_nlmsg_parse(header, ct.get()) < 0) return std::nullopt;
+    return decode(ct.get());
+}
+
+}  // namespace natctl::netlink

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "netlink/conntrack_backend.hpp"
@@ -40,5 +41,15 @@ class ConntrackSocket final : public ConntrackBackend {
     std::uint32_t next_sequence_ = 1;
     std::vector<char> receive_buffer_;
 };
+
+}  // namespace natctl::netlink
+
+struct nlmsghdr;
+
+namespace natctl::netlink {
+
+// One ctnetlink message (dump answer or event) as an IPv4 entry; nullopt for other
+// families and for messages that are not entries. Shared with conntrack_events.cpp.
+std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header);
 
 }  // namespace natctl::netlink

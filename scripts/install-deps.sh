@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
-    nftables iproute2 conntrack procps socat iputils-ping curl
+    nftables iproute2 conntrack procps socat iputils-ping python3 curl
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "controller/api/http.hpp"
 #include "controller/api/objects.hpp"
 #include "controller/api/plan.hpp"
+#include "controller/api/ports.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
@@ -518,6 +519,8 @@ HttpResponse Service::handle(const HttpRequest& request) {
     // every request: a library exception (allocation, JSON) becomes a 500, not a dead
     // connection.
     try {
+        if (auto answered = handle_conntrack_request(request, store_.current(), conntrack_))
+            return *answered;
         return Handler(store_, data_plane_, request).run();
     } catch (const std::exception& error) {
         return error_response(failure(500, "", fmt::format("internal error: {}", error.what())));

@@ -18,6 +18,10 @@
 #include "controller/model/types.hpp"
 #include "controller/store/store.hpp"
 
+namespace natctl::conntrack {
+class Tracker;
+}
+
 namespace natctl::api {
 
 struct HttpRequest {
@@ -58,10 +62,14 @@ public:
 
     Service(store::Store& store, DataPlane& data_plane) : store_(store), data_plane_(data_plane) {}
     HttpResponse handle(const HttpRequest& request);
+    // Conntrack accounting for GET /v1/ports and /v1/sessions (controller/api/ports.hpp);
+    // null: those answer 503.
+    void set_conntrack(const conntrack::Tracker* tracker) { conntrack_ = tracker; }
 
 private:
     store::Store& store_;
     DataPlane& data_plane_;
+    const conntrack::Tracker* conntrack_ = nullptr;
 };
 
 }  // namespace natctl::api

@@ -31,20 +31,34 @@ kernel::Prefix prefix_of(const model::Cidr& cidr) {
 
 // Elements keyed by their key; the first insertion of a key wins, which is how the
 // compiler expresses priorities (insert the stronger claim first).
+// Collected in insertion order and sorted once by take() (a stable sort keeps the first of
+// equal keys in front): the same result as a map keyed by key, without a node and a key
+// copy per element.
 class ElementMap {
   public:
-    void insert(Element element) { elements_.try_emplace(element.key, std::move(element)); }
-    bool contains(const std::vector<Scalar>& key) const { return elements_.contains(key); }
+    void insert(Element element) {
+        elements_.push_back(std::move(element));
+        // Sets that collect one element per entry for few keys (dnat_open, return_marks)
+        // would otherwise hold every duplicate until take(): compact as the list doubles.
+        if (elements_.size() >= 2 * compacted_ && elements_.size() >= 1024) compact();
+    }
     std::vector<Element> take() {
-        std::vector<Element> out;
-        out.reserve(elements_.size());
-        for (auto& [key, element] : elements_)
-            out.push_back(std::move(element));
-        return out;
+        compact();
+        return std::move(elements_);
     }
 
   private:
-    std::map<std::vector<Scalar>, Element> elements_;
+    void compact() {
+        std::stable_sort(elements_.begin(), elements_.end(),
+                         [](const Element& a, const Element& b) { return a.key < b.key; });
+        auto last = std::unique(elements_.begin(), elements_.end(),
+                                [](const Element& a, const Element& b) { return a.key == b.key; });
+        elements_.erase(last, elements_.end());
+        compacted_ = elements_.size();
+    }
+
+    std::vector<Element> elements_;
+    std::size_t compacted_ = 0;
 };
 
 Element key_element(std::vector<Scalar> key) {

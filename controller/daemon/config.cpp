@@ -55,6 +55,11 @@ std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view te
             auto n = unsigned_field(value, key, 0, 900);
             if (!n) return std::unexpected(n.error());
             config.drift_debounce = std::chrono::milliseconds(*n);
+        } else if (key == "conntrack_event_buffer_bytes") {
+            // Below 4 KiB the kernel rounds up anyway; above 1 GiB is a typo, not a setting.
+            auto n = unsigned_field(value, key, 4096, 1u << 30);
+            if (!n) return std::unexpected(n.error());
+            config.conntrack_event_buffer_bytes = *n;
         } else if (key == "resync_interval_s") {
             auto n = unsigned_field(value, key, 0, 86400);
             if (!n) return std::unexpected(n.error());

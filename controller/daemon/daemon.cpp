@@ -14,11 +14,16 @@
 #include <optional>
 #include <string_view>
 
+#include "cli/version.hpp"
 #include "controller/api/service.hpp"
+#include "controller/conntrack/live.hpp"
 #include "controller/daemon/config.hpp"
 #include "controller/daemon/data_plane.hpp"
 #include "controller/daemon/http_server.hpp"
 #include "controller/daemon/kernel_events.hpp"
+#include "controller/daemon/metrics.hpp"
+#include "controller/daemon/metrics_daemon.hpp"
+#include "controller/daemon/metrics_server.hpp"
 #include "controller/store/store.hpp"
 #include "netlink/conntrack_socket.hpp"
 #include "netlink/nft_probe.hpp"
@@ -48,27 +53,18 @@ std::string describe_change(const api::KernelChange& change) {
                        s.value("table_rebuilt", false) ? ", table rebuilt" : "");
 }
 
-// ADDR:PORT as --metrics takes it; only checked for now (the exporter comes later).
-bool valid_metrics_address(std::string_view text) {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    auto port = text.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; }))
-        return false;
-    return std::stoul(std::string(port)) <= 65535;
-}
-
 class Daemon {
   public:
     Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
-           api::Service& service, DaemonConfig config, const DaemonOptions& options)
+           api::Service& service, DaemonConfig config, const DaemonOptions& options,
+           metrics::MetricsServer& metrics)
         : io_(io),
           store_(store),
           data_plane_(data_plane),
           config_(config),
           options_(options),
           server_(io, service, options.socket),
+          metrics_(metrics),
           watcher_(io, [this](std::string_view what) { on_kernel_event(what); }),
           signals_(io, SIGTERM, SIGINT, SIGHUP),
           repair_timer_(io),
@@ -85,6 +81,9 @@ class Daemon {
         if (!startup_in_sync) schedule_repair(ReconcileCause::Startup, retry_delay_);
         arm_resync();
         if (auto listening = server_.listen(); !listening) return listening;
+        if (auto listening = metrics_.listen(); !listening) return listening;
+        auto at = metrics_.local_endpoint();
+        spdlog::info("metrics on {}:{} (GET /metrics)", at.address().to_string(), at.port());
         spdlog::info("listening on {} (revision {}, state {})", options_.socket.string(),
                      store_.revision(), options_.state_dir.string());
         std::uint64_t usec = 0;
@@ -115,6 +114,7 @@ class Daemon {
         sd_notify(0, "STOPPING=1");
         stopping_ = true;
         server_.stop();
+        metrics_.stop();
         watcher_.stop();
         signals_.cancel();
         repair_timer_.cancel();
@@ -218,6 +218,7 @@ class Daemon {
     DaemonConfig config_;
     const DaemonOptions& options_;
     HttpServer server_;
+    metrics::MetricsServer& metrics_;
     KernelEventWatcher watcher_;
     asio::signal_set signals_;
     asio::steady_timer repair_timer_;
@@ -240,8 +241,9 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     spdlog::set_level(config->log_level);
-    if (!valid_metrics_address(options.metrics)) {
-        spdlog::critical("--metrics {}: expected ADDR:PORT", options.metrics);
+    auto metrics_endpoint = metrics::parse_listen_address(options.metrics);
+    if (!metrics_endpoint) {
+        spdlog::critical("--metrics {}", metrics_endpoint.error());
         return 1;
     }
     auto store = store::Store::open(
@@ -272,10 +274,17 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("conntrack netlink socket: {}", conntrack.error().message);
         return 1;
     }
-    spdlog::info("metrics: {} parsed; the exporter is not implemented yet, no port opened",
-                 options.metrics);
-
     ReconcilerDataPlane data_plane(**nft, *routes, &*conntrack, features);
+    // Before the start-up reconcile, so that it counts as an apply. Conntrack accounting
+    // and others add their series with registry.add_collector.
+    metrics::Registry registry;
+    metrics::DaemonMetrics daemon_metrics(
+        registry, cli::kVersion,
+        {[&store] { return (*store)->revision(); }, [&data_plane] { return data_plane.in_sync(); },
+         [&data_plane] { return data_plane.drift_repairs(); }});
+    data_plane.set_apply_observer([&daemon_metrics](bool ok, std::chrono::duration<double> took) {
+        daemon_metrics.record_apply(ok, took);
+    });
     // Minimal diffs against what the kernel holds: nothing is flushed, so connections
     // through a data plane left by a previous run (or a crash) keep flowing.
     auto startup = data_plane.reconcile((*store)->current(), ReconcileCause::Startup);
@@ -290,7 +299,15 @@ int run_daemon(const DaemonOptions& options) {
     // Declared after the store, sockets and service its handlers use, and before the
     // daemon's sockets and timers, which must go before it.
     asio::io_context io(1);
-    Daemon daemon(io, **store, data_plane, service, *config, options);
+    // Conntrack accounting (GET /v1/ports, /v1/sessions): own sockets, on io's thread.
+    auto accounting = conntrack::LiveAccounting::start(io, config->conntrack_event_buffer_bytes);
+    if (accounting)
+        service.set_conntrack(&(*accounting)->tracker());
+    else
+        spdlog::error("conntrack accounting unavailable: {}", accounting.error());
+    metrics::MetricsServer metrics_server(io, *metrics_endpoint,
+                                          [&registry] { return registry.render(); });
+    Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server);
     if (auto started = daemon.start(startup.has_value()); !started) {
         spdlog::critical("{}", started.error());
         return 1;

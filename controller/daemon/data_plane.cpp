@@ -1,5 +1,7 @@
 #include "controller/daemon/data_plane.hpp"
 
+#include <utility>
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -50,11 +52,14 @@ ReconcilerDataPlane::ReconcilerDataPlane(netlink::NftBackend& nft, netlink::Rout
       clock_(std::move(clock)) {}
 
 std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
-    const model::Model& model, bool dry_run) {
-    const auto desired = compiler::compile(model);
+    const model::Model& model, bool dry_run, reconciler::Mode mode) {
+    const auto started = std::chrono::steady_clock::now();
+    auto desired = compiler::compile(model);
     const auto translations = compiler::index_translations(model);
     auto outcome = dry_run ? reconciler_.plan(desired, &translations)
-                           : reconciler_.apply(desired, &translations);
+                           : reconciler_.apply(std::move(desired), &translations, mode);
+    if (!dry_run && apply_observer_)
+        apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
     // A conntrack purge that failed leaves the kernel state standing (the reconciler
     // retries it next time); say so, but it is not a failed apply.
     if (outcome && !outcome->conntrack_error.empty())
@@ -64,7 +69,7 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
 
 std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
     const model::Model& model) {
-    auto outcome = run(model, false);
+    auto outcome = run(model, false, reconciler::Mode::Incremental);
     if (!outcome) {
         // The reconciler leaves the kernel as it was, so it still matches the stored model
         // (which the API does not change on failure): in_sync_ stays as it is.
@@ -78,14 +83,16 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
 }
 
 std::expected<api::KernelChange, std::string> ReconcilerDataPlane::plan(const model::Model& model) {
-    auto outcome = run(model, true);
+    auto outcome = run(model, true, reconciler::Mode::FullResync);
     if (!outcome) return std::unexpected(outcome.error());
     return api::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
 std::expected<api::KernelChange, std::string> ReconcilerDataPlane::reconcile(
     const model::Model& stored, ReconcileCause cause) {
-    auto outcome = run(stored, false);
+    // Start-up, drift and the periodic resync are there to see what changed behind
+    // natctl's back: they read the kernel instead of trusting the committed copy.
+    auto outcome = run(stored, false, reconciler::Mode::FullResync);
     if (!outcome) {
         in_sync_ = false;
         last_error_ = fmt::format("{} reconcile: {}", to_string(cause), outcome.error());

@@ -3,6 +3,7 @@
 // the kernel stands against the stored model (status, drift repairs).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <expected>
@@ -50,6 +51,9 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::expected<api::KernelChange, std::string> plan(const model::Model& model) override;
     nlohmann::json status() override;
 
+    // API writes (apply) diff against the reconciler's copy of what the last apply committed
+    // (O(change) kernel work); reconcile() always reads the kernel back (a full resync).
+
     // Brings the kernel back to `stored` (the store's current model). A Drift or Resync
     // reconcile that had to change something counts as a drift repair; one that found
     // nothing to do (our own writes echoing back as notifications) does not.
@@ -59,9 +63,14 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::uint64_t drift_repairs() const { return drift_repairs_; }
     bool in_sync() const { return in_sync_; }
 
+    // Told of every apply to the kernel (API writes and reconciles; not plans): whether it
+    // succeeded and how long compiling and reconciling took. For the metrics.
+    using ApplyObserver = std::function<void(bool ok, std::chrono::duration<double> took)>;
+    void set_apply_observer(ApplyObserver observer) { apply_observer_ = std::move(observer); }
+
   private:
     std::expected<reconciler::ApplyOutcome, std::string> run(const model::Model& model,
-                                                             bool dry_run);
+                                                             bool dry_run, reconciler::Mode mode);
 
     reconciler::Reconciler reconciler_;
     KernelFeatures features_;
@@ -70,6 +79,7 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::optional<std::time_t> last_apply_time_;
     std::string last_error_;
     std::uint64_t drift_repairs_ = 0;
+    ApplyObserver apply_observer_;
 };
 
 // The reconciler's outcome as the API reports it ("kernel": {...counts...}).

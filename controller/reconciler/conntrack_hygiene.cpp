@@ -4,6 +4,7 @@
 #include <array>
 #include <set>
 #include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -45,13 +46,38 @@ bool snat_stale(const compiler::TranslationIndex& translations,
 
 // Elements as a set, interval elements always with their end (the kernel stores single
 // values of an interval set as ranges).
-std::vector<kernel::Element> normalised(const kernel::Set& set) {
-    std::vector<kernel::Element> elements = set.elements;
-    if (set.interval)
-        for (auto& element : elements)
-            if (element.key_end.empty()) element.key_end = element.key;
-    std::sort(elements.begin(), elements.end());
+// Whether two sets hold the same elements once normalised: interval elements given their
+// key_end (key_end = key for single values, as the kernel stores them) and sorted. Compared
+// through sorted pointers, without copying the elements.
+struct NormalisedView {
+    const kernel::Set* set;
+    const kernel::Element* element;
+    const std::vector<kernel::Scalar>& key_end() const {
+        return set->interval && element->key_end.empty() ? element->key : element->key_end;
+    }
+    auto tie() const {
+        return std::tie(element->key, key_end(), element->data, element->data_end,
+                        element->verdict);
+    }
+};
+
+std::vector<NormalisedView> normalised(const kernel::Set& set) {
+    std::vector<NormalisedView> elements;
+    elements.reserve(set.elements.size());
+    for (const auto& element : set.elements)
+        elements.push_back({&set, &element});
+    std::sort(elements.begin(), elements.end(),
+              [](const NormalisedView& a, const NormalisedView& b) { return a.tie() < b.tie(); });
     return elements;
+}
+
+bool same_normalised(const kernel::Set& a, const kernel::Set& b) {
+    if (a.elements.size() != b.elements.size()) return false;
+    auto left = normalised(a);
+    auto right = normalised(b);
+    for (std::size_t i = 0; i < left.size(); ++i)
+        if (left[i].tie() != right[i].tie()) return false;
+    return true;
 }
 
 bool is_nat_chain(std::string_view name) {
@@ -108,7 +134,7 @@ bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable&
         const auto* have = observed.find_set(std::string(name));
         if (!want && !have) continue;
         if (!want || !have) return true;
-        if (normalised(*want) != normalised(have->set)) return true;
+        if (!same_normalised(*want, have->set)) return true;
     }
     std::set<std::string> wanted;
     for (const auto& chain : desired.chains) {
@@ -124,6 +150,42 @@ bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable&
         if (want_digests != have_digests) return true;
     }
     for (const auto& chain : observed.chains)
+        if (is_nat_chain(chain.name) && !wanted.contains(chain.name)) return true;
+    return false;
+}
+
+bool nat_data_changed(const kernel::Table& desired, const kernel::Table& committed) {
+    static constexpr std::array<std::string_view, 4> kNatSets{"dnat_ip", "dnat_ports", "snat_ip",
+                                                              "snat_sources"};
+    auto find = [](const kernel::Table& table, std::string_view name) -> const kernel::Set* {
+        for (const auto& set : table.sets)
+            if (set.name == name) return &set;
+        return nullptr;
+    };
+    for (std::string_view name : kNatSets) {
+        const auto* want = find(desired, name);
+        const auto* have = find(committed, name);
+        if (!want && !have) continue;
+        if (!want || !have) return true;
+        // Normalising keeps the number of elements: sets of different sizes differ, equal
+        // element lists are equal; only the rest pays for the normalised comparison.
+        if (want->elements.size() != have->elements.size()) return true;
+        if (want->interval == have->interval && want->elements == have->elements) continue;
+        if (!same_normalised(*want, *have)) return true;
+    }
+    std::set<std::string_view> wanted;
+    for (const auto& chain : desired.chains) {
+        if (!is_nat_chain(chain.name)) continue;
+        wanted.insert(chain.name);
+        const kernel::Chain* have = nullptr;
+        for (const auto& candidate : committed.chains)
+            if (candidate.name == chain.name) have = &candidate;
+        if (!have) continue;  // a new chain is reached only through a changed snat_sources
+        if (chain.rules.size() != have->rules.size()) return true;
+        for (std::size_t i = 0; i < chain.rules.size(); ++i)
+            if (chain.rules[i].text != have->rules[i].text) return true;
+    }
+    for (const auto& chain : committed.chains)
         if (is_nat_chain(chain.name) && !wanted.contains(chain.name)) return true;
     return false;
 }

@@ -37,4 +37,11 @@ struct NftPlan {
 // the same transaction — conntrack keeps every live connection's translation.
 NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& observed);
 
+// The same plan against `committed`, a table natctl applied itself and that the kernel
+// holds unchanged (the reconciler's in-memory copy): what plan_nft would produce against
+// the dump of that table, without the dump. Elements are diffed by a sorted merge (both
+// sides come from the compiler, sorted by key), with no per-element allocation for the
+// elements both sides share.
+NftPlan plan_nft(const kernel::Table& desired, const kernel::Table& committed);
+
 }  // namespace natctl::reconciler

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "controller/compiler/translations.hpp"
 #include "controller/reconciler/nft_plan.hpp"
@@ -28,6 +30,14 @@ struct ApplyOutcome {
     bool changed() const { return !nft.empty() || route_operations > 0; }
 };
 
+// How apply() learns what the kernel holds. Incremental: from its in-memory copy of what
+// the last successful apply committed (desired state as the kernel stores it), so that a
+// one-entry change costs O(change) kernel work and no dump (KERNEL-NOTES.md, kube-proxy's
+// partial syncs); when there is no valid copy (first apply, after a failure or an unknown
+// outcome) it dumps the kernel anyway. FullResync: always dumps table and routes, which is
+// what sees and repairs changes made behind natctl's back (drift, periodic resync).
+enum class Mode : std::uint8_t { Incremental, FullResync };
+
 class Reconciler {
   public:
     // With a conntrack backend, apply() also deletes the conntrack entries whose translation
@@ -45,20 +55,46 @@ class Reconciler {
     // without a conntrack backend) conntrack is left alone.
     std::expected<ApplyOutcome, std::string> apply(
         const kernel::DesiredState& desired,
-        const compiler::TranslationIndex* translations = nullptr);
+        const compiler::TranslationIndex* translations = nullptr, Mode mode = Mode::Incremental);
+    // The same, keeping `desired` as the committed copy without copying it.
+    std::expected<ApplyOutcome, std::string> apply(
+        kernel::DesiredState&& desired, const compiler::TranslationIndex* translations = nullptr,
+        Mode mode = Mode::Incremental);
 
-    // What apply would do, without doing it.
+    // apply(desired, translations, Mode::FullResync).
+    std::expected<ApplyOutcome, std::string> resync(
+        const kernel::DesiredState& desired,
+        const compiler::TranslationIndex* translations = nullptr) {
+        return apply(desired, translations, Mode::FullResync);
+    }
+
+    // Forgets the committed copy: the next apply dumps the kernel.
+    void invalidate() { committed_.reset(); }
+    bool has_committed_state() const { return committed_.has_value(); }
+
+    // What apply would do, without doing it. Always judged against the kernel (a dump).
     std::expected<ApplyOutcome, std::string> plan(
         const kernel::DesiredState& desired,
         const compiler::TranslationIndex* translations = nullptr);
 
   private:
+    // What the last successful apply left in the kernel: the desired table and natctl's
+    // routing objects in the form the kernel stores them (routes normalised).
+    struct Committed {
+        kernel::Table table;
+        netlink::RouteState routes;
+    };
+
+    template <class Desired>
+    std::expected<ApplyOutcome, std::string> apply_impl(
+        Desired&& desired, const compiler::TranslationIndex* translations, Mode mode);
     void purge_conntrack(ApplyOutcome& outcome, const compiler::TranslationIndex& translations);
 
     netlink::NftBackend& nft_;
     netlink::RouteBackend& routes_;
     netlink::ConntrackBackend* conntrack_ = nullptr;
     bool purge_pending_ = true;
+    std::optional<Committed> committed_;
 };
 
 }  // namespace natctl::reconciler

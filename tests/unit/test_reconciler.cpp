@@ -186,7 +186,8 @@ TEST_CASE("a chain edited behind natctl's back is rewritten", "[reconciler]") {
     tamper.flush_chain("prerouting");
     REQUIRE(fakes.nft.apply(tamper));
 
-    auto outcome = fakes.reconciler.apply(desired);
+    // An API write trusts the copy of what it committed; a resync reads the kernel.
+    auto outcome = fakes.reconciler.resync(desired);
     REQUIRE(outcome);
     CHECK(outcome->nft.chains_rewritten == 1);
     CHECK_FALSE(fakes.reconciler.plan(desired)->changed());
@@ -201,4 +202,108 @@ TEST_CASE("a changed set definition rebuilds the table in one transaction", "[re
     REQUIRE(outcome);
     CHECK(outcome->nft.table_rebuilt);
     CHECK_FALSE(fakes.reconciler.plan(desired)->changed());
+}
+
+TEST_CASE("an incremental apply diffs against what it committed, without dumping", "[reconciler]") {
+    Fakes fakes;
+    auto desired = state_with(50, {"snat/ngw-1/a"});
+    CHECK_FALSE(fakes.reconciler.has_committed_state());
+    REQUIRE(fakes.reconciler.apply(desired));
+    CHECK(fakes.reconciler.has_committed_state());
+
+    // A change made behind natctl's back is not seen by the next incremental apply...
+    netlink::NftTransaction tamper;
+    tamper.flush_chain("prerouting");
+    REQUIRE(fakes.nft.apply(tamper));
+    auto blind = fakes.reconciler.apply(desired);
+    REQUIRE(blind);
+    CHECK_FALSE(blind->changed());
+    CHECK(fakes.reconciler.plan(desired)->changed());  // plan reads the kernel
+
+    // ...nor does it stop a one-element change from going in as one element...
+    auto changed = desired;
+    changed.table.sets[0].elements[7].data = {ip(10, 0, 1, 12), 9000u};
+    auto one = fakes.reconciler.apply(changed);
+    REQUIRE(one);
+    CHECK(one->nft.elements_removed == 1);
+    CHECK(one->nft.elements_added == 1);
+    CHECK(one->nft.chains_rewritten == 0);
+    CHECK(one->nft.transaction.ops().size() == 2);
+
+    // ...and a resync sees and repairs it.
+    auto repaired = fakes.reconciler.resync(changed);
+    REQUIRE(repaired);
+    CHECK(repaired->nft.chains_rewritten == 1);
+    CHECK(repaired->nft.elements_added == 0);
+    CHECK_FALSE(fakes.reconciler.plan(changed)->changed());
+}
+
+TEST_CASE("after a failed apply the next apply reads the kernel again", "[reconciler]") {
+    Fakes fakes;
+    auto before = state_with(10, {"snat/ngw-1/a"});
+    REQUIRE(fakes.reconciler.apply(before));
+    auto after = state_with(20, {"snat/ngw-1/a", "snat/ngw-1/b"});
+    fakes.nft.fail_next_apply_at(1, ENOENT);
+    REQUIRE_FALSE(fakes.reconciler.apply(after));
+    CHECK_FALSE(fakes.reconciler.has_committed_state());
+
+    netlink::NftTransaction tamper;
+    tamper.flush_chain("prerouting");
+    REQUIRE(fakes.nft.apply(tamper));
+    auto outcome = fakes.reconciler.apply(after);
+    REQUIRE(outcome);
+    CHECK(outcome->nft.chains_rewritten == 1);
+    CHECK(outcome->nft.elements_added == 11);
+    CHECK_FALSE(fakes.reconciler.plan(after)->changed());
+    CHECK(fakes.reconciler.has_committed_state());
+}
+
+TEST_CASE("planning against the committed copy equals planning against its dump", "[reconciler]") {
+    auto base = state_with(200, {"snat/ngw-1/a", "snat/ngw-1/b", "snat/ngw-1/c"});
+    std::vector<kernel::DesiredState> variants;
+    variants.push_back(base);  // nothing changed
+    {
+        auto v = state_with(260, {"snat/ngw-1/a", "snat/ngw-1/c"});  // added, chain removed
+        v.table.sets[0].elements[3].data = {ip(10, 0, 1, 99), 1u};   // a changed value
+        variants.push_back(v);
+    }
+    {
+        auto v = state_with(150, {"snat/ngw-1/a", "snat/ngw-1/b", "snat/ngw-1/c", "snat/x"});
+        v.table.chains[0].rules[0].text += " counter";  // a rewritten chain
+        variants.push_back(v);
+    }
+    {
+        auto v = base;
+        v.table.sets[1].comment = "sources";  // a changed definition: rebuild
+        variants.push_back(v);
+    }
+    for (const auto& desired : variants) {
+        Fakes fakes;
+        REQUIRE(fakes.reconciler.apply(base));
+        auto observed = fakes.nft.dump();
+        REQUIRE(observed);
+        auto from_dump = reconciler::plan_nft(desired.table, *observed);
+        auto from_copy = reconciler::plan_nft(desired.table, base.table);
+        CHECK(from_copy.table_rebuilt == from_dump.table_rebuilt);
+        CHECK(from_copy.sets_added == from_dump.sets_added);
+        CHECK(from_copy.sets_removed == from_dump.sets_removed);
+        CHECK(from_copy.chains_added == from_dump.chains_added);
+        CHECK(from_copy.chains_rewritten == from_dump.chains_rewritten);
+        CHECK(from_copy.chains_removed == from_dump.chains_removed);
+        CHECK(from_copy.elements_added == from_dump.elements_added);
+        CHECK(from_copy.elements_removed == from_dump.elements_removed);
+        const auto& a = from_copy.transaction.ops();
+        const auto& b = from_dump.transaction.ops();
+        REQUIRE(a.size() == b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            CHECK(a[i].kind == b[i].kind);
+            CHECK(a[i].chain_name == b[i].chain_name);
+            CHECK(a[i].set.name == b[i].set.name);
+            CHECK(a[i].set.elements == b[i].set.elements);
+            CHECK(a[i].rule.text == b[i].rule.text);
+        }
+        // and the kernel ends up the same either way
+        REQUIRE(fakes.reconciler.apply(desired));
+        CHECK_FALSE(fakes.reconciler.plan(desired)->changed());
+    }
 }

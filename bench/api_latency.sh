@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# API one-entry change latency of natctld with N DNAT entries loaded, and its memory.
+#
+#   sudo NATCTL_BIN_DIR=build-perf bench/api_latency.sh [N...]     (default: 1000 100000)
+#
+# Builds nothing: takes natctld from $NATCTL_BIN_DIR/controller/daemon/natctld. For each N
+# it creates a private network namespace (veth-vpc / veth-wan, nothing outside it is
+# touched), starts natctld there with a temporary state directory and API socket, loads a
+# generated model with N port-mapping DNAT entries spread over 4 EIPs that no SNAT entry
+# uses (PUT /v1/config), then makes CHANGES (default 200) one-entry changes through the API
+# (alternately POST and DELETE of one DNAT entry), timing each with curl's time_total.
+# NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
+# after the load and after the changes.
+set -euo pipefail
+
+: "${NATCTL_BIN_DIR:?set NATCTL_BIN_DIR to a build directory}"
+CHANGES=${CHANGES:-200}
+# natctld's --config file. Its own kernel writes echo back as change notifications, each
+# followed (drift_debounce_ms later) by a full drift reconcile that dumps the kernel on the
+# API's thread (at most 900 ms later; it cannot be switched off): changes that queue
+# behind one of those show it in their latency.
+NATCTLD_CONFIG=${NATCTLD_CONFIG:-'{}'}
+NATCTLD="$NATCTL_BIN_DIR/controller/daemon/natctld"
+[ -x "$NATCTLD" ] || { echo "natctld not found at $NATCTLD" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 100000)
+
+NS="natbench-$$"
+TMP=$(mktemp -d /tmp/natbench.XXXXXX)
+PID=""
+cleanup() {
+    set +e
+    if [ -n "$PID" ]; then
+        kill -9 "$PID" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# gen_model N FILE: one VPC (10.30.0.0/16), one gateway with an SNAT entry on its own EIP,
+# and N tcp port mappings on eip-d0..eip-d3 (public ports from 1025), each to its own
+# private address and port.
+gen_model() {
+    awk -v n="$1" 'BEGIN {
+        printf "{\"version\":1,\"limits\":{\"dnat_entries_per_nat_gateway\":%d},", n + 1000
+        printf "\"vpcs\":[{\"name\":\"vpc-b\",\"cidr\":\"10.30.0.0/16\",\"interfaces\":[\"veth-vpc\"],"
+        printf "\"vswitches\":[{\"name\":\"vsw-b\",\"cidr\":\"10.30.0.0/16\",\"route_table\":\"rt-b\"}],"
+        printf "\"instances\":[],\"route_tables\":[{\"name\":\"rt-b\",\"routes\":[{\"destination\":\"0.0.0.0/0\","
+        printf "\"next_hop\":{\"nat_gateway\":\"ngw-b\"}}]}]}],"
+        printf "\"eips\":[{\"name\":\"eip-snat\",\"address\":\"203.0.113.9\"}"
+        for (e = 0; e < 4; e++) printf ",{\"name\":\"eip-d%d\",\"address\":\"203.0.113.%d\"}", e, 10 + e
+        printf "],\"nat_gateways\":[{\"name\":\"ngw-b\",\"vpc\":\"vpc-b\",\"outside_interface\":\"veth-wan\","
+        printf "\"upstream\":\"198.51.100.1\",\"eips\":[\"eip-snat\",\"eip-d0\",\"eip-d1\",\"eip-d2\",\"eip-d3\"],"
+        printf "\"snat_entries\":[{\"name\":\"snat-b\",\"source\":{\"vswitch\":\"vsw-b\"},\"eips\":[\"eip-snat\"]}],"
+        printf "\"dnat_entries\":["
+        for (i = 0; i < n; i++) {
+            if (i) printf ","
+            printf "{\"name\":\"d%d\",\"eip\":\"eip-d%d\",\"protocol\":\"tcp\",\"public_port\":\"%d\",", i, i % 4, 1025 + int(i / 4)
+            printf "\"private_ip\":\"10.30.%d.%d\",\"private_port\":\"%d\"}", int(i / 240) % 250 + 1, i % 240 + 10, 8000 + int(i / 60000)
+        }
+        printf "]}]}\n"
+    }' >"$2"
+}
+
+# percentile P FILE (sorted numbers, one per line)
+percentile() {
+    awk -v p="$1" '{ v[NR] = $1 } END { i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }' "$2"
+}
+
+ms() { awk '{ printf "%.2f", $1 * 1000 }'; }
+
+memory() {
+    awk '/^VmRSS|^VmHWM/ { printf "%s %.1f MiB  ", $1, $2 / 1024 }' "/proc/$PID/status"
+}
+
+api() {  # METHOD PATH [BODY-FILE]: prints "<http code> <seconds>"
+    local args=(-s -o "$TMP/body" -X "$1" --unix-socket "$TMP/api.sock" -w '%{http_code} %{time_total}\n')
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$3")
+    curl "${args[@]}" "http://natctld$2"
+}
+
+run_one() {
+    local n=$1
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    ip -n "$NS" link add veth-vpc type veth peer name veth-vpc-p
+    ip -n "$NS" link add veth-wan type veth peer name veth-wan-p
+    local l
+    for l in veth-vpc veth-vpc-p veth-wan veth-wan-p; do ip -n "$NS" link set "$l" up; done
+    ip -n "$NS" addr add 198.51.100.2/24 dev veth-wan
+    rm -rf "$TMP/state" "$TMP/api.sock"
+    mkdir -p "$TMP/state"
+    printf '%s\n' "$NATCTLD_CONFIG" >"$TMP/natctld.json"
+    ip netns exec "$NS" "$NATCTLD" --state-dir "$TMP/state" --socket "$TMP/api.sock" \
+        --config "$TMP/natctld.json" >"$TMP/natctld-$n.log" 2>&1 &
+    PID=$!
+    local i
+    for i in $(seq 1 200); do
+        [ -S "$TMP/api.sock" ] && [ "$(api GET /v1/status | cut -d' ' -f1)" = 200 ] && break
+        kill -0 "$PID" 2>/dev/null || { cat "$TMP/natctld-$n.log" >&2; exit 1; }
+        sleep 0.05
+    done
+
+    gen_model "$n" "$TMP/model.json"
+    local out
+    out=$(api PUT /v1/config "$TMP/model.json")
+    [ "${out%% *}" = 200 ] || { echo "loading $n entries: HTTP $out: $(head -c 600 "$TMP/body")" >&2; exit 1; }
+    echo "N=$n: load (PUT /v1/config, $(stat -c %s "$TMP/model.json") bytes) $(echo "${out#* }" | ms) ms; $(memory)"
+
+    : >"$TMP/times"
+    local k=0 code
+    echo '{"name":"bench-x","eip":"eip-d0","protocol":"tcp","public_port":"60001","private_ip":"10.30.255.10","private_port":"9000"}' >"$TMP/entry.json"
+    for ((k = 0; k < CHANGES; k++)); do
+        if ((k % 2 == 0)); then
+            out=$(api POST /v1/nat_gateways/ngw-b/dnat_entries "$TMP/entry.json")
+            code=${out%% *}
+            [ "$code" = 200 ] || [ "$code" = 201 ] || { echo "POST: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
+        else
+            out=$(api DELETE /v1/nat_gateways/ngw-b/dnat_entries/bench-x)
+            [ "${out%% *}" = 200 ] || { echo "DELETE: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
+        fi
+        echo "${out#* }" >>"$TMP/times"
+    done
+    sort -g "$TMP/times" >"$TMP/sorted"
+    echo "N=$n: $CHANGES one-entry changes (POST/DELETE dnat entry):" \
+        "p50 $(percentile 50 "$TMP/sorted" | ms) ms," \
+        "p90 $(percentile 90 "$TMP/sorted" | ms) ms," \
+        "p99 $(percentile 99 "$TMP/sorted" | ms) ms," \
+        "max $(tail -n1 "$TMP/sorted" | ms) ms; $(memory)"
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    ip netns del "$NS"
+}
+
+for n in "${SIZES[@]}"; do run_one "$n"; done

@@ -1,0 +1,96 @@
+#include "controller/api/ports.hpp"
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "controller/api/http.hpp"
+#include "controller/conntrack/views.hpp"
+#include "controller/model/addr.hpp"
+
+namespace natctl::api {
+namespace {
+
+std::expected<std::size_t, Failure> count_parameter(const Target& target, const std::string& name,
+                                                    std::size_t fallback, std::size_t max) {
+    auto it = target.query.find(name);
+    if (it == target.query.end()) return fallback;
+    std::size_t value = 0;
+    const auto& text = it->second;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value > max)
+        return std::unexpected(
+            failure(400, "?" + name, fmt::format("expected a number from 0 to {}", max)));
+    return value;
+}
+
+std::expected<std::optional<std::uint32_t>, Failure> address_parameter(const Target& target,
+                                                                       const std::string& name) {
+    auto it = target.query.find(name);
+    if (it == target.query.end()) return std::nullopt;
+    auto address = model::parse_ipv4(it->second);
+    if (!address) return std::unexpected(failure(400, "?" + name, address.error()));
+    return address->value;
+}
+
+std::optional<std::string> text_parameter(const Target& target, const std::string& name) {
+    auto it = target.query.find(name);
+    if (it == target.query.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<Failure> unknown_parameter(const Target& target,
+                                         const std::vector<std::string>& allowed) {
+    for (const auto& [key, value] : target.query)
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            return failure(400, "?" + key,
+                           fmt::format("unknown query parameter for GET {}", target.path));
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
+                                                     const model::Model& model,
+                                                     const conntrack::Tracker* tracker) {
+    auto target = parse_target(request.target);
+    if (!target) return std::nullopt;  // the main router answers
+    const auto& s = target->segments;
+    if (s.size() != 2 || s[0] != "v1" || (s[1] != "ports" && s[1] != "sessions"))
+        return std::nullopt;
+    if (request.method != "GET") {
+        auto response =
+            error_response(failure(405, "",
+                                   fmt::format("method {} is not allowed on {} (allowed: GET)",
+                                               request.method, target->path)));
+        response.headers.emplace_back("Allow", "GET");
+        return response;
+    }
+    if (!tracker)
+        return error_response(
+            failure(503, "", "conntrack accounting is not running (see natctld's log)"));
+
+    if (s[1] == "ports") {
+        if (auto refused = unknown_parameter(*target, {"gateway", "eip", "top"}))
+            return error_response(*refused);
+        auto top = count_parameter(*target, "top", 5, 10000);
+        if (!top) return error_response(top.error());
+        conntrack::PortsQuery query{text_parameter(*target, "gateway"),
+                                    text_parameter(*target, "eip"), *top};
+        return json_response(200, conntrack::ports_view(model, *tracker, query));
+    }
+    if (auto refused = unknown_parameter(*target, {"eip", "source", "destination", "limit"}))
+        return error_response(*refused);
+    auto limit = count_parameter(*target, "limit", 1000, 1000000);
+    if (!limit) return error_response(limit.error());
+    auto source = address_parameter(*target, "source");
+    if (!source) return error_response(source.error());
+    auto destination = address_parameter(*target, "destination");
+    if (!destination) return error_response(destination.error());
+    conntrack::SessionsQuery query{text_parameter(*target, "eip"), *source, *destination, *limit};
+    return json_response(200, conntrack::sessions_view(model, *tracker, query));
+}
+
+}  // namespace natctl::api

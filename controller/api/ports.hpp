@@ -1,0 +1,22 @@
+// GET /v1/ports and GET /v1/sessions (docs/API.md): the conntrack accounting of the daemon,
+// named with the current model. Routed by Service::handle before the model's endpoints.
+#pragma once
+
+#include <optional>
+
+#include "controller/api/service.hpp"
+#include "controller/model/types.hpp"
+
+namespace natctl::conntrack {
+class Tracker;
+}
+
+namespace natctl::api {
+
+// The answer when `request` is for /v1/ports or /v1/sessions; nullopt otherwise. Without a
+// tracker (accounting not running) the answer is 503.
+std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
+                                                     const model::Model& model,
+                                                     const conntrack::Tracker* tracker);
+
+}  // namespace natctl::api

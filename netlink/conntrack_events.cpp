@@ -1,0 +1,116 @@
+#include "netlink/conntrack_events.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "netlink/conntrack_socket.hpp"
+
+namespace natctl::netlink {
+namespace {
+
+// An event message is a few hundred bytes; one datagram holds one message.
+constexpr std::size_t kReceiveSize = 64 * 1024;
+
+ConntrackError system_error(const std::string& what, int error_number) {
+    return ConntrackError{fmt::format("{}: {}", what, std::strerror(error_number)), error_number};
+}
+
+struct EventState {
+    std::vector<ConntrackEvent>* out = nullptr;
+};
+
+int on_event(const nlmsghdr* header, void* data) {
+    auto& state = *static_cast<EventState*>(data);
+    const auto type = static_cast<std::uint8_t>(header->nlmsg_type & 0xff);
+    if ((header->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK) return MNL_CB_OK;
+    ConntrackEventType kind;
+    if (type == IPCTNL_MSG_CT_NEW)
+        kind = ConntrackEventType::New;
+    else if (type == IPCTNL_MSG_CT_DELETE)
+        kind = ConntrackEventType::Destroy;
+    else
+        return MNL_CB_OK;
+    auto entry = decode_conntrack_message(header);
+    if (entry && (entry->src_nat() || entry->dst_nat()))
+        state.out->push_back(ConntrackEvent{kind, std::move(*entry)});
+    return MNL_CB_OK;
+}
+
+}  // namespace
+
+void ConntrackEventSocket::SocketCloser::operator()(mnl_socket* socket) const {
+    mnl_socket_close(socket);
+}
+
+ConntrackEventSocket::ConntrackEventSocket(std::unique_ptr<mnl_socket, SocketCloser> socket)
+    : socket_(std::move(socket)), receive_buffer_(kReceiveSize) {}
+
+std::expected<ConntrackEventSocket, ConntrackError> ConntrackEventSocket::open(
+    std::size_t receive_buffer) {
+    std::unique_ptr<mnl_socket, SocketCloser> socket(
+        mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!socket) return std::unexpected(system_error("opening a conntrack event socket", errno));
+    const int fd = mnl_socket_get_fd(socket.get());
+    const int size = static_cast<int>(std::min<std::size_t>(receive_buffer, 1u << 30));
+    // Before the subscription, so that no burst meets the default buffer.
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0 &&
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+        return std::unexpected(system_error("sizing the conntrack event socket's buffer", errno));
+    const unsigned groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_DESTROY;
+    if (mnl_socket_bind(socket.get(), groups, MNL_SOCKET_AUTOPID) < 0)
+        return std::unexpected(system_error("subscribing to conntrack events", errno));
+    return ConntrackEventSocket(std::move(socket));
+}
+
+int ConntrackEventSocket::fd() const {
+    return mnl_socket_get_fd(socket_.get());
+}
+
+std::size_t ConntrackEventSocket::receive_buffer() const {
+    int size = 0;
+    socklen_t length = sizeof(size);
+    if (::getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) < 0) return 0;
+    return static_cast<std::size_t>(size);
+}
+
+std::expected<ConntrackEventBatch, ConntrackError> ConntrackEventSocket::read(
+    std::size_t max_messages) {
+    ConntrackEventBatch batch;
+    EventState state{&batch.events};
+    batch.drained = false;
+    for (std::size_t i = 0; i < max_messages; ++i) {
+        const ssize_t received =
+            mnl_socket_recvfrom(socket_.get(), receive_buffer_.data(), receive_buffer_.size());
+        if (received < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                batch.drained = true;
+                break;
+            }
+            if (errno == EINTR) continue;
+            if (errno == ENOBUFS) {
+                // Reported once per overflow; what is still queued is readable after it.
+                batch.overflow = true;
+                continue;
+            }
+            return std::unexpected(system_error("reading conntrack events", errno));
+        }
+        // Events carry sequence 0 and the kernel's port id 0: no filtering on either.
+        const int result = mnl_cb_run(receive_buffer_.data(), static_cast<std::size_t>(received), 0,
+                                      0, on_event, &state);
+        if (result < 0 && errno != EPROTO && errno != ESRCH)
+            return std::unexpected(system_error("parsing conntrack events", errno));
+    }
+    return batch;
+}
+
+}  // namespace natctl::netlink
