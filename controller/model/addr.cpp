@@ -99,6 +99,18 @@ std::string to_string(const PortRange& range) {
     return range.single() ? fmt::format("{}", range.lo) : fmt::format("{}/{}", range.lo, range.hi);
 }
 
+const char* protocol_name(DnatProtocol protocol) {
+    switch (protocol) {
+        case DnatProtocol::Tcp:
+            return "tcp";
+        case DnatProtocol::Udp:
+            return "udp";
+        case DnatProtocol::Any:
+            return "any";
+    }
+    return "any";
+}
+
 std::string to_string(const SnatPortRange& range) {
     return fmt::format("{}-{}", range.lo, range.hi);
 }

@@ -22,5 +22,6 @@ std::string to_string(Ipv4 ip);
 std::string to_string(const Cidr& cidr);
 std::string to_string(const PortRange& range);      // "80" or "10/20"
 std::string to_string(const SnatPortRange& range);  // "1025-65535"
+const char* protocol_name(DnatProtocol protocol);   // "tcp" | "udp" | "any"
 
 }  // namespace natctl::model

@@ -588,18 +588,6 @@ json write_vpc(const Vpc& vpc) {
     return out;
 }
 
-const char* protocol_name(DnatProtocol protocol) {
-    switch (protocol) {
-        case DnatProtocol::Tcp:
-            return "tcp";
-        case DnatProtocol::Udp:
-            return "udp";
-        case DnatProtocol::Any:
-            return "any";
-    }
-    return "any";
-}
-
 const char* session_log_name(SessionLog log) {
     switch (log) {
         case SessionLog::Off:

@@ -144,18 +144,6 @@ std::string port_text(const PortRange& range) {
     return to_string(range);
 }
 
-const char* protocol_name(DnatProtocol protocol) {
-    switch (protocol) {
-        case DnatProtocol::Tcp:
-            return "tcp";
-        case DnatProtocol::Udp:
-            return "udp";
-        case DnatProtocol::Any:
-            return "any";
-    }
-    return "any";
-}
-
 bool ranges_overlap(std::uint32_t lo1, std::uint32_t hi1, std::uint32_t lo2, std::uint32_t hi2) {
     return lo1 <= hi2 && lo2 <= hi1;
 }
