@@ -32,6 +32,12 @@ RouteError kernel_error(const std::string& owner, std::string object, int error_
     return RouteError{owner, std::move(object), std::strerror(error_number), error_number};
 }
 
+// What the kernel answers for an object on an interface it does not know (ENODEV).
+RouteError missing_interface(const std::string& owner, std::string object, const std::string& dev) {
+    return RouteError{owner, std::move(object), fmt::format("interface {} does not exist", dev),
+                      ENODEV};
+}
+
 template <typename Object>
 std::vector<Object> without_owners(std::vector<Object> objects) {
     for (auto& object : objects)
@@ -77,9 +83,7 @@ RouteResult RouteFake::add_route(const Route& route) {
     if (auto failure = injected_failure(route.owner, describe(route)))
         return std::unexpected(*failure);
     if (!route.dev.empty() && !interfaces_.contains(route.dev))
-        return std::unexpected(RouteError{route.owner, describe(route),
-                                          fmt::format("interface {} does not exist", route.dev),
-                                          ENODEV});
+        return std::unexpected(missing_interface(route.owner, describe(route), route.dev));
     if (std::ranges::any_of(state_.routes,
                             [&](const auto& held) { return same_route_key(held, route); }))
         return std::unexpected(kernel_error(route.owner, describe(route), EEXIST));
@@ -91,9 +95,7 @@ RouteResult RouteFake::replace_route(const Route& route) {
     if (auto failure = injected_failure(route.owner, describe(route)))
         return std::unexpected(*failure);
     if (!route.dev.empty() && !interfaces_.contains(route.dev))
-        return std::unexpected(RouteError{route.owner, describe(route),
-                                          fmt::format("interface {} does not exist", route.dev),
-                                          ENODEV});
+        return std::unexpected(missing_interface(route.owner, describe(route), route.dev));
     auto found = std::ranges::find_if(
         state_.routes, [&](const auto& held) { return same_route_key(held, route); });
     if (found == state_.routes.end())
@@ -118,9 +120,7 @@ RouteResult RouteFake::add_address(const Address& address) {
     if (auto failure = injected_failure(address.owner, describe(address)))
         return std::unexpected(*failure);
     if (!interfaces_.contains(address.dev))
-        return std::unexpected(RouteError{address.owner, describe(address),
-                                          fmt::format("interface {} does not exist", address.dev),
-                                          ENODEV});
+        return std::unexpected(missing_interface(address.owner, describe(address), address.dev));
     if (std::ranges::any_of(state_.addresses,
                             [&](const auto& held) { return same_address(held, address); }))
         return std::unexpected(kernel_error(address.owner, describe(address), EEXIST));

@@ -237,27 +237,25 @@ class Validator {
             if (check_name(vpc_names, "vpc", vpc.name, base + ".name"))
                 vpc_by_name_.emplace(vpc.name, v);
             auto& index = vpc_index_[v];
-            for (std::size_t i = 0; i < vpc.vswitches.size(); ++i) {
-                auto path = fmt::format("{}.vswitches[{}].name", base, i);
-                const auto& name = vpc.vswitches[i].name;
-                check_name(vswitch_names, "vswitch", name, path);
-                index.vswitches.emplace(name, i);
-                vswitch_anywhere_.emplace(name, Place{v, i, path});
-            }
-            for (std::size_t i = 0; i < vpc.instances.size(); ++i) {
-                auto path = fmt::format("{}.instances[{}].name", base, i);
-                const auto& name = vpc.instances[i].name;
-                check_name(instance_names, "instance", name, path);
-                index.instances.emplace(name, i);
-                instance_anywhere_.emplace(name, Place{v, i, path});
-            }
-            for (std::size_t i = 0; i < vpc.route_tables.size(); ++i) {
-                auto path = fmt::format("{}.route_tables[{}].name", base, i);
-                const auto& name = vpc.route_tables[i].name;
-                check_name(route_table_names, "route table", name, path);
-                index.route_tables.emplace(name, i);
-                route_table_anywhere_.emplace(name, Place{v, i, path});
-            }
+            // Each named child of a VPC is indexed within its VPC and across all VPCs (so
+            // that a reference into the wrong VPC can say where the name does live).
+            auto index_children = [&](const auto& children, std::string_view field,
+                                      std::string_view kind, auto& seen, auto& in_vpc,
+                                      auto& anywhere) {
+                for (std::size_t i = 0; i < children.size(); ++i) {
+                    auto path = fmt::format("{}.{}[{}].name", base, field, i);
+                    const auto& name = children[i].name;
+                    check_name(seen, kind, name, path);
+                    in_vpc.emplace(name, i);
+                    anywhere.emplace(name, Place{v, i, path});
+                }
+            };
+            index_children(vpc.vswitches, "vswitches", "vswitch", vswitch_names, index.vswitches,
+                           vswitch_anywhere_);
+            index_children(vpc.instances, "instances", "instance", instance_names, index.instances,
+                           instance_anywhere_);
+            index_children(vpc.route_tables, "route_tables", "route table", route_table_names,
+                           index.route_tables, route_table_anywhere_);
             if (vpc.system_route_table && vpc.system_route_table->name)
                 check_name(route_table_names, "route table", *vpc.system_route_table->name,
                            base + ".system_route_table.name");
