@@ -17,13 +17,30 @@ namespace natctl::kernel {
 // Ownership marks that let natctl recognise its own kernel objects and never touch anyone
 // else's. Documented in the README.
 inline constexpr const char* kTableName = "natctl";       // table ip natctl
-inline constexpr std::uint8_t kRouteProtocol = 147;        // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
+inline constexpr std::uint8_t kRouteProtocol = 147;       // rtm_protocol / FRA_PROTOCOL / IFA_PROTO
 inline constexpr std::uint32_t kRulePriorityMin = 10000;  // ip rule priorities natctl uses
 inline constexpr std::uint32_t kRulePriorityMax = 10999;
 inline constexpr std::uint32_t kRouteTableMin = 20000;  // kernel route table ids natctl uses
 inline constexpr std::uint32_t kRouteTableMax = 29999;
 inline constexpr std::uint32_t kReturnMarkBase = 0x4e540000;  // fwmark of DNAT'd replies
 inline constexpr std::uint32_t kReturnMarkMask = 0xffff0000;
+
+// Connections refused at a gateway (port budgets) are logged to this NFLOG group, when the
+// gateway's session_log is not off, with the prefix
+//     natctl <reason> <realm> <entry>
+// reason: kRefusalBudget | kRefusalInstanceLimit; realm: the gateway's route realm
+// (decimal); entry: the SNAT entry's name, or "-" for an EIP's budget backstop, which no
+// single entry owns. The session log reader parses exactly this (docs/KERNEL-LAYOUT.md).
+inline constexpr std::uint16_t kRefusalLogGroup = 20052;
+inline constexpr const char* kRefusalLogTag = "natctl";
+inline constexpr const char* kRefusalBudget = "budget";
+inline constexpr const char* kRefusalInstanceLimit = "instance_limit";
+inline constexpr const char* kRefusalNoEntry = "-";
+inline std::string refusal_log_prefix(const std::string& reason, std::uint32_t realm,
+                                      const std::string& entry) {
+    return std::string(kRefusalLogTag) + " " + reason + " " + std::to_string(realm) + " " +
+           (entry.empty() ? std::string(kRefusalNoEntry) : entry);
+}
 
 // ---- nftables ---------------------------------------------------------------------------
 
@@ -68,6 +85,11 @@ struct Set {
     bool data_interval = false;   // data holds ranges (NAT to address . port-range)
     std::string comment;
     std::vector<Element> elements;  // sorted, unique by key
+    // Filled by the data plane (dynset, NFT_SET_EVAL): natctl programs the set empty and
+    // never diffs, deletes or reports its elements as drift.
+    bool dynamic = false;
+    bool timeout = false;    // elements may carry a timeout (NFT_SET_TIMEOUT)
+    std::uint32_t size = 0;  // most elements the kernel admits; 0: no limit declared
     bool operator==(const Set&) const = default;
 
     bool is_map() const { return !data.empty(); }
@@ -187,17 +209,50 @@ struct Counter {
     auto operator<=>(const Counter&) const = default;
 };
 
+// Adds (or refreshes) the key held from sreg_key in a dynamic named set from the packet
+// path. With connlimit_over the new element gets its own connection list (nft_connlimit,
+// `ct count over N`): the connection is added to it, and the rule goes on only while the
+// list holds more than N connections.
+struct Dynset {
+    enum class Op : std::uint8_t { Add, Update };
+    Op op = Op::Add;
+    Register sreg_key = kReg1;
+    std::string set_name;
+    std::uint64_t timeout_ms = 0;  // 0: the element does not expire
+    std::optional<std::uint32_t> connlimit_over;
+    auto operator<=>(const Dynset&) const = default;
+};
+
+// NFLOG to a netlink group (`log prefix "..." group N`).
+struct Log {
+    std::string prefix;
+    std::uint16_t group = 0;
+    auto operator<=>(const Log&) const = default;
+};
+
 using Expr = std::variant<PayloadLoad, MetaLoad, MetaSet, CtLoad, RtLoad, Cmp, Bitwise, Lookup,
-                          Hash, Immediate, Nat, Masquerade, Byteorder, Counter>;
+                          Hash, Immediate, Nat, Masquerade, Byteorder, Counter, Dynset, Log>;
+
+// What a rule's counter means to natctld's metrics: connections refused at the gateway
+// (port allocation errors, by reason) or steered to another EIP of their SNAT entry.
+struct CounterRole {
+    enum class Kind : std::uint8_t { Refused, Steered };
+    Kind kind = Kind::Refused;
+    std::string gateway;
+    std::string entry;   // empty for refusals of an EIP's budget backstop (no entry known)
+    std::string reason;  // refusals: kRefusalBudget / kRefusalInstanceLimit
+    auto operator<=>(const CounterRole&) const = default;
+};
 
 struct Rule {
     // nft syntax of the rule, as `nft list` prints it (without the comment). The digest of
     // this text is the rule's identity in the kernel (stored in the rule's user data).
     std::string text;
     std::vector<Expr> exprs;
-    std::vector<Set> anonymous_sets;  // referenced by Lookup::anonymous_index
-    std::string comment;              // shown by `nft list` after the rule
-    std::string owner;                // model path the rule serves, for error messages
+    std::vector<Set> anonymous_sets;    // referenced by Lookup::anonymous_index
+    std::string comment;                // shown by `nft list` after the rule
+    std::string owner;                  // model path the rule serves, for error messages
+    std::optional<CounterRole> counts;  // set on rules whose counter natctld exports
     bool operator==(const Rule&) const = default;
 };
 

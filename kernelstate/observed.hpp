@@ -20,7 +20,13 @@ struct ObservedRule {
     // written by natctl (someone added it by hand), which makes it a rule to remove.
     std::string digest;
     std::string comment;
-    bool operator==(const ObservedRule&) const = default;
+    // Packets of the rule's counter(s) since the rule was added (a chain rewrite starts
+    // them again); nullopt: the rule has no counter.
+    // Not part of the rule's identity: traffic does not change a rule.
+    std::optional<std::uint64_t> packets;
+    bool operator==(const ObservedRule& other) const {
+        return handle == other.handle && digest == other.digest && comment == other.comment;
+    }
 };
 
 struct ObservedChain {

@@ -56,6 +56,16 @@ struct ConntrackEntry {
     bool dst_nat() const { return (status & kCtStatusDstNat) != 0; }
 };
 
+// Packets and bytes of a connection per direction, as the kernel counts them when
+// net.netfilter.nf_conntrack_acct is 1 (DESTROY events then carry the final figures).
+struct ConntrackCounters {
+    std::uint64_t original_packets = 0;
+    std::uint64_t original_bytes = 0;
+    std::uint64_t reply_packets = 0;
+    std::uint64_t reply_bytes = 0;
+    auto operator<=>(const ConntrackCounters&) const = default;
+};
+
 struct ConntrackError {
     std::string message;
     int error_number = 0;  // errno; 0 when the failure did not come from the kernel

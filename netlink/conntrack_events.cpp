@@ -40,9 +40,10 @@ int on_event(const nlmsghdr* header, void* data) {
         kind = ConntrackEventType::Destroy;
     else
         return MNL_CB_OK;
-    auto entry = decode_conntrack_message(header);
+    std::optional<ConntrackCounters> counters;
+    auto entry = decode_conntrack_message(header, &counters);
     if (entry && (entry->src_nat() || entry->dst_nat()))
-        state.out->push_back(ConntrackEvent{kind, std::move(*entry)});
+        state.out->push_back(ConntrackEvent{kind, std::move(*entry), counters});
     return MNL_CB_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "netlink/conntrack_backend.hpp"
@@ -23,6 +24,7 @@ enum class ConntrackEventType { New, Destroy };
 struct ConntrackEvent {
     ConntrackEventType type = ConntrackEventType::New;
     ConntrackEntry entry;
+    std::optional<ConntrackCounters> counters;  // when the kernel counts (nf_conntrack_acct=1)
     bool operator==(const ConntrackEvent&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "netlink/conntrack_socket.hpp"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -53,53 +54,97 @@ nlmsghdr* put_header(std::vector<char>& buffer, std::uint8_t type, std::uint16_t
     return header;
 }
 
-std::optional<ConntrackEntry> decode(const nf_conntrack* ct) {
-    if (!nfct_attr_is_set(ct, ATTR_L3PROTO) || nfct_get_attr_u8(ct, ATTR_L3PROTO) != AF_INET)
-        return std::nullopt;
-    ConntrackEntry entry;
-    entry.protocol = nfct_get_attr_u8(ct, ATTR_L4PROTO);
-    auto address = [&](nf_conntrack_attr attribute) -> std::uint32_t {
-        return nfct_attr_is_set(ct, attribute) ? ntohl(nfct_get_attr_u32(ct, attribute)) : 0;
-    };
-    auto port = [&](nf_conntrack_attr attribute) -> std::uint16_t {
-        return nfct_attr_is_set(ct, attribute) ? ntohs(nfct_get_attr_u16(ct, attribute)) : 0;
-    };
-    entry.original = {address(ATTR_ORIG_IPV4_SRC), address(ATTR_ORIG_IPV4_DST), 0, 0};
-    entry.reply = {address(ATTR_REPL_IPV4_SRC), address(ATTR_REPL_IPV4_DST), 0, 0};
-    if (has_ports(entry.protocol)) {
-        entry.original.sport = port(ATTR_ORIG_PORT_SRC);
-        entry.original.dport = port(ATTR_ORIG_PORT_DST);
-        entry.reply.sport = port(ATTR_REPL_PORT_SRC);
-        entry.reply.dport = port(ATTR_REPL_PORT_DST);
-    } else if (entry.protocol == IPPROTO_ICMP) {
-        entry.icmp = ConntrackIcmp{
-            nfct_attr_is_set(ct, ATTR_ICMP_TYPE) ? nfct_get_attr_u8(ct, ATTR_ICMP_TYPE)
-                                                 : std::uint8_t{0},
-            nfct_attr_is_set(ct, ATTR_ICMP_CODE) ? nfct_get_attr_u8(ct, ATTR_ICMP_CODE)
-                                                 : std::uint8_t{0},
-            port(ATTR_ICMP_ID)};
+// Hand-parsed with libmnl rather than through libnetfilter_conntrack objects: a dump of
+// 200k entries otherwise spends a quarter of its time allocating, filling and querying one
+// nf_conntrack per entry (KERNEL-NOTES: 0.79 s against 0.61 s).
+// mnl_attr_for_each* are C macros that do not compile as C++ (void* conversions).
+template <class Visit>
+void for_each_attribute(const void* start, std::size_t length, Visit&& visit) {
+    const auto* attribute = static_cast<const nlattr*>(start);
+    int remaining = static_cast<int>(length);
+    while (mnl_attr_ok(attribute, remaining)) {
+        visit(attribute);
+        remaining -= static_cast<int>(MNL_ALIGN(attribute->nla_len));
+        attribute = mnl_attr_next(attribute);
     }
-    if (nfct_attr_is_set(ct, ATTR_STATUS)) entry.status = nfct_get_attr_u32(ct, ATTR_STATUS);
-    if (nfct_attr_is_set(ct, ATTR_ZONE)) entry.zone = nfct_get_attr_u16(ct, ATTR_ZONE);
-    if (nfct_attr_is_set(ct, ATTR_MARK)) entry.mark = nfct_get_attr_u32(ct, ATTR_MARK);
-    if (nfct_attr_is_set(ct, ATTR_ID)) entry.id = nfct_get_attr_u32(ct, ATTR_ID);
-    return entry;
+}
+
+// Fills table[type] for every attribute nested in `parent` that fits the table.
+template <std::size_t N>
+void index_nested(const nlattr* parent, const nlattr* (&table)[N]) {
+    for_each_attribute(mnl_attr_get_payload(parent), mnl_attr_get_payload_len(parent),
+                       [&](const nlattr* attribute) {
+                           const auto type = mnl_attr_get_type(attribute);
+                           if (type < N) table[type] = attribute;
+                       });
+}
+
+std::uint32_t be32(const nlattr* attribute) {
+    return attribute && mnl_attr_get_payload_len(attribute) >= 4
+               ? ntohl(mnl_attr_get_u32(attribute))
+               : 0;
+}
+std::uint16_t be16(const nlattr* attribute) {
+    return attribute && mnl_attr_get_payload_len(attribute) >= 2
+               ? ntohs(mnl_attr_get_u16(attribute))
+               : 0;
+}
+std::uint8_t u8(const nlattr* attribute) {
+    return attribute && mnl_attr_get_payload_len(attribute) >= 1 ? mnl_attr_get_u8(attribute) : 0;
+}
+std::uint64_t be64(const nlattr* attribute) {
+    return attribute && mnl_attr_get_payload_len(attribute) >= 8
+               ? be64toh(mnl_attr_get_u64(attribute))
+               : 0;
+}
+
+// A CTA_TUPLE_* nest: addresses, ports or ICMP fields. false: not IPv4.
+bool decode_tuple(const nlattr* nest, std::uint8_t& protocol, ConntrackTuple& tuple,
+                  std::optional<ConntrackIcmp>* icmp) {
+    const nlattr* parts[CTA_TUPLE_MAX + 1] = {};
+    index_nested(nest, parts);
+    if (!parts[CTA_TUPLE_IP] || !parts[CTA_TUPLE_PROTO]) return false;
+    const nlattr* ip[CTA_IP_MAX + 1] = {};
+    index_nested(parts[CTA_TUPLE_IP], ip);
+    if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST]) return false;
+    tuple.src = be32(ip[CTA_IP_V4_SRC]);
+    tuple.dst = be32(ip[CTA_IP_V4_DST]);
+    const nlattr* proto[CTA_PROTO_MAX + 1] = {};
+    index_nested(parts[CTA_TUPLE_PROTO], proto);
+    protocol = u8(proto[CTA_PROTO_NUM]);
+    if (has_ports(protocol)) {
+        tuple.sport = be16(proto[CTA_PROTO_SRC_PORT]);
+        tuple.dport = be16(proto[CTA_PROTO_DST_PORT]);
+    } else if (protocol == IPPROTO_ICMP && icmp) {
+        *icmp = ConntrackIcmp{u8(proto[CTA_PROTO_ICMP_TYPE]), u8(proto[CTA_PROTO_ICMP_CODE]),
+                              be16(proto[CTA_PROTO_ICMP_ID])};
+    }
+    return true;
+}
+
+std::optional<ConntrackCounters> decode_counters(const nlattr* original, const nlattr* reply) {
+    if (!original && !reply) return std::nullopt;
+    auto read = [](const nlattr* nest, std::uint64_t& packets, std::uint64_t& bytes) {
+        if (!nest) return;
+        const nlattr* parts[CTA_COUNTERS_MAX + 1] = {};
+        index_nested(nest, parts);
+        packets = be64(parts[CTA_COUNTERS_PACKETS]);
+        bytes = be64(parts[CTA_COUNTERS_BYTES]);
+    };
+    ConntrackCounters counters;
+    read(original, counters.original_packets, counters.original_bytes);
+    read(reply, counters.reply_packets, counters.reply_bytes);
+    return counters;
 }
 
 struct DumpState {
     std::vector<ConntrackEntry>* out = nullptr;
-    int error_number = 0;
 };
 
 int on_dump_message(const nlmsghdr* header, void* data) {
     auto& state = *static_cast<DumpState*>(data);
-    ConntrackObject ct(nfct_new());
-    if (!ct) {
-        state.error_number = ENOMEM;
-        return MNL_CB_ERROR;
-    }
-    if (nfct_nlmsg_parse(header, ct.get()) < 0) return MNL_CB_OK;  // not an entry we can read
-    if (auto entry = decode(ct.get()); entry && (entry->src_nat() || entry->dst_nat()))
+    if (auto entry = decode_conntrack_message(header, nullptr);
+        entry && (entry->src_nat() || entry->dst_nat()))
         state.out->push_back(std::move(*entry));
     return MNL_CB_OK;
 }
@@ -153,7 +198,7 @@ std::expected<std::vector<ConntrackEntry>, ConntrackError> ConntrackSocket::dump
         return std::unexpected(system_error("requesting a conntrack dump", errno));
 
     std::vector<ConntrackEntry> entries;
-    DumpState state{&entries, 0};
+    DumpState state{&entries};
     while (true) {
         const ssize_t received =
             mnl_socket_recvfrom(socket_.get(), receive_buffer_.data(), receive_buffer_.size());
@@ -162,8 +207,7 @@ std::expected<std::vector<ConntrackEntry>, ConntrackError> ConntrackSocket::dump
                                       sequence, port_id_, on_dump_message, &state);
         if (result == MNL_CB_STOP) break;
         if (result < 0) {
-            const int error_number = state.error_number ? state.error_number : errno;
-            return std::unexpected(system_error("reading the conntrack dump", error_number));
+            return std::unexpected(system_error("reading the conntrack dump", errno));
         }
     }
     return entries;
@@ -225,11 +269,32 @@ std::expected<bool, ConntrackError> ConntrackSocket::remove(const ConntrackEntry
 
 namespace natctl::netlink {
 
-std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header) {
-    ConntrackObject ct(nfct_new());
-    if (!ct) return std::nullopt;
-    if (nfct_nlmsg_parse(header, ct.get()) < 0) return std::nullopt;
-    return decode(ct.get());
+std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header,
+                                                       std::optional<ConntrackCounters>* counters) {
+    if (header->nlmsg_len < mnl_nlmsg_size(sizeof(nfgenmsg))) return std::nullopt;
+    const auto* generic = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(header));
+    if (generic->nfgen_family != AF_INET) return std::nullopt;
+    const nlattr* top[CTA_MAX + 1] = {};
+    const void* start = mnl_nlmsg_get_payload_offset(header, sizeof(nfgenmsg));
+    const auto length =
+        static_cast<std::size_t>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(header)) -
+                                 static_cast<const char*>(start));
+    for_each_attribute(start, length, [&](const nlattr* attribute) {
+        const auto type = mnl_attr_get_type(attribute);
+        if (type <= CTA_MAX) top[type] = attribute;
+    });
+    if (!top[CTA_TUPLE_ORIG] || !top[CTA_TUPLE_REPLY]) return std::nullopt;
+    ConntrackEntry entry;
+    std::uint8_t reply_protocol = 0;
+    if (!decode_tuple(top[CTA_TUPLE_ORIG], entry.protocol, entry.original, &entry.icmp) ||
+        !decode_tuple(top[CTA_TUPLE_REPLY], reply_protocol, entry.reply, nullptr))
+        return std::nullopt;
+    entry.status = be32(top[CTA_STATUS]);
+    entry.zone = be16(top[CTA_ZONE]);
+    entry.mark = be32(top[CTA_MARK]);
+    if (top[CTA_ID]) entry.id = be32(top[CTA_ID]);
+    if (counters) *counters = decode_counters(top[CTA_COUNTERS_ORIG], top[CTA_COUNTERS_REPLY]);
+    return entry;
 }
 
 }  // namespace natctl::netlink

@@ -49,7 +49,10 @@ struct nlmsghdr;
 namespace natctl::netlink {
 
 // One ctnetlink message (dump answer or event) as an IPv4 entry; nullopt for other
-// families and for messages that are not entries. Shared with conntrack_events.cpp.
-std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header);
+// families and for messages that are not entries. `counters` (may be null) receives the
+// entry's packet and byte counters when the message carries them (nf_conntrack_acct=1).
+// Shared with conntrack_events.cpp.
+std::optional<ConntrackEntry> decode_conntrack_message(const nlmsghdr* header,
+                                                       std::optional<ConntrackCounters>* counters);
 
 }  // namespace natctl::netlink

@@ -475,6 +475,8 @@ std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
     if (set.is_map()) flags |= NFT_SET_MAP;
     if (set.interval) flags |= NFT_SET_INTERVAL;
     if (set.interval && set.key.size() > 1) flags |= NFT_SET_CONCAT;
+    if (set.dynamic) flags |= NFT_SET_EVAL;
+    if (set.timeout) flags |= NFT_SET_TIMEOUT;
     nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
     nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type_id(set.key));
     nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, value_length(set.key));
@@ -494,6 +496,8 @@ std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
     }
     if (identity.anonymous)
         nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, static_cast<std::uint32_t>(set.elements.size()));
+    else if (set.size != 0)
+        nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, set.size);
     auto udata = set_userdata(set, identity.anonymous);
     nftnl_set_set_data(s, NFTNL_SET_USERDATA, udata.data(),
                        static_cast<std::uint32_t>(udata.size()));
@@ -1101,6 +1105,32 @@ struct ExprEncoder {
         return e;
     }
     ExprResult operator()(const kernel::Counter&) const { return make_expr("counter"); }
+    ExprResult operator()(const kernel::Dynset& dynset) const {
+        if (dynset.set_name.empty()) return std::unexpected(std::string("dynset without set"));
+        auto e = make_expr("dynset");
+        nftnl_expr_set_u32(e.get(), NFTNL_EXPR_DYNSET_SREG_KEY, dynset.sreg_key);
+        nftnl_expr_set_u32(
+            e.get(), NFTNL_EXPR_DYNSET_OP,
+            dynset.op == kernel::Dynset::Op::Add ? NFT_DYNSET_OP_ADD : NFT_DYNSET_OP_UPDATE);
+        nftnl_expr_set_str(e.get(), NFTNL_EXPR_DYNSET_SET_NAME, dynset.set_name.c_str());
+        if (dynset.timeout_ms != 0)
+            nftnl_expr_set_u64(e.get(), NFTNL_EXPR_DYNSET_TIMEOUT, dynset.timeout_ms);
+        if (dynset.connlimit_over) {
+            auto connlimit = make_expr("connlimit");
+            nftnl_expr_set_u32(connlimit.get(), NFTNL_EXPR_CONNLIMIT_COUNT, *dynset.connlimit_over);
+            nftnl_expr_set_u32(connlimit.get(), NFTNL_EXPR_CONNLIMIT_FLAGS, NFT_CONNLIMIT_F_INV);
+            // The dynset takes ownership of the inner expression.
+            nftnl_expr_set(e.get(), NFTNL_EXPR_DYNSET_EXPR, connlimit.release(), 0);
+        }
+        return e;
+    }
+    ExprResult operator()(const kernel::Log& log) const {
+        auto e = make_expr("log");
+        if (!log.prefix.empty())
+            nftnl_expr_set_str(e.get(), NFTNL_EXPR_LOG_PREFIX, log.prefix.c_str());
+        nftnl_expr_set_u16(e.get(), NFTNL_EXPR_LOG_GROUP, log.group);
+        return e;
+    }
 };
 
 }  // namespace

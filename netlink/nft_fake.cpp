@@ -37,12 +37,20 @@ void rule_references(const kernel::Rule& rule, std::vector<std::string>& chains,
                 chains.push_back(immediate->verdict->chain);
         } else if (const auto* lookup = std::get_if<kernel::Lookup>(&expr)) {
             if (!lookup->anonymous_index) sets.push_back(lookup->set_name);
+        } else if (const auto* dynset = std::get_if<kernel::Dynset>(&expr)) {
+            sets.push_back(dynset->set_name);
         }
     }
     for (const auto& anonymous : rule.anonymous_sets)
         for (const auto& element : anonymous.elements)
             if (element.verdict && !element.verdict->chain.empty())
                 chains.push_back(element.verdict->chain);
+}
+
+bool has_counter(const kernel::Rule& rule) {
+    return std::any_of(rule.exprs.begin(), rule.exprs.end(), [](const kernel::Expr& expr) {
+        return std::holds_alternative<kernel::Counter>(expr);
+    });
 }
 
 }  // namespace
@@ -53,6 +61,31 @@ void NftFake::fail_next_apply_at(std::size_t op_index, int error_number) {
 
 void NftFake::fail_next_dump() {
     fail_dump_ = true;
+}
+
+bool NftFake::fill_dynamic_set(const std::string& set, kernel::Element element) {
+    if (!table_) return false;
+    for (auto& candidate : table_->sets) {
+        if (candidate.definition.name != set || !candidate.definition.dynamic) continue;
+        element = normalize_element(candidate.definition, std::move(element));
+        ElementKey key{element.key, element.key_end};
+        candidate.elements.insert_or_assign(std::move(key), std::move(element));
+        return true;
+    }
+    return false;
+}
+
+bool NftFake::count_packets(const std::string& chain, std::size_t rule_index,
+                            std::uint64_t packets) {
+    if (!table_) return false;
+    for (auto& candidate : table_->chains) {
+        if (candidate.definition.name != chain || rule_index >= candidate.rules.size()) continue;
+        auto& rule = candidate.rules[rule_index];
+        if (!has_counter(rule.rule)) return false;
+        rule.packets += packets;
+        return true;
+    }
+    return false;
 }
 
 std::expected<void, NftError> NftFake::apply(const NftTransaction& transaction) {
@@ -245,7 +278,8 @@ std::expected<kernel::ObservedTable, NftError> NftFake::dump() {
                                    {}};
         for (const auto& rule : chain.rules)
             copy.rules.push_back(
-                {rule.handle, rule_identity_digest(rule.rule.text), rule.rule.comment});
+                {rule.handle, rule_identity_digest(rule.rule.text), rule.rule.comment,
+                 has_counter(rule.rule) ? std::optional(rule.packets) : std::nullopt});
         observed.chains.push_back(std::move(copy));
     }
     return observed;

@@ -30,6 +30,12 @@ class NftFake final : public NftBackend {
 
     std::size_t applied_transactions() const { return applied_; }
 
+    // What the data plane does on its own, for tests: adds an element to a dynamic set (as
+    // a dynset expression would; false if there is no such dynamic set), and counts packets
+    // on the counter of a chain's rule (false if that rule has no counter).
+    bool fill_dynamic_set(const std::string& set, kernel::Element element);
+    bool count_packets(const std::string& chain, std::size_t rule_index, std::uint64_t packets);
+
   private:
     using ElementKey = std::pair<std::vector<kernel::Scalar>, std::vector<kernel::Scalar>>;
     struct FakeSet {
@@ -40,6 +46,7 @@ class NftFake final : public NftBackend {
     struct FakeRule {
         std::uint64_t handle = 0;
         kernel::Rule rule;
+        std::uint64_t packets = 0;
     };
     struct FakeChain {
         kernel::Chain definition;

@@ -7,6 +7,7 @@
 // clang-format on
 
 #include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/udata.h>
@@ -29,6 +30,9 @@ namespace {
 
 struct IterFree {
     void operator()(nftnl_set_elems_iter* iter) const { nftnl_set_elems_iter_destroy(iter); }
+};
+struct ExprIterFree {
+    void operator()(nftnl_expr_iter* iter) const { nftnl_expr_iter_destroy(iter); }
 };
 
 // Walks a user-data TLV blob without libnftnl's callback (so that a malformed blob from
@@ -129,6 +133,10 @@ std::expected<kernel::Set, std::string> decode_set(const nftnl_set* set) {
     decoded.name = nftnl_set_get_str(set, NFTNL_SET_NAME);
     auto flags = nftnl_set_get_u32(set, NFTNL_SET_FLAGS);
     decoded.interval = (flags & NFT_SET_INTERVAL) != 0;
+    decoded.dynamic = (flags & NFT_SET_EVAL) != 0;
+    decoded.timeout = (flags & NFT_SET_TIMEOUT) != 0;
+    if (nftnl_set_is_set(set, NFTNL_SET_DESC_SIZE))
+        decoded.size = nftnl_set_get_u32(set, NFTNL_SET_DESC_SIZE);
     auto key = split_concat_type_id(nftnl_set_get_u32(set, NFTNL_SET_KEY_TYPE));
     if (!key) return std::unexpected(fmt::format("set {}: key: {}", decoded.name, key.error()));
     decoded.key = std::move(*key);
@@ -290,6 +298,13 @@ kernel::ObservedRule decode_rule(const nftnl_rule* rule) {
                 decoded.digest.assign(reinterpret_cast<const char*>(value.data()), value.size());
         });
     }
+    std::unique_ptr<nftnl_expr_iter, ExprIterFree> iter(nftnl_expr_iter_create(rule));
+    if (iter)
+        for (auto* expr = nftnl_expr_iter_next(iter.get()); expr;
+             expr = nftnl_expr_iter_next(iter.get()))
+            if (std::strcmp(nftnl_expr_get_str(expr, NFTNL_EXPR_NAME), "counter") == 0)
+                decoded.packets =
+                    decoded.packets.value_or(0) + nftnl_expr_get_u64(expr, NFTNL_EXPR_CTR_PACKETS);
     return decoded;
 }
 

@@ -519,6 +519,14 @@ int dispatch(const nlmsghdr* message, void* data) {
 }  // namespace
 
 std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
+    return dump_table(true);
+}
+
+std::expected<kernel::ObservedTable, NftError> NftSocket::dump_rules() {
+    return dump_table(false);
+}
+
+std::expected<kernel::ObservedTable, NftError> NftSocket::dump_table(bool with_sets) {
     const std::string table = kernel::kTableName;
     auto* socket = socket_.get();
     std::vector<char> buffer(std::max<std::size_t>(MNL_SOCKET_BUFFER_SIZE, 64 * 1024));
@@ -571,7 +579,7 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
     // Sets (named only: anonymous sets belong to their rules).
     std::vector<std::pair<kernel::Set, std::uint64_t>> sets;
     std::string decode_failure;
-    {
+    if (with_sets) {
         NftnlSet filter(nftnl_set_alloc());
         nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, table.c_str());
         auto* message = nftnl_nlmsg_build_hdr(request_buffer.data(), NFT_MSG_GETSET, NFPROTO_IPV4,
@@ -596,6 +604,13 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump() {
         if (*result != 0) return fail("listing sets of table ip natctl", *result);
     }
     for (auto& [set, handle] : sets) {
+        // The data plane fills dynamic sets (port budget accounting, up to a million
+        // elements each) and natctl never diffs them: reading them back on every drift
+        // check would only cost time.
+        if (set.dynamic) {
+            observed.sets.push_back({std::move(set), handle});
+            continue;
+        }
         NftnlSet holder(nftnl_set_alloc());
         nftnl_set_set_str(holder.get(), NFTNL_SET_TABLE, table.c_str());
         nftnl_set_set_str(holder.get(), NFTNL_SET_NAME, set.name.c_str());

@@ -24,6 +24,8 @@ class NftSocket final : public NftBackend {
 
     std::expected<void, NftError> apply(const NftTransaction& transaction) override;
     std::expected<kernel::ObservedTable, NftError> dump() override;
+    // Chains and rules only (with their counters), no sets: what natctld's metrics read.
+    std::expected<kernel::ObservedTable, NftError> dump_rules();
 
     struct ApplyStats {
         std::chrono::nanoseconds build{};   // encoding the batch in user space
@@ -32,6 +34,9 @@ class NftSocket final : public NftBackend {
         std::size_t bytes = 0;
     };
     const ApplyStats& last_apply_stats() const { return stats_; }
+    // The netlink port id the kernel stamps on notifications of this socket's own changes
+    // (nlmsg_pid), so that a listener can tell them from everyone else's.
+    std::uint32_t port_id() const { return port_id_; }
 
     struct MnlClose {
         void operator()(mnl_socket* socket) const;
@@ -39,6 +44,7 @@ class NftSocket final : public NftBackend {
 
   private:
     explicit NftSocket(std::unique_ptr<mnl_socket, MnlClose> socket);
+    std::expected<kernel::ObservedTable, NftError> dump_table(bool with_sets);
 
     std::unique_ptr<mnl_socket, MnlClose> socket_;
     std::uint32_t port_id_ = 0;

@@ -33,6 +33,9 @@ class RouteSocket final : public RouteBackend {
     RouteResult delete_route(const kernel::Route& route) override;
     RouteResult add_address(const kernel::Address& address) override;
     RouteResult delete_address(const kernel::Address& address) override;
+    // The netlink port id the kernel stamps on notifications of this socket's own changes
+    // (nlmsg_pid), so that a listener can tell them from everyone else's.
+    std::uint32_t port_id() const { return port_id_; }
 
     // A kernel answer: errno (0 on success) and the extended ack message, if any.
     struct Failure {

@@ -8,6 +8,7 @@ packages=(
     libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
+    iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <map>
 #include <utility>
 
+#include "controller/api/objects.hpp"
 #include "controller/model/json.hpp"
 
 namespace natctl::api {
@@ -139,6 +140,25 @@ Plan diff(const model::Model& before, const model::Model& after) {
     for (const auto& entry : old_objects)
         if (!new_index.contains({entry.object.kind, entry.object.name}))
             plan.removed.push_back(entry.object);
+    return plan;
+}
+
+Plan diff(const model::DnatEntryChange& change) {
+    Plan plan;
+    auto object = [&](const model::DnatEntry& entry) {
+        return PlanObject{
+            "dnat_entry", entry.name,
+            fmt::format("nat_gateways[{}].dnat_entries[{}]", change.gateway, change.position)};
+    };
+    if (change.before && change.after) {
+        // Compared as diff() compares: in JSON form (the parent is the same gateway).
+        if (to_json(*change.before) != to_json(*change.after))
+            plan.changed.push_back(object(*change.after));
+    } else if (change.after) {
+        plan.added.push_back(object(*change.after));
+    } else if (change.before) {
+        plan.removed.push_back(object(*change.before));
+    }
     return plan;
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 
 namespace natctl::api {
@@ -31,6 +32,9 @@ struct Plan {
 // (its children are objects of their own and are reported separately) or it moved to
 // another parent. Lists are in document order.
 Plan diff(const model::Model& before, const model::Model& after);
+
+// diff(before, after) for the model after one DNAT entry change, from the change alone.
+Plan diff(const model::DnatEntryChange& change);
 
 nlohmann::json to_json(const Plan& plan);
 

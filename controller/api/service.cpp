@@ -3,12 +3,14 @@
 #include "controller/api/service.hpp"
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <charconv>
 #include <exception>
 #include <functional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "controller/api/edits.hpp"
@@ -45,8 +47,14 @@ std::string etag(std::uint64_t revision) {
 
 class Handler {
   public:
-    Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request)
-        : store_(store), plane_(data_plane), request_(request) {}
+    Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request,
+            std::optional<DnatIndexCache>& dnat_index,
+            std::optional<std::uint64_t>& validated_revision)
+        : store_(store),
+          plane_(data_plane),
+          request_(request),
+          dnat_index_(dnat_index),
+          validated_revision_(validated_revision) {}
 
     HttpResponse run() {
         if (request_.body.size() > Service::kMaxBodyBytes)
@@ -90,6 +98,8 @@ class Handler {
     store::Store& store_;
     DataPlane& plane_;
     const HttpRequest& request_;
+    std::optional<DnatIndexCache>& dnat_index_;
+    std::optional<std::uint64_t>& validated_revision_;
     Target target_;
 
     bool matches(const std::vector<std::string_view>& pattern, Args& args) const {
@@ -236,9 +246,105 @@ class Handler {
                                        "to revision {} failed too: {}",
                                        committed.error(), revision, restored.error())));
         }
+        validated_revision_ = *committed;
         answer["revision"] = *committed;
         answer["kernel"] = kernel_json(*kernel);
         auto response = json_response(created, answer);
+        response.headers.emplace_back("ETag", etag(*committed));
+        return response;
+    }
+
+    // ---- the fast path for one DNAT entry ------------------------------------------------
+
+    enum class Verb { Create, Replace, Remove };
+
+    const model::DnatChangeIndex& dnat_index() {
+        if (!dnat_index_ || dnat_index_->revision != store_.revision())
+            dnat_index_ = DnatIndexCache{
+                store_.revision(),
+                model::DnatChangeIndex(store_.current(), validated_revision_ == store_.revision())};
+        return dnat_index_->index;
+    }
+
+    // write() for one DNAT entry, in time proportional to the change: the change is a value
+    // (model::DnatEntryChange) that is checked against an index of the stored model,
+    // compiled to element changes, applied, planned and journaled without copying,
+    // validating, compiling or comparing the whole model. Its answer is the one write()
+    // gives. nullopt: not a change this path is sure about (any refusal or error included),
+    // and write() takes it — so errors are always write()'s, whole-model validation's.
+    std::optional<HttpResponse> write_dnat(Verb verb, const Args& args) {
+        if (check_if_match()) return std::nullopt;
+        auto dry_run = query_flag(target_, "dry_run");
+        if (!dry_run || *dry_run) return std::nullopt;
+        const model::Model& current = store_.current();
+        const auto gateway = std::find_if(
+            current.nat_gateways.begin(), current.nat_gateways.end(),
+            [&](const model::NatGateway& candidate) { return candidate.name == args.front(); });
+        if (gateway == current.nat_gateways.end()) return std::nullopt;
+        const auto& entries = gateway->dnat_entries;
+        model::DnatEntryChange change{
+            static_cast<std::size_t>(gateway - current.nat_gateways.begin()), entries.size(),
+            std::nullopt, std::nullopt};
+        if (verb != Verb::Create) {
+            // Newest entries sit at the end: searched from there.
+            const auto found = std::find_if(
+                entries.rbegin(), entries.rend(),
+                [&](const model::DnatEntry& entry) { return entry.name == args.back(); });
+            if (found == entries.rend()) return std::nullopt;
+            change.position = static_cast<std::size_t>(entries.rend() - found) - 1;
+            change.before = *found;
+        }
+        if (verb == Verb::Remove) {
+            if (no_body()) return std::nullopt;
+        } else {
+            auto body = body_json();
+            if (!body) return std::nullopt;
+            auto entry = parse_dnat_entry(*body);
+            if (!entry) return std::nullopt;
+            change.after = std::move(*entry);
+        }
+
+        const std::uint64_t revision = store_.revision();
+        Plan plan = diff(change);
+        json answer = {{"revision", revision},
+                       {"changed", false},
+                       {"plan", to_json(plan)},
+                       {"kernel", json::object()}};
+        // An index exists only for a valid model, the one answer write() gives to an
+        // unchanged entry.
+        const auto& index = dnat_index();
+        if (!index.usable()) return std::nullopt;
+        if (change.before && change.after && *change.before == *change.after)
+            return json_response(200, answer);
+        if (!index.accepts(current, change)) return std::nullopt;
+        answer["changed"] = true;
+
+        auto kernel = plane_.apply_change(current, change, index);
+        if (!kernel)
+            return error_response(
+                failure(500, "",
+                        fmt::format("the kernel refused the change: {}; nothing was stored",
+                                    kernel.error())));
+        auto committed = store_.commit_change(
+            change, author(), fmt::format("{} {}", request_.method, request_.target));
+        if (!committed) {
+            // The kernel already runs the change; put it back to the stored model, which the
+            // failed commit left as it was.
+            auto restored = plane_.apply(store_.current());
+            return error_response(failure(
+                500, "",
+                restored ? fmt::format("storing the change failed: {}; the kernel was put back "
+                                       "to revision {}",
+                                       committed.error(), revision)
+                         : fmt::format("storing the change failed: {}; putting the kernel back "
+                                       "to revision {} failed too: {}",
+                                       committed.error(), revision, restored.error())));
+        }
+        dnat_index_->index.apply(change);
+        dnat_index_->revision = *committed;
+        answer["revision"] = *committed;
+        answer["kernel"] = kernel_json(*kernel);
+        auto response = json_response(verb == Verb::Create ? 201 : 200, answer);
         response.headers.emplace_back("ETag", etag(*committed));
         return response;
     }
@@ -251,6 +357,8 @@ class Handler {
 
     template <class T>
     HttpResponse create(const Collection<T>& collection, const Args& args) {
+        if constexpr (std::is_same_v<T, model::DnatEntry>)
+            if (auto fast = write_dnat(Verb::Create, args)) return std::move(*fast);
         return write(
             [&](model::Model& m, Notes&) -> std::optional<Failure> {
                 auto items = collection.locate(m, args);
@@ -272,6 +380,8 @@ class Handler {
 
     template <class T>
     HttpResponse replace(const Collection<T>& collection, const Args& args) {
+        if constexpr (std::is_same_v<T, model::DnatEntry>)
+            if (auto fast = write_dnat(Verb::Replace, args)) return std::move(*fast);
         return write([&](model::Model& m, Notes&) -> std::optional<Failure> {
             auto items = collection.locate(m, args);
             if (!items) return items.error();
@@ -295,6 +405,8 @@ class Handler {
 
     template <class T>
     HttpResponse remove(const Collection<T>& collection, const Args& args) {
+        if constexpr (std::is_same_v<T, model::DnatEntry>)
+            if (auto fast = write_dnat(Verb::Remove, args)) return std::move(*fast);
         return write([&](model::Model& m, Notes& notes) -> std::optional<Failure> {
             if (auto refused = no_body()) return refused;
             auto items = collection.locate(m, args);
@@ -512,7 +624,17 @@ class Handler {
     const std::string& body_text() const { return request_.body; }
 };
 
+constexpr std::size_t kTrimAfterBodyBytes = 1024 * 1024;
+
 }  // namespace
+
+std::expected<KernelChange, std::string> DataPlane::apply_change(
+    const model::Model& before, const model::DnatEntryChange& change,
+    const model::DnatChangeIndex&) {
+    model::Model after = before;
+    model::apply(after, change);
+    return apply(after);
+}
 
 HttpResponse Service::handle(const HttpRequest& request) {
     // Nothing here is expected to throw (errors travel as values), but the server must answer
@@ -521,7 +643,13 @@ HttpResponse Service::handle(const HttpRequest& request) {
     try {
         if (auto answered = handle_conntrack_request(request, store_.current(), conntrack_))
             return *answered;
-        return Handler(store_, data_plane_, request).run();
+        auto response =
+            Handler(store_, data_plane_, request, dnat_index_, validated_revision_).run();
+        // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
+        // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping
+        // the peak resident.
+        if (request.body.size() >= kTrimAfterBodyBytes) ::malloc_trim(0);
+        return response;
     } catch (const std::exception& error) {
         return error_response(failure(500, "", fmt::format("internal error: {}", error.what())));
     }

@@ -15,7 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
+#include "controller/model/validate.hpp"
 #include "controller/store/store.hpp"
 
 namespace natctl::conntrack {
@@ -25,8 +27,8 @@ class Tracker;
 namespace natctl::api {
 
 struct HttpRequest {
-    std::string method;  // "GET", "PUT", "POST", "DELETE"
-    std::string target;  // path and query, e.g. "/v1/config?dry_run=1"
+    std::string method;                          // "GET", "PUT", "POST", "DELETE"
+    std::string target;                          // path and query, e.g. "/v1/config?dry_run=1"
     std::map<std::string, std::string> headers;  // lower-case names
     std::string body;
     std::optional<std::uint32_t> peer_uid;  // SO_PEERCRED of the Unix socket peer
@@ -46,18 +48,32 @@ struct KernelChange {
 
 // The kernel side the API drives: the daemon wires it to the reconciler; tests to fakes.
 class DataPlane {
-public:
+  public:
     virtual ~DataPlane() = default;
     // Compiles and reconciles the kernel to `model`. On error, the kernel is as it was.
     virtual std::expected<KernelChange, std::string> apply(const model::Model& model) = 0;
+    // The same for the model after `change`, made against `before` (which `index`
+    // describes): in time proportional to the change where the data plane can. The default
+    // applies a copy of the model after the change.
+    virtual std::expected<KernelChange, std::string> apply_change(
+        const model::Model& before, const model::DnatEntryChange& change,
+        const model::DnatChangeIndex& index);
     // What apply would change, without changing anything.
     virtual std::expected<KernelChange, std::string> plan(const model::Model& model) = 0;
     // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).
     virtual nlohmann::json status() = 0;
 };
 
+// The DNAT change index (model/validate.hpp) of the stored model at `revision`: what the
+// fast path for one-entry DNAT writes checks a change against. Rebuilt when the stored
+// model changed through the general write path.
+struct DnatIndexCache {
+    std::uint64_t revision = 0;
+    model::DnatChangeIndex index;
+};
+
 class Service {
-public:
+  public:
     static constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
 
     Service(store::Store& store, DataPlane& data_plane) : store_(store), data_plane_(data_plane) {}
@@ -66,10 +82,14 @@ public:
     // null: those answer 503.
     void set_conntrack(const conntrack::Tracker* tracker) { conntrack_ = tracker; }
 
-private:
+  private:
     store::Store& store_;
     DataPlane& data_plane_;
     const conntrack::Tracker* conntrack_ = nullptr;
+    std::optional<DnatIndexCache> dnat_index_;
+    // The revision the general write path last validated whole: its index needs no second
+    // validation.
+    std::optional<std::uint64_t> validated_revision_;
 };
 
 }  // namespace natctl::api

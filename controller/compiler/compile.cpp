@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
+#include "controller/compiler/budget.hpp"
 #include "controller/compiler/flatten.hpp"
 #include "controller/compiler/ids.hpp"
+#include "controller/compiler/incremental.hpp"
 #include "controller/compiler/rules.hpp"
 
 namespace natctl::compiler {
@@ -249,13 +252,10 @@ class Compiler {
                     dnat_ip.insert(map_element({*address}, {entry.private_ip.value}));
                     continue;
                 }
-                if (!entry.public_port || !entry.private_port) continue;
-                const std::uint32_t protocol = entry.protocol == model::DnatProtocol::Udp ? 17 : 6;
-                const auto& public_port = *entry.public_port;
-                for (std::uint32_t offset = 0; offset < public_port.size(); ++offset)
-                    dnat_ports.insert(
-                        map_element({*address, protocol, public_port.lo + offset},
-                                    {entry.private_ip.value, entry.private_port->lo + offset}));
+                // Shared with the API's incremental path (incremental.hpp).
+                for_each_dnat_port_element(*address, entry, [&](Element element) {
+                    dnat_ports.insert(std::move(element));
+                });
             }
             add_snat_sources(index, snat_sources);
         }
@@ -326,8 +326,14 @@ class Compiler {
                      true),
             snat_sources.take());
         add(make_set(rules::kVpcCidrs, {FieldType::Ipv4}, {}, true), interval_elements(vpc_cidrs));
+        sets.push_back(budget::eip_set(budget_eip_list()));
         std::sort(sets.begin(), sets.end(),
                   [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; });
+        // After the static sets, in model order: the kernel lists sets in creation order,
+        // and these come and go with EIPs and limits (appended when added), so that `nft
+        // list` keeps printing what natctl renders.
+        for (auto& set : budget_sets())
+            sets.push_back(std::move(set));
         return sets;
     }
 
@@ -390,6 +396,56 @@ class Compiler {
                                     gateway.name, gateway.snat_entries[interval.owner].name)}});
     }
 
+    // ---- port budgets ----
+
+    budget::Gateway budget_gateway(std::size_t index) const {
+        const auto& gateway = model_.nat_gateways[index];
+        return {gateway.name, nat_[index].realm, gateway.port_budget(),
+                gateway.max_ports_per_instance, gateway.log_mode() != model::SessionLog::Off};
+    }
+
+    std::vector<budget::Eip> named_entry_eips(const model::SnatEntry& entry) const {
+        std::vector<budget::Eip> out;
+        for (const auto& name : entry.eips)
+            if (auto address = eip(name)) out.push_back({name, *address});
+        return out;
+    }
+
+    // Every EIP a SNAT entry of a SNAT-mode gateway uses, once, with its gateway's index.
+    std::vector<std::pair<budget::Eip, std::size_t>> budgeted_eips() const {
+        std::vector<std::pair<budget::Eip, std::size_t>> out;
+        std::set<std::string> seen;
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            if (gateway.effective_mode() == model::GatewayMode::Masquerade) continue;
+            for (const auto& entry : gateway.snat_entries)
+                for (auto& eip : named_entry_eips(entry))
+                    if (seen.insert(eip.name).second) out.emplace_back(std::move(eip), index);
+        }
+        return out;
+    }
+
+    std::vector<budget::Eip> budget_eip_list() const {
+        std::vector<budget::Eip> eips;
+        for (auto& [eip, gateway] : budgeted_eips())
+            eips.push_back(std::move(eip));
+        return eips;
+    }
+
+    std::vector<kernel::Set> budget_sets() const {
+        std::vector<kernel::Set> sets;
+        for (const auto& eip : budget_eip_list())
+            for (auto& set : budget::eip_accounting_sets(eip))
+                sets.push_back(std::move(set));
+        for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
+            const auto& gateway = model_.nat_gateways[index];
+            if (gateway.effective_mode() != model::GatewayMode::Masquerade &&
+                gateway.max_ports_per_instance)
+                sets.push_back(budget::instance_ports_set(budget_gateway(index)));
+        }
+        return sets;
+    }
+
     std::vector<std::uint32_t> entry_eips(const model::SnatEntry& entry) const {
         std::vector<std::uint32_t> out;
         for (const auto& name : entry.eips)
@@ -417,6 +473,11 @@ class Compiler {
 
         std::vector<kernel::Chain> regular;
         regular.push_back(kernel::Chain{rules::kInboundChain, std::nullopt, rules::inbound(), ""});
+        kernel::Chain accounting{budget::kAccountingChain, std::nullopt, {}, ""};
+        for (const auto& [eip, gateway] : budgeted_eips())
+            for (auto& rule : budget::eip_accounting_rules(budget_gateway(gateway), eip))
+                accounting.rules.push_back(std::move(rule));
+        regular.push_back(std::move(accounting));
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];
             const auto range = gateway.port_range();
@@ -429,17 +490,19 @@ class Compiler {
                                                 std::nullopt, std::move(chain_rules), ""});
                 continue;
             }
+            const auto budgets = budget_gateway(index);
             for (std::size_t entry = 0; entry < gateway.snat_entries.size(); ++entry) {
                 const auto& snat = gateway.snat_entries[entry];
-                const auto eips = entry_eips(snat);
+                const auto eips = named_entry_eips(snat);
                 if (eips.empty()) continue;
-                auto chain_rules = rules::snat_entry(eips, snat.affinity(), ports);
-                for (auto& rule : chain_rules)
-                    rule.owner = fmt::format("{}.snat_entries[{}]", nat_[index].path, entry);
-                regular.push_back(kernel::Chain{rules::snat_chain_name(gateway.name, snat.name),
-                                                std::nullopt, std::move(chain_rules), ""});
+                for (auto& chain : budget::snat_entry_chains(
+                         budgets, snat.name,
+                         fmt::format("{}.snat_entries[{}]", nat_[index].path, entry), eips,
+                         snat.affinity(), ports))
+                    regular.push_back(std::move(chain));
             }
         }
+        base.push_back(budget::base_chain());
         auto by_name = [](const kernel::Chain& a, const kernel::Chain& b) {
             return a.name < b.name;
         };

@@ -1,6 +1,7 @@
 #include "controller/compiler/render.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <bit>
@@ -198,7 +199,12 @@ std::string render_set(const kernel::Set& set) {
             type += (index > 0 ? " . " : " ") + std::string(type_name(set.data[index]));
     }
     text += fmt::format("\t\ttype {}\n", type);
-    if (set.interval) text += "\t\tflags interval\n";
+    if (set.size != 0) text += fmt::format("\t\tsize {}\n", set.size);
+    std::vector<const char*> flags;
+    if (set.interval) flags.push_back("interval");
+    if (set.dynamic) flags.push_back("dynamic");
+    if (set.timeout) flags.push_back("timeout");
+    if (!flags.empty()) text += fmt::format("\t\tflags {}\n", fmt::join(flags, ","));
     if (!set.comment.empty()) text += fmt::format("\t\tcomment \"{}\"\n", set.comment);
     if (!set.elements.empty()) {
         // nft puts two single-address elements on a line, every other kind one per line.
@@ -227,6 +233,13 @@ std::string priority_text(const kernel::BaseChain& base) {
     for (const auto& named : kNames)
         if (named.value == base.priority && (!named.only_hook || base.hook == named.only_hook))
             return named.name;
+    // nft names an offset from a named priority within 10 of it (`srcnat + 10`).
+    for (const auto& named : kNames) {
+        if (named.only_hook && base.hook != named.only_hook) continue;
+        const int offset = base.priority - named.value;
+        if (offset > 0 && offset <= 10) return fmt::format("{} + {}", named.name, offset);
+        if (offset < 0 && offset >= -10) return fmt::format("{} - {}", named.name, -offset);
+    }
     return fmt::format("{}", base.priority);
 }
 

@@ -24,6 +24,7 @@ constexpr std::uint32_t kRtClassid = 0;
 constexpr std::uint8_t kCtDirOriginal = 0;
 constexpr std::uint8_t kCtDirReply = 1;
 constexpr std::uint32_t kCtStateEstablishedRelated = 0x2 | 0x4;
+constexpr std::uint32_t kCtStateNew = 0x8;
 constexpr std::uint32_t kCtStatusDnat = 0x20;  // IPS_DST_NAT
 constexpr std::uint32_t kNatRangeProtoSpecified = 0x2;
 constexpr std::uint8_t kIpprotoIcmp = 1;
@@ -210,94 +211,187 @@ std::vector<Rule> postrouting() {
     return out;
 }
 
-std::vector<Rule> snat_entry(const std::vector<std::uint32_t>& eips, bool affinity,
-                             PortRange ports) {
-    std::vector<Rule> out;
-    const std::string port_text = ports.lo == ports.hi ? fmt::format("{}", ports.lo)
-                                                       : fmt::format("{}-{}", ports.lo, ports.hi);
+namespace {
 
-    if (eips.size() == 1) {
-        const std::uint32_t eip = eips.front();
-        Rule with_ports;
-        // nft prints a single-port immediate range as lo-lo (unlike the map form below).
-        with_ports.text = fmt::format("meta l4proto {{ tcp, udp }} snat to {}:{}-{}",
-                                      address_text(eip), ports.lo, ports.hi);
-        match_tcp_udp(with_ports);
-        with_ports.exprs.push_back(immediate(kReg1, network_u32(eip)));
-        with_ports.exprs.push_back(immediate(kReg2, network_u16(ports.lo)));
-        with_ports.exprs.push_back(immediate(kReg3, network_u16(ports.hi)));
-        with_ports.exprs.push_back(
-            Nat{Nat::Type::Snat, kReg1, std::nullopt, kReg2, kReg3, kNatRangeProtoSpecified});
-        out.push_back(std::move(with_ports));
-        out.push_back(
-            make_rule(fmt::format("snat to {}", address_text(eip)),
-                      {immediate(kReg1, network_u32(eip)),
-                       Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0}}));
-        return out;
+// The destination tuple budgets are kept per: ip daddr . meta l4proto . th dport in
+// reg 1 and the 4-byte registers 9 and 10, as nft lays the concatenation out.
+constexpr const char* kDestinationTupleText = "ip daddr . meta l4proto . th dport";
+void load_destination_tuple(std::vector<Expr>& exprs) {
+    exprs.push_back(ip_daddr());
+    exprs.push_back(l4proto(kReg32_00 + 1));
+    exprs.push_back(PayloadLoad{PayloadBase::Transport, kThDportOffset, 2, kReg32_00 + 2});
+}
+
+// Affinity hashes the source address alone; otherwise the 5-tuple (TCP/UDP) or the
+// address pair (everything else), laid out in consecutive 4-byte registers from reg 2.
+std::pair<std::vector<Expr>, std::uint32_t> hash_inputs(bool affinity, bool with_ports_tuple) {
+    std::vector<Expr> exprs{ip_saddr(kReg2)};
+    if (affinity) return {exprs, 4};
+    constexpr Register kReg2Word1 = kReg32_00 + 5;
+    exprs.push_back(ip_daddr(kReg2Word1));
+    if (!with_ports_tuple) return {exprs, 8};
+    exprs.push_back(l4proto(kReg2Word1 + 1));
+    exprs.push_back(PayloadLoad{PayloadBase::Transport, kThSportOffset, 2, kReg2Word1 + 2});
+    exprs.push_back(PayloadLoad{PayloadBase::Transport, kThDportOffset, 2, kReg3});
+    return {exprs, 20};
+}
+const char* hash_text(bool affinity, bool with_ports_tuple) {
+    if (affinity) return "ip saddr";
+    return with_ports_tuple ? "ip saddr . ip daddr . meta l4proto . th sport . th dport"
+                            : "ip saddr . ip daddr";
+}
+
+// `counter [log prefix "..." group N] drop`, as nft prints it.
+void append_refusal(Rule& rule, const std::optional<RefusalLog>& log) {
+    rule.text += "counter packets 0 bytes 0 ";
+    rule.exprs.push_back(Counter{});
+    if (log) {
+        rule.text += fmt::format("log prefix \"{}\" group {} ", log->prefix, log->group);
+        rule.exprs.push_back(Log{log->prefix, log->group});
     }
+    rule.text += "drop";
+    rule.exprs.push_back(verdict(Verdict::Kind::Drop));
+}
 
+}  // namespace
+
+Rule snat_try(std::uint32_t eip, const std::string& full_set, PortRange ports, bool steered) {
+    Rule rule;
+    // nft prints a single-port immediate range as lo-lo (unlike the map form).
+    rule.text = fmt::format(
+        "meta l4proto {{ tcp, udp }} {} != @{} {}snat to {}:{}-{}", kDestinationTupleText, full_set,
+        steered ? "counter packets 0 bytes 0 " : "", address_text(eip), ports.lo, ports.hi);
+    match_tcp_udp(rule);
+    load_destination_tuple(rule.exprs);
+    rule.exprs.push_back(Lookup{kReg1, std::nullopt, full_set, std::nullopt, true});
+    if (steered) rule.exprs.push_back(Counter{});
+    rule.exprs.push_back(immediate(kReg1, network_u32(eip)));
+    rule.exprs.push_back(immediate(kReg2, network_u16(ports.lo)));
+    rule.exprs.push_back(immediate(kReg3, network_u16(ports.hi)));
+    rule.exprs.push_back(
+        Nat{Nat::Type::Snat, kReg1, std::nullopt, kReg2, kReg3, kNatRangeProtoSpecified});
+    return rule;
+}
+
+Rule snat_dispatch(bool affinity, const std::vector<std::string>& chains) {
+    const auto modulus = static_cast<std::uint32_t>(chains.size());
+    std::string map_text = "{ ";
+    Set vmap;
+    vmap.key = {FieldType::Integer32};
+    vmap.data = {FieldType::Verdict};
+    for (std::uint32_t index = 0; index < modulus; ++index) {
+        if (index > 0) map_text += ", ";
+        map_text += fmt::format("{} : goto {}", index, chains[index]);
+        vmap.elements.push_back(
+            Element{{index}, {}, {}, {}, Verdict{Verdict::Kind::Goto, chains[index]}});
+    }
+    Rule rule;
+    rule.text = fmt::format("meta l4proto {{ tcp, udp }} jhash {} mod {} seed 0x{:08x} vmap {} }}",
+                            hash_text(affinity, true), modulus, kJhashSeed, map_text);
+    match_tcp_udp(rule);
+    auto [inputs, length] = hash_inputs(affinity, true);
+    for (auto& expr : inputs)
+        rule.exprs.push_back(std::move(expr));
+    rule.exprs.push_back(Hash{kReg2, length, modulus, kJhashSeed, kReg1});
+    rule.exprs.push_back(lookup_anonymous(rule.anonymous_sets.size(), kVerdictReg));
+    rule.anonymous_sets.push_back(std::move(vmap));
+    return rule;
+}
+
+Rule snat_other_protocols(const std::vector<std::uint32_t>& eips, bool affinity) {
+    if (eips.size() == 1)
+        return make_rule(
+            fmt::format("snat to {}", address_text(eips.front())),
+            {immediate(kReg1, network_u32(eips.front())),
+             Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0}});
     const auto modulus = static_cast<std::uint32_t>(eips.size());
-    // Affinity hashes the source address alone; otherwise the 5-tuple (TCP/UDP) or the
-    // address pair (everything else), laid out in consecutive 4-byte registers from reg 2.
-    auto hash_inputs = [&](bool with_ports_tuple) {
-        std::vector<Expr> exprs{ip_saddr(kReg2)};
-        if (affinity) return std::pair{exprs, std::uint32_t{4}};
-        constexpr Register kReg2Word1 = kReg32_00 + 5;
-        exprs.push_back(ip_daddr(kReg2Word1));
-        if (!with_ports_tuple) return std::pair{exprs, std::uint32_t{8}};
-        exprs.push_back(l4proto(kReg2Word1 + 1));
-        exprs.push_back(PayloadLoad{PayloadBase::Transport, kThSportOffset, 2, kReg2Word1 + 2});
-        exprs.push_back(PayloadLoad{PayloadBase::Transport, kThDportOffset, 2, kReg3});
-        return std::pair{exprs, std::uint32_t{20}};
-    };
-    const char* tuple_ports =
-        affinity ? "ip saddr" : "ip saddr . ip daddr . meta l4proto . th sport . th dport";
-    const char* tuple_plain = affinity ? "ip saddr" : "ip saddr . ip daddr";
-
-    Rule with_ports;
-    with_ports.text =
-        fmt::format("meta l4proto {{ tcp, udp }} snat ip to jhash {} mod {} seed 0x{:08x} map {}",
-                    tuple_ports, modulus, kJhashSeed, jhash_map_text(eips, [&](std::uint32_t eip) {
-                        return address_text(eip) + " . " + port_text;
-                    }));
-    match_tcp_udp(with_ports);
-    auto [port_inputs, port_len] = hash_inputs(true);
-    for (auto& expr : port_inputs)
-        with_ports.exprs.push_back(std::move(expr));
-    with_ports.exprs.push_back(Hash{kReg2, port_len, modulus, kJhashSeed, kReg1});
-    Set port_map;
-    port_map.key = {FieldType::Integer32};
-    port_map.data = {FieldType::Ipv4, FieldType::InetService};
-    port_map.data_interval = true;
-    for (std::uint32_t index = 0; index < modulus; ++index)
-        port_map.elements.push_back(Element{{index},
-                                            {},
-                                            {eips[index], std::uint32_t{ports.lo}},
-                                            {eips[index], std::uint32_t{ports.hi}},
-                                            std::nullopt});
-    with_ports.exprs.push_back(lookup_anonymous(with_ports.anonymous_sets.size(), kReg1));
-    with_ports.anonymous_sets.push_back(std::move(port_map));
-    // nft unpacks the address . port-range data into consecutive 4-byte registers.
-    with_ports.exprs.push_back(
-        Nat{Nat::Type::Snat, kReg1, kReg32_00 + 2, kReg32_00 + 1, kReg32_00 + 3, 0});
-    out.push_back(std::move(with_ports));
-
-    Rule plain;
-    plain.text = fmt::format("snat to jhash {} mod {} seed 0x{:08x} map {}", tuple_plain, modulus,
-                             kJhashSeed, jhash_map_text(eips, address_text));
-    auto [plain_inputs, plain_len] = hash_inputs(false);
-    plain.exprs = std::move(plain_inputs);
-    plain.exprs.push_back(Hash{kReg2, plain_len, modulus, kJhashSeed, kReg1});
+    Rule rule;
+    rule.text =
+        fmt::format("snat to jhash {} mod {} seed 0x{:08x} map {}", hash_text(affinity, false),
+                    modulus, kJhashSeed, jhash_map_text(eips, address_text));
+    auto [inputs, length] = hash_inputs(affinity, false);
+    rule.exprs = std::move(inputs);
+    rule.exprs.push_back(Hash{kReg2, length, modulus, kJhashSeed, kReg1});
     Set address_map;
     address_map.key = {FieldType::Integer32};
     address_map.data = {FieldType::Ipv4};
     for (std::uint32_t index = 0; index < modulus; ++index)
         address_map.elements.push_back(Element{{index}, {}, {eips[index]}, {}, std::nullopt});
-    plain.exprs.push_back(lookup_anonymous(0, kReg1));
-    plain.anonymous_sets.push_back(std::move(address_map));
-    plain.exprs.push_back(Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0});
-    out.push_back(std::move(plain));
-    return out;
+    rule.exprs.push_back(lookup_anonymous(0, kReg1));
+    rule.anonymous_sets.push_back(std::move(address_map));
+    rule.exprs.push_back(Nat{Nat::Type::Snat, kReg1, std::nullopt, std::nullopt, std::nullopt, 0});
+    return rule;
+}
+
+Rule refuse(bool tcp_udp_only, const std::optional<RefusalLog>& log) {
+    Rule rule;
+    if (tcp_udp_only) {
+        rule.text = "meta l4proto { tcp, udp } ";
+        match_tcp_udp(rule);
+    }
+    append_refusal(rule, log);
+    return rule;
+}
+
+Rule instance_limit(const std::string& set, std::uint32_t max_connections,
+                    const std::optional<RefusalLog>& log) {
+    Rule rule;
+    rule.text = fmt::format("meta l4proto {{ tcp, udp }} add @{} {{ ip saddr ct count over {} }} ",
+                            set, max_connections);
+    match_tcp_udp(rule);
+    rule.exprs.push_back(ip_saddr());
+    rule.exprs.push_back(Dynset{Dynset::Op::Add, kReg1, set, 0, max_connections});
+    append_refusal(rule, log);
+    return rule;
+}
+
+Rule budget_dispatch(const std::string& accounting_chain) {
+    auto exprs = ct_bits(kCtState, kCtStateNew);
+    Rule rule =
+        make_rule(fmt::format("ct state new meta l4proto {{ tcp, udp }} ip saddr @{} goto {}",
+                              kBudgetEips, accounting_chain),
+                  std::move(exprs));
+    match_tcp_udp(rule);
+    rule.exprs.push_back(ip_saddr());
+    rule.exprs.push_back(lookup(kBudgetEips));
+    rule.exprs.push_back(verdict(Verdict::Kind::Goto, accounting_chain));
+    return rule;
+}
+
+namespace {
+void match_source(Rule& rule, std::uint32_t eip) {
+    rule.text += fmt::format("ip saddr {} ", address_text(eip));
+    rule.exprs.push_back(ip_saddr());
+    rule.exprs.push_back(Cmp{kReg1, CmpOp::Eq, network_u32(eip)});
+}
+}  // namespace
+
+Rule budget_mark_full(std::uint32_t eip, const std::string& count_set, const std::string& full_set,
+                      std::uint32_t budget, std::uint32_t full_timeout_seconds) {
+    Rule rule;
+    match_source(rule, eip);
+    // Over budget - 1 with this connection counted: the tuple now holds the whole budget.
+    rule.text += fmt::format("add @{} {{ {} ct count over {} }} update @{} {{ {} timeout {}s }}",
+                             count_set, kDestinationTupleText, budget - 1, full_set,
+                             kDestinationTupleText, full_timeout_seconds);
+    load_destination_tuple(rule.exprs);
+    rule.exprs.push_back(Dynset{Dynset::Op::Add, kReg1, count_set, 0, budget - 1});
+    load_destination_tuple(rule.exprs);
+    rule.exprs.push_back(Dynset{Dynset::Op::Update, kReg1, full_set,
+                                std::uint64_t{full_timeout_seconds} * 1000, std::nullopt});
+    return rule;
+}
+
+Rule budget_backstop(std::uint32_t eip, const std::string& limit_set, std::uint32_t limit,
+                     const std::optional<RefusalLog>& log) {
+    Rule rule;
+    match_source(rule, eip);
+    rule.text +=
+        fmt::format("add @{} {{ {} ct count over {} }} ", limit_set, kDestinationTupleText, limit);
+    load_destination_tuple(rule.exprs);
+    rule.exprs.push_back(Dynset{Dynset::Op::Add, kReg1, limit_set, 0, limit});
+    append_refusal(rule, log);
+    return rule;
 }
 
 std::vector<Rule> masquerade(PortRange ports) {

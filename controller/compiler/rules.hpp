@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 namespace natctl::compiler::rules {
 
+inline constexpr const char* kBudgetEips = "budget_eips";
 inline constexpr const char* kDnatIp = "dnat_ip";
 inline constexpr const char* kDnatOpen = "dnat_open";
 inline constexpr const char* kDnatPorts = "dnat_ports";
@@ -43,10 +45,34 @@ kernel::Rule forward_to_inbound();
 std::vector<kernel::Rule> inbound();
 std::vector<kernel::Rule> postrouting();
 
-// The two rules of a SNAT entry's chain: TCP/UDP with the gateway's port range, then
-// everything else. `eips` in the entry's order (host order), at least one.
-std::vector<kernel::Rule> snat_entry(const std::vector<std::uint32_t>& eips, bool affinity,
-                                     PortRange ports);
+// ---- SNAT entries and port budgets (controller/compiler/budget.hpp assembles them) ----
+
+struct RefusalLog {
+    std::string prefix;
+    std::uint16_t group = 0;
+};
+
+// TCP/UDP to `eip` with the port range unless the destination tuple is full on it;
+// `steered` (not the entry's preferred EIP) counts the connection.
+kernel::Rule snat_try(std::uint32_t eip, const std::string& full_set, PortRange ports,
+                      bool steered);
+// TCP/UDP: the entry's hash picks chains[hash], which tries that EIP first.
+kernel::Rule snat_dispatch(bool affinity, const std::vector<std::string>& chains);
+// Every other protocol: today's hash (or the only EIP), no ports, no budget.
+kernel::Rule snat_other_protocols(const std::vector<std::uint32_t>& eips, bool affinity);
+// Counted (and logged) drop: a port allocation error.
+kernel::Rule refuse(bool tcp_udp_only, const std::optional<RefusalLog>& log);
+// max_ports_per_instance: refuses a private source already holding max_connections.
+kernel::Rule instance_limit(const std::string& set, std::uint32_t max_connections,
+                            const std::optional<RefusalLog>& log);
+// Postrouting, after SNAT: a new TCP/UDP connection from an EIP with a budget goes to the
+// accounting chain, which holds two rules per EIP (mark full, backstop).
+kernel::Rule budget_dispatch(const std::string& accounting_chain);
+kernel::Rule budget_mark_full(std::uint32_t eip, const std::string& count_set,
+                              const std::string& full_set, std::uint32_t budget,
+                              std::uint32_t full_timeout_seconds);
+kernel::Rule budget_backstop(std::uint32_t eip, const std::string& limit_set, std::uint32_t limit,
+                             const std::optional<RefusalLog>& log);
 std::vector<kernel::Rule> masquerade(PortRange ports);
 
 }  // namespace natctl::compiler::rules

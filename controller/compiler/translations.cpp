@@ -12,9 +12,6 @@
 namespace natctl::compiler {
 namespace {
 
-constexpr std::uint8_t kTcp = 6;
-constexpr std::uint8_t kUdp = 17;
-
 template <typename T>
 void sort_unique(std::vector<T>& items) {
     std::sort(items.begin(), items.end());
@@ -63,11 +60,8 @@ class Indexer {
                     index.egress.push_back({entry.private_ip.value, *address});
                     continue;
                 }
-                if (!entry.public_port || !entry.private_port) continue;
-                index.port_mappings.push_back(
-                    {*address, entry.protocol == model::DnatProtocol::Udp ? kUdp : kTcp,
-                     entry.public_port->lo, entry.public_port->hi, entry.private_ip.value,
-                     entry.private_port->lo});
+                if (auto range = port_mapping_of(*address, entry))
+                    index.port_mappings.push_back(*range);
             }
             add_coverage(gateway, coverage);
         }

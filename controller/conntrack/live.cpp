@@ -1,103 +1,115 @@
 #include "controller/conntrack/live.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <chrono>
-#include <csignal>
-#include <cstdlib>
-#include <optional>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "netlink/conntrack_events.hpp"
 #include "netlink/conntrack_socket.hpp"
+#include "netlink/netns.hpp"
 
 namespace natctl::conntrack {
+namespace {
 
-namespace asio = boost::asio;
+constexpr int kRetryMilliseconds = 1000;
+// Events applied per lock: long enough to be cheap, short enough for readers not to wait.
+constexpr std::size_t kReadsPerBatch = 1024;
+
+}  // namespace
 
 struct LiveAccounting::Impl {
-    Impl(asio::io_context& io, netlink::ConntrackEventSocket events_socket,
-         netlink::ConntrackSocket dump_socket, int fd)
+    Impl(netlink::ConntrackEventSocket events_socket, netlink::ConntrackSocket dump_socket,
+         netlink::FileDescriptor wake_fd, LiveOptions live_options)
         : events(std::move(events_socket)),
           dumps(std::move(dump_socket)),
-          tracker(dumps, events),
-          descriptor(io, fd),
-          retry(io),
-          signals(io, SIGTERM, SIGINT) {}
+          tracker(dumps, events, live_options.observer),
+          wake(std::move(wake_fd)),
+          options(std::move(live_options)) {}
 
     netlink::ConntrackEventSocket events;
     netlink::ConntrackSocket dumps;
     Tracker tracker;
-    asio::posix::stream_descriptor descriptor;  // a dup of the event socket's fd
-    asio::steady_timer retry;
-    asio::signal_set signals;
-    bool stopped = false;
-
-    void wait_readable() {
-        descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
-                              [this](const boost::system::error_code& error) {
-                                  if (error || stopped) return;
-                                  drain();
-                              });
-    }
-
-    void drain() {
-        auto more = tracker.on_readable();
-        if (!more) {
-            spdlog::error("conntrack accounting: {} (re-dumping in 1 s)", more.error());
-            schedule_resync();
-            return;
-        }
-        if (tracker.stats().overflows != reported_overflows) {
-            reported_overflows = tracker.stats().overflows;
-            spdlog::warn("conntrack events lost (ENOBUFS, {} so far): re-dumped, {} NAT sessions",
-                         reported_overflows, tracker.accounting().sessions());
-        }
-        if (*more) {
-            // Let other work (API requests) in between before reading on.
-            asio::post(descriptor.get_executor(), [this] {
-                if (!stopped) drain();
-            });
-            return;
-        }
-        wait_readable();
-    }
-
-    void schedule_resync() {
-        retry.expires_after(std::chrono::seconds(1));
-        retry.async_wait([this](const boost::system::error_code& error) {
-            if (error || stopped) return;
-            if (auto dumped = tracker.resync(); !dumped) {
-                spdlog::error("conntrack accounting: {} (retrying in 1 s)", dumped.error());
-                schedule_resync();
-                return;
-            }
-            wait_readable();
-        });
-    }
-
-    void wait_signal() {
-        signals.async_wait([this](const boost::system::error_code& error, int) {
-            if (error) return;
-            stop();
-        });
-    }
+    netlink::FileDescriptor wake;  // eventfd: written to stop the worker
+    LiveOptions options;
+    std::atomic<bool> stopping{false};
+    std::uint64_t reported_overflows = 0;
+    std::thread worker;
 
     void stop() {
-        stopped = true;
-        boost::system::error_code ignored;
-        descriptor.cancel(ignored);
-        retry.cancel();
-        signals.cancel(ignored);
+        stopping = true;
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto written = ::write(wake.get(), &one, sizeof(one));
+        if (worker.joinable()) worker.join();
     }
 
-    std::uint64_t reported_overflows = 0;
+    // Waits for the sockets (or `timeout_ms`, -1: forever); returns the poll set.
+    std::vector<pollfd> wait(int timeout_ms) {
+        std::vector<pollfd> fds;
+        fds.push_back({wake.get(), POLLIN, 0});
+        fds.push_back({events.fd(), POLLIN, 0});
+        for (const auto& watch : options.watches)
+            fds.push_back({watch.fd, POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR)
+            spdlog::error("conntrack accounting: poll: {}", std::strerror(errno));
+        return fds;
+    }
+
+    bool dump(bool first) {
+        if (auto dumped = tracker.resync(); !dumped) {
+            spdlog::error("conntrack accounting: {} (retrying in 1 s)", dumped.error());
+            return false;
+        }
+        if (first)
+            spdlog::info("conntrack accounting: {} NAT sessions in the first dump ({} ms)",
+                         tracker.accounting().sessions(),
+                         tracker.stats().last_dump_duration.count());
+        return true;
+    }
+
+    // false: the socket failed, re-dump.
+    bool drain() {
+        while (!stopping) {
+            auto more = tracker.on_readable(kReadsPerBatch);
+            if (!more) {
+                spdlog::error("conntrack accounting: {} (re-dumping in 1 s)", more.error());
+                return false;
+            }
+            if (tracker.stats().overflows != reported_overflows) {
+                reported_overflows = tracker.stats().overflows;
+                spdlog::warn(
+                    "conntrack events lost (ENOBUFS, {} so far): re-dumped, {} NAT sessions",
+                    reported_overflows, tracker.accounting().sessions());
+            }
+            if (!*more) return true;
+        }
+        return true;
+    }
+
+    void run() {
+        bool dumped = dump(true);
+        bool first = !dumped;
+        while (!stopping) {
+            auto fds = wait(dumped ? -1 : kRetryMilliseconds);
+            if (stopping) break;
+            if (!dumped) {
+                dumped = dump(first);
+                first = first && !dumped;
+                if (!dumped) continue;
+            }
+            if (fds[1].revents & (POLLIN | POLLERR)) dumped = drain();
+            for (std::size_t i = 0; i < options.watches.size(); ++i)
+                if (fds[2 + i].revents & (POLLIN | POLLERR)) options.watches[i].on_readable();
+        }
+    }
 };
 
 LiveAccounting::LiveAccounting(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -111,29 +123,22 @@ const Tracker& LiveAccounting::tracker() const {
 }
 
 std::expected<std::unique_ptr<LiveAccounting>, std::string> LiveAccounting::start(
-    asio::io_context& io, std::size_t receive_buffer) {
-    if (receive_buffer == 0) receive_buffer = netlink::ConntrackEventSocket::kDefaultReceiveBuffer;
+    LiveOptions options) {
+    if (options.receive_buffer == 0)
+        options.receive_buffer = netlink::ConntrackEventSocket::kDefaultReceiveBuffer;
     // Subscribe first: what happens during the dump is then queued, not missed.
-    auto events = netlink::ConntrackEventSocket::open(receive_buffer);
+    auto events = netlink::ConntrackEventSocket::open(options.receive_buffer);
     if (!events) return std::unexpected(events.error().message);
     auto dumps = netlink::ConntrackSocket::open();
     if (!dumps) return std::unexpected(dumps.error().message);
-    const int fd = ::dup(events->fd());
-    if (fd < 0) return std::unexpected(fmt::format("dup of the conntrack event socket failed"));
-    auto impl = std::make_unique<Impl>(io, std::move(*events), std::move(*dumps), fd);
+    netlink::FileDescriptor wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake) return std::unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
+    auto impl = std::make_unique<Impl>(std::move(*events), std::move(*dumps), std::move(wake),
+                                       std::move(options));
     spdlog::info("conntrack accounting: event socket receive buffer {} bytes",
                  impl->events.receive_buffer());
-    if (auto dumped = impl->tracker.resync(); !dumped) {
-        spdlog::error("conntrack accounting: {} (retrying in 1 s)", dumped.error());
-        impl->schedule_resync();
-    } else {
-        spdlog::info("conntrack accounting: {} NAT sessions in the first dump ({} ms)",
-                     impl->tracker.accounting().sessions(),
-                     impl->tracker.stats().last_dump_duration.count());
-        impl->wait_readable();
-    }
-    impl->wait_signal();
-    return std::unique_ptr<LiveAccounting>(new LiveAccounting(std::move(impl)));
+    impl->worker = std::thread([raw = impl.get()] { raw->run(); });
+    return std::make_unique<LiveAccounting>(std::move(impl));
 }
 
 }  // namespace natctl::conntrack

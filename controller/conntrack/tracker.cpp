@@ -1,5 +1,7 @@
 #include "controller/conntrack/tracker.hpp"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 namespace natctl::conntrack {
@@ -17,35 +19,54 @@ std::expected<void, std::string> Tracker::resync() {
     const auto start = std::chrono::steady_clock::now();
     auto entries = dumper_.dump_nat();
     if (!entries) {
+        std::unique_lock lock(mutex_);
         ++stats_.resync_failures;
         stats_.in_sync = false;
         return std::unexpected(fmt::format("conntrack dump: {}", entries.error().message));
     }
-    accounting_.reset(*entries);
-    ++stats_.resyncs;
-    stats_.in_sync = true;
-    stats_.last_dump_entries = entries->size();
-    stats_.last_dump_duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+    Accounting fresh;
+    fresh.reset(*entries);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
-    return {};
+    {
+        std::unique_lock lock(mutex_);
+        std::swap(accounting_, fresh);
+        ++stats_.resyncs;
+        stats_.in_sync = true;
+        stats_.last_dump_entries = entries->size();
+        stats_.last_dump_duration = took;
+    }
+    return {};  // the old counts are freed here, outside the lock
 }
 
 std::expected<bool, std::string> Tracker::on_readable(std::size_t max_reads) {
     auto batch = events_.read(max_reads);
     if (!batch) return std::unexpected(batch.error().message);
     if (batch->overflow) {
-        ++stats_.overflows;
-        stats_.in_sync = false;
+        // The events read before the loss did happen: the session log still wants them.
+        if (observer_) {
+            if (!batch->events.empty()) observer_->on_events(batch->events);
+            observer_->on_overflow();
+        }
+        {
+            std::unique_lock lock(mutex_);
+            ++stats_.overflows;
+            stats_.in_sync = false;
+        }
         if (auto dumped = resync(); !dumped) return std::unexpected(dumped.error());
         return true;
     }
-    for (const auto& event : batch->events) {
-        if (event.type == netlink::ConntrackEventType::New)
-            accounting_.add(event.entry);
-        else
-            accounting_.remove(event.entry);
+    if (!batch->events.empty()) {
+        std::unique_lock lock(mutex_);
+        for (const auto& event : batch->events) {
+            if (event.type == netlink::ConntrackEventType::New)
+                accounting_.add(event.entry);
+            else
+                accounting_.remove(event.entry);
+        }
+        stats_.events += batch->events.size();
     }
-    stats_.events += batch->events.size();
+    if (observer_ && !batch->events.empty()) observer_->on_events(batch->events);
     return !batch->drained;
 }
 

@@ -1,14 +1,22 @@
 // Keeps an Accounting equal to the kernel's conntrack table: one dump at start, then NEW
 // and DESTROY events. When the event socket reports ENOBUFS (events were lost), the loss
 // is counted, what is still queued is discarded and the table is dumped again: the counts
-// converge to the truth after every loss. Transport-free: the daemon calls
-// on_readable() when the event socket is readable (conntrack_service.hpp).
+// converge to the truth after every loss. Transport-free: LiveAccounting (live.hpp) calls
+// resync() and on_readable() from its worker thread.
+//
+// One thread writes (the one calling resync() and on_readable()); any number of others
+// read through read(), under a shared lock. The slow part of a re-dump (reading and
+// counting 200k entries) runs outside the lock into a fresh Accounting that is swapped in,
+// so readers (API requests, scrapes) wait at most for one batch of events to be applied.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <vector>
 
 #include "controller/conntrack/accounting.hpp"
 #include "netlink/conntrack_backend.hpp"
@@ -26,12 +34,23 @@ struct TrackerStats {
     bool in_sync = false;  // false before the first dump and after a failed one
 };
 
+// Sees every event the tracker applies (the session log, new-session counters). Called on
+// the tracker's writing thread, outside the lock, in the order the kernel sent them.
+class TrackerObserver {
+  public:
+    virtual ~TrackerObserver() = default;
+    virtual void on_events(const std::vector<netlink::ConntrackEvent>& events) = 0;
+    // Events were lost (ENOBUFS) before a re-dump.
+    virtual void on_overflow() {}
+};
+
 class Tracker {
   public:
     // Open `events` before calling resync() for the first time, so that nothing that
     // happens during the dump is missed.
-    Tracker(netlink::ConntrackBackend& dumper, netlink::ConntrackEventSource& events)
-        : dumper_(dumper), events_(events) {}
+    Tracker(netlink::ConntrackBackend& dumper, netlink::ConntrackEventSource& events,
+            TrackerObserver* observer = nullptr)
+        : dumper_(dumper), events_(events), observer_(observer) {}
 
     // Dumps the table and replaces the counts with it.
     std::expected<void, std::string> resync();
@@ -40,12 +59,23 @@ class Tracker {
     // true: more may be queued (call again soon).
     std::expected<bool, std::string> on_readable(std::size_t max_reads = 1024);
 
+    // Without a lock: for the writing thread only (and single-threaded tests).
     const Accounting& accounting() const { return accounting_; }
     const TrackerStats& stats() const { return stats_; }
+
+    // From any thread: visit(const Accounting&, const TrackerStats&) under a shared lock.
+    // Keep it short; the writer waits for it.
+    template <class Visit>
+    decltype(auto) read(Visit&& visit) const {
+        std::shared_lock lock(mutex_);
+        return visit(accounting_, stats_);
+    }
 
   private:
     netlink::ConntrackBackend& dumper_;
     netlink::ConntrackEventSource& events_;
+    TrackerObserver* observer_;
+    mutable std::shared_mutex mutex_;  // guards accounting_ and stats_ against readers
     Accounting accounting_;
     TrackerStats stats_;
 };

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller/conntrack/naming.hpp"
 #include "controller/model/addr.hpp"
 
 namespace natctl::conntrack {
@@ -59,98 +60,12 @@ std::vector<std::pair<typename Map::key_type, std::uint64_t>> top_n(const Map& m
     return rows;
 }
 
-struct EipInfo {
-    const model::Eip* eip = nullptr;
-    const model::NatGateway* gateway = nullptr;  // the gateway it is attached to, if any
-    std::uint32_t budget() const { return gateway ? gateway->port_budget() : 55000; }
-};
-
-const model::Vpc* find_vpc(const model::Model& model, const std::string& name) {
-    for (const auto& vpc : model.vpcs)
-        if (vpc.name == name) return &vpc;
-    return nullptr;
-}
-
-// The prefixes a SNAT entry's source stands for.
-std::vector<model::Cidr> source_prefixes(const model::Model& model,
-                                         const model::NatGateway& gateway,
-                                         const model::SnatSource& source) {
-    std::vector<model::Cidr> out;
-    const auto* vpc = find_vpc(model, gateway.vpc);
-    if (const auto* s = std::get_if<model::CidrSource>(&source)) {
-        out.push_back(s->cidr);
-    } else if (!vpc) {
-        return out;
-    } else if (std::holds_alternative<model::VpcSource>(source)) {
-        out.push_back(vpc->cidr);
-    } else if (const auto* v = std::get_if<model::VSwitchSource>(&source)) {
-        for (const auto& vswitch : vpc->vswitches)
-            if (vswitch.name == v->name) out.push_back(vswitch.cidr);
-    } else if (const auto* i = std::get_if<model::InstanceSource>(&source)) {
-        for (const auto& instance : vpc->instances)
-            if (instance.name == i->name)
-                for (const auto& address : instance.private_ips)
-                    out.push_back(model::Cidr{address, 32});
-    }
-    return out;
-}
-
-// The SNAT entry of `gateway` that translates `source` to `eip`: the longest prefix
-// among the entries that list the EIP.
-const model::SnatEntry* snat_entry_for(const model::Model& model, const model::NatGateway& gateway,
-                                       const std::string& eip, std::uint32_t source) {
-    const model::SnatEntry* best = nullptr;
-    int best_prefix = -1;
-    for (const auto& entry : gateway.snat_entries) {
-        if (std::find(entry.eips.begin(), entry.eips.end(), eip) == entry.eips.end()) continue;
-        for (const auto& prefix : source_prefixes(model, gateway, entry.source))
-            if (prefix.contains(model::Ipv4{source}) && prefix.prefix > best_prefix) {
-                best = &entry;
-                best_prefix = prefix.prefix;
-            }
-    }
-    return best;
-}
-
-// The DNAT entry of `gateway` that (eip, protocol, port) arrived through: a port mapping
-// before an IP mapping.
-const model::DnatEntry* dnat_entry_for(const model::NatGateway& gateway, const std::string& eip,
-                                       PublicPort port) {
-    const model::DnatEntry* mapping = nullptr;
-    for (const auto& entry : gateway.dnat_entries) {
-        if (entry.eip != eip) continue;
-        if (entry.ip_mapping()) {
-            mapping = &entry;
-            continue;
-        }
-        const std::uint8_t protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
-        if (protocol == port.protocol && entry.public_port && port.port >= entry.public_port->lo &&
-            port.port <= entry.public_port->hi)
-            return &entry;
-    }
-    return mapping;
-}
-
-std::map<std::uint32_t, EipInfo> eips_by_address(const model::Model& model) {
-    std::map<std::uint32_t, EipInfo> out;
-    for (const auto& eip : model.eips)
-        out[eip.address.value].eip = &eip;
-    for (const auto& gateway : model.nat_gateways)
-        for (const auto& name : gateway.eips)
-            for (auto& [address, info] : out)
-                if (info.eip->name == name && !info.gateway) info.gateway = &gateway;
-    return out;
-}
-
 json tuple_json(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport) {
     return json{{"src", ip(src)}, {"sport", sport}, {"dst", ip(dst)}, {"dport", dport}};
 }
 
-}  // namespace
-
-json tracker_json(const Tracker& tracker) {
-    const auto& s = tracker.stats();
-    return json{{"sessions", tracker.accounting().sessions()},
+json stats_json(const Accounting& accounting, const TrackerStats& s) {
+    return json{{"sessions", accounting.sessions()},
                 {"in_sync", s.in_sync},
                 {"events", s.events},
                 {"enobufs", s.overflows},
@@ -160,8 +75,8 @@ json tracker_json(const Tracker& tracker) {
                 {"last_dump_ms", s.last_dump_duration.count()}};
 }
 
-json ports_view(const model::Model& model, const Tracker& tracker, const PortsQuery& query) {
-    const auto& accounting = tracker.accounting();
+json ports_view(const model::Model& model, const Accounting& accounting, const TrackerStats& stats,
+                const PortsQuery& query) {
     const auto& counts = accounting.by_public();
     const auto eips = eips_by_address(model);
     const PublicCounts none;
@@ -242,10 +157,11 @@ json ports_view(const model::Model& model, const Tracker& tracker, const PortsQu
                 {"snat_entries", entry_rows(snat_entries)},
                 {"dnat_entries", entry_rows(dnat_entries)},
                 {"other_addresses", std::move(others)},
-                {"conntrack", tracker_json(tracker)}};
+                {"conntrack", stats_json(accounting, stats)}};
 }
 
-json sessions_view(const model::Model& model, const Tracker& tracker, const SessionsQuery& query) {
+json sessions_view(const model::Model& model, const Accounting& accounting,
+                   const TrackerStats& stats, const SessionsQuery& query) {
     const auto eips = eips_by_address(model);
     std::optional<std::uint32_t> eip_address;
     if (query.eip) {
@@ -258,7 +174,7 @@ json sessions_view(const model::Model& model, const Tracker& tracker, const Sess
         return it == eips.end() ? json() : json(it->second.eip->name);
     };
     std::vector<netlink::ConntrackEntry> matched;
-    tracker.accounting().for_each([&](const netlink::ConntrackEntry& e) {
+    accounting.for_each([&](const netlink::ConntrackEntry& e) {
         if (query.source && e.original.src != *query.source) return;
         if (query.destination && e.original.dst != *query.destination) return;
         if (eip_address && !((e.src_nat() && e.reply.dst == *eip_address) ||
@@ -288,7 +204,27 @@ json sessions_view(const model::Model& model, const Tracker& tracker, const Sess
     return json{{"sessions", std::move(rows)},
                 {"matched", matched.size()},
                 {"truncated", matched.size() > query.limit},
-                {"conntrack", tracker_json(tracker)}};
+                {"conntrack", stats_json(accounting, stats)}};
+}
+
+}  // namespace
+
+json tracker_json(const Tracker& tracker) {
+    return tracker.read([](const Accounting& accounting, const TrackerStats& stats) {
+        return stats_json(accounting, stats);
+    });
+}
+
+json ports_view(const model::Model& model, const Tracker& tracker, const PortsQuery& query) {
+    return tracker.read([&](const Accounting& accounting, const TrackerStats& stats) {
+        return ports_view(model, accounting, stats, query);
+    });
+}
+
+json sessions_view(const model::Model& model, const Tracker& tracker, const SessionsQuery& query) {
+    return tracker.read([&](const Accounting& accounting, const TrackerStats& stats) {
+        return sessions_view(model, accounting, stats, query);
+    });
 }
 
 }  // namespace natctl::conntrack

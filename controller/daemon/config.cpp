@@ -22,6 +22,47 @@ std::expected<std::uint64_t, std::string> unsigned_field(const nlohmann::json& v
     return number;
 }
 
+// "journal" or {"path": "/absolute/file", "max_bytes": N, "keep": K}.
+std::expected<std::optional<SessionLogFile>, std::string> session_log_field(
+    const nlohmann::json& value) {
+    if (value.is_string()) {
+        if (value.get<std::string>() == "journal") return std::nullopt;
+        return std::unexpected(fmt::format(
+            "session_log: unknown destination '{}' (\"journal\" or an object with \"path\")",
+            value.get<std::string>()));
+    }
+    if (!value.is_object())
+        return std::unexpected("session_log: expected \"journal\" or an object with \"path\"");
+    SessionLogFile file;
+    bool has_path = false;
+    for (const auto& [key, field] : value.items()) {
+        if (key == "path") {
+            if (!field.is_string() || field.get<std::string>().empty())
+                return std::unexpected("session_log.path: expected a file name");
+            file.path = field.get<std::string>();
+            if (!file.path.is_absolute())
+                return std::unexpected(
+                    fmt::format("session_log.path: '{}' is relative (natctld runs from /)",
+                                file.path.string()));
+            has_path = true;
+        } else if (key == "max_bytes") {
+            // A line is a few hundred bytes: below 64 KiB the file would rotate every few
+            // hundred sessions.
+            auto n = unsigned_field(field, "session_log.max_bytes", 64u << 10, 1ull << 40);
+            if (!n) return std::unexpected(n.error());
+            file.max_bytes = *n;
+        } else if (key == "keep") {
+            auto n = unsigned_field(field, "session_log.keep", 0, 1000);
+            if (!n) return std::unexpected(n.error());
+            file.keep = static_cast<unsigned>(*n);
+        } else {
+            return std::unexpected(fmt::format("session_log.{}: unknown setting", key));
+        }
+    }
+    if (!has_path) return std::unexpected("session_log: \"path\" is missing");
+    return file;
+}
+
 }  // namespace
 
 std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text) {
@@ -60,6 +101,10 @@ std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view te
             auto n = unsigned_field(value, key, 4096, 1u << 30);
             if (!n) return std::unexpected(n.error());
             config.conntrack_event_buffer_bytes = *n;
+        } else if (key == "session_log") {
+            auto file = session_log_field(value);
+            if (!file) return std::unexpected(file.error());
+            config.session_log_file = *file;
         } else if (key == "resync_interval_s") {
             auto n = unsigned_field(value, key, 0, 86400);
             if (!n) return std::unexpected(n.error());

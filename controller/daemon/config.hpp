@@ -7,12 +7,22 @@
 #include <cstddef>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <spdlog/common.h>
 
 namespace natctl::daemon {
+
+// A session log written to a file: rotated once it would exceed max_bytes, keeping
+// path.1 .. path.<keep>.
+struct SessionLogFile {
+    std::filesystem::path path;
+    std::uint64_t max_bytes = 100u << 20;
+    unsigned keep = 5;
+    bool operator==(const SessionLogFile&) const = default;
+};
 
 struct DaemonConfig {
     spdlog::level::level_enum log_level = spdlog::level::info;
@@ -28,12 +38,17 @@ struct DaemonConfig {
     // events in a 200k burst, 32 MB lost none. A smaller buffer loses events sooner (they
     // are then re-dumped: counts converge, at the cost of a dump). Needs a restart.
     std::size_t conntrack_event_buffer_bytes = 32u << 20;
+    // Where the NAT session log of gateways with session_log errors / all goes: the
+    // systemd journal ("journal", the default) or a file ({"path", "max_bytes", "keep"}).
+    // The destination needs a restart; SIGHUP reopens the file (after logrotate).
+    std::optional<SessionLogFile> session_log_file;
 
     bool operator==(const DaemonConfig&) const = default;
 };
 
 // Every key is optional; unknown keys, wrong types and out-of-range values are errors.
-// Example: {"log_level": "debug", "revisions_kept": 50, "drift_debounce_ms": 100}
+// Example: {"log_level": "debug", "revisions_kept": 50, "drift_debounce_ms": 100,
+//           "session_log": {"path": "/var/log/natctl/sessions.jsonl", "keep": 5}}
 std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text);
 
 // An empty path means "no file": the defaults.

@@ -22,8 +22,11 @@
 #include "controller/daemon/http_server.hpp"
 #include "controller/daemon/kernel_events.hpp"
 #include "controller/daemon/metrics.hpp"
+#include "controller/daemon/metrics_conntrack.hpp"
+#include "controller/daemon/metrics_budget.hpp"
 #include "controller/daemon/metrics_daemon.hpp"
 #include "controller/daemon/metrics_server.hpp"
+#include "controller/daemon/session_log_upkeep.hpp"
 #include "controller/store/store.hpp"
 #include "netlink/conntrack_socket.hpp"
 #include "netlink/nft_probe.hpp"
@@ -57,7 +60,7 @@ class Daemon {
   public:
     Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
            api::Service& service, DaemonConfig config, const DaemonOptions& options,
-           metrics::MetricsServer& metrics)
+           metrics::MetricsServer& metrics, OwnSockets own_sockets)
         : io_(io),
           store_(store),
           data_plane_(data_plane),
@@ -65,7 +68,8 @@ class Daemon {
           options_(options),
           server_(io, service, options.socket),
           metrics_(metrics),
-          watcher_(io, [this](std::string_view what) { on_kernel_event(what); }),
+          watcher_(
+              io, [this](std::string_view what) { on_kernel_event(what); }, own_sockets),
           signals_(io, SIGTERM, SIGINT, SIGHUP),
           repair_timer_(io),
           resync_timer_(io),
@@ -299,15 +303,37 @@ int run_daemon(const DaemonOptions& options) {
     // Declared after the store, sockets and service its handlers use, and before the
     // daemon's sockets and timers, which must go before it.
     asio::io_context io(1);
-    // Conntrack accounting (GET /v1/ports, /v1/sessions): own sockets, on io's thread.
-    auto accounting = conntrack::LiveAccounting::start(io, config->conntrack_event_buffer_bytes);
-    if (accounting)
+    // Conntrack accounting (GET /v1/ports, /v1/sessions, metrics) and the session log: own
+    // sockets and worker thread (session_log_upkeep.hpp, controller/conntrack/live.hpp).
+    auto recorder = open_session_recorder(*config);
+    if (!recorder) {
+        spdlog::critical("config: {}", recorder.error());
+        return 1;
+    }
+    auto refusals = netlink::NflogSocket::open();
+    if (!refusals)
+        spdlog::error("refused connections will not be logged: NFLOG {}",
+                      refusals.error().message);
+    conntrack::LiveOptions live{config->conntrack_event_buffer_bytes, recorder->get()};
+    if (refusals) live.watches.push_back(refusal_watch(*refusals, **recorder));
+    auto current_model = [&store]() -> const model::Model& { return (*store)->current(); };
+    SessionLogUpkeep session_log(io, **recorder, [&store] { return (*store)->revision(); },
+                                 current_model);
+    session_log.start();
+    auto accounting = conntrack::LiveAccounting::start(std::move(live));
+    if (accounting) {
         service.set_conntrack(&(*accounting)->tracker());
-    else
+        metrics::add_conntrack_metrics(
+            registry, {&(*accounting)->tracker(), current_model, recorder->get()});
+    } else {
         spdlog::error("conntrack accounting unavailable: {}", accounting.error());
+    }
+    metrics::add_budget_metrics(registry,
+                                {current_model, [&store] { return (*store)->revision(); }});
     metrics::MetricsServer metrics_server(io, *metrics_endpoint,
                                           [&registry] { return registry.render(); });
-    Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server);
+    Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server,
+                  OwnSockets{(*nft)->port_id(), routes->port_id()});
     if (auto started = daemon.start(startup.has_value()); !started) {
         spdlog::critical("{}", started.error());
         return 1;

@@ -1,5 +1,7 @@
 #include "controller/daemon/data_plane.hpp"
 
+#include <malloc.h>
+
 #include <utility>
 
 #include <fmt/chrono.h>
@@ -7,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/compiler/compile.hpp"
+#include "controller/compiler/incremental.hpp"
 #include "controller/compiler/translations.hpp"
 
 namespace natctl::daemon {
@@ -55,11 +58,21 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
     const model::Model& model, bool dry_run, reconciler::Mode mode) {
     const auto started = std::chrono::steady_clock::now();
     auto desired = compiler::compile(model);
-    const auto translations = compiler::index_translations(model);
+    auto translations = compiler::index_translations(model);
     auto outcome = dry_run ? reconciler_.plan(desired, &translations)
                            : reconciler_.apply(std::move(desired), &translations, mode);
     if (!dry_run && apply_observer_)
         apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
+    if (!dry_run) {
+        if (outcome)
+            translations_ = std::move(translations);
+        else
+            translations_.reset();
+        // A whole-model apply frees the previous committed state and the compile's
+        // intermediates (100k elements: well over 100 MiB); hand the free pages back
+        // rather than keep the peak resident for the daemon's lifetime.
+        ::malloc_trim(0);
+    }
     // A conntrack purge that failed leaves the kernel state standing (the reconciler
     // retries it next time); say so, but it is not a failed apply.
     if (outcome && !outcome->conntrack_error.empty())
@@ -76,6 +89,36 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
         last_error_ = outcome.error();
         return std::unexpected(outcome.error());
     }
+    last_apply_time_ = clock_();
+    in_sync_ = true;
+    last_error_.clear();
+    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+}
+
+std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
+    const model::Model& before, const model::DnatEntryChange& change,
+    const model::DnatChangeIndex& index) {
+    std::optional<std::vector<compiler::SetElementChanges>> elements;
+    if (translations_ && reconciler_.has_committed_state())
+        elements = compiler::compile_dnat_change(before, change, index);
+    if (!elements) {
+        model::Model after = before;
+        model::apply(after, change);
+        return apply(after);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    compiler::apply_dnat_change(*translations_, before, change);
+    auto outcome = reconciler_.apply_elements(*elements, &*translations_);
+    if (apply_observer_)
+        apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
+    if (!outcome) {
+        // The next apply dumps and rebuilds both; the stored model is unchanged.
+        translations_.reset();
+        last_error_ = outcome.error();
+        return std::unexpected(outcome.error());
+    }
+    if (!outcome->conntrack_error.empty())
+        spdlog::warn("conntrack hygiene: {}", outcome->conntrack_error);
     last_apply_time_ = clock_();
     in_sync_ = true;
     last_error_.clear();

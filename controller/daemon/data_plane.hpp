@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/api/service.hpp"
+#include "controller/compiler/translations.hpp"
 #include "controller/model/types.hpp"
 #include "controller/reconciler/reconciler.hpp"
 #include "netlink/conntrack_backend.hpp"
@@ -48,6 +49,12 @@ class ReconcilerDataPlane final : public api::DataPlane {
         Clock clock = [] { return std::time(nullptr); });
 
     std::expected<api::KernelChange, std::string> apply(const model::Model& model) override;
+    // API writes of one DNAT entry: element changes against the reconciler's committed copy
+    // (compiler::compile_dnat_change, Reconciler::apply_elements), the translation index
+    // patched rather than rebuilt; the whole-model path when those do not apply.
+    std::expected<api::KernelChange, std::string> apply_change(
+        const model::Model& before, const model::DnatEntryChange& change,
+        const model::DnatChangeIndex& index) override;
     std::expected<api::KernelChange, std::string> plan(const model::Model& model) override;
     nlohmann::json status() override;
 
@@ -73,6 +80,9 @@ class ReconcilerDataPlane final : public api::DataPlane {
                                                              bool dry_run, reconciler::Mode mode);
 
     reconciler::Reconciler reconciler_;
+    // The translation index of the model the kernel last got through an apply: conntrack
+    // hygiene's, kept for apply_change to patch.
+    std::optional<compiler::TranslationIndex> translations_;
     KernelFeatures features_;
     Clock clock_;
     bool in_sync_ = false;  // nothing reconciled yet

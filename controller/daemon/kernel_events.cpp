@@ -25,9 +25,12 @@
 namespace natctl::daemon {
 namespace {
 
-// Large enough that a burst (an `nft -f` of many elements) rarely overflows; an overflow
-// (ENOBUFS) is treated as a relevant event anyway, since what was lost is unknown.
-constexpr int kReceiveBuffer = 4 * 1024 * 1024;
+// Large enough that a burst rarely overflows — natctld's own load of a 100k-element map
+// echoes back as ~10 MiB of element notifications, which must be read (and recognised as
+// its own) rather than lost; an overflow (ENOBUFS) is treated as a relevant event anyway,
+// since what was lost is unknown, and costs a full resync. The kernel only charges what
+// is queued.
+constexpr int kReceiveBuffer = 32 * 1024 * 1024;
 
 // The first attribute of `type` after the family header, validated against the message
 // length (mnl_attr_for_each does not compile as C++: it assigns from void*).
@@ -93,8 +96,17 @@ bool route_event_concerns_natctl(const nlmsghdr& message) {
     }
 }
 
-KernelEventWatcher::KernelEventWatcher(boost::asio::io_context& io, Handler on_event)
-    : io_(io), on_event_(std::move(on_event)), buffer_(MNL_SOCKET_BUFFER_SIZE * 4) {}
+bool caused_by_socket(const nlmsghdr& message, std::uint32_t port_id) {
+    return port_id != 0 && message.nlmsg_pid == port_id;
+}
+
+KernelEventWatcher::KernelEventWatcher(boost::asio::io_context& io, Handler on_event,
+                                       OwnSockets own)
+    : io_(io),
+      on_event_(std::move(on_event)),
+      nft_{"nftables", &nft_event_concerns_natctl, own.nft_port_id, nullptr},
+      route_{"rtnetlink", &route_event_concerns_natctl, own.route_port_id, nullptr},
+      buffer_(MNL_SOCKET_BUFFER_SIZE * 4) {}
 
 std::expected<void, std::string> KernelEventWatcher::start() {
     if (auto ok = subscribe(nft_, NETLINK_NETFILTER, {NFNLGRP_NFTABLES}); !ok) return ok;
@@ -179,6 +191,7 @@ void KernelEventWatcher::drain(Subscription& subscription) {
         for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer_.data());
              mnl_nlmsg_ok(message, remaining);
              message = static_cast<const nlmsghdr*>(mnl_nlmsg_next(message, &remaining))) {
+            if (caused_by_socket(*message, subscription.own_port_id)) continue;
             if (subscription.concerns(*message)) {
                 relevant =
                     fmt::format("{} message type {:#x}", subscription.name, message->nlmsg_type);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <initializer_list>
@@ -29,12 +30,25 @@ bool nft_event_concerns_natctl(const nlmsghdr& message);
 // protocol (147): the only ones the reconciler would touch.
 bool route_event_concerns_natctl(const nlmsghdr& message);
 
+// True when `message` reports a change sent through the netlink socket with `port_id`: the
+// kernel stamps every notification with the originating socket's port id (nlmsg_pid); 0 is
+// the kernel itself (e.g. routes removed with their interface), never one of ours.
+bool caused_by_socket(const nlmsghdr& message, std::uint32_t port_id);
+
+// The port ids of natctld's long-lived nftables and rtnetlink sockets. Notifications of
+// changes they made are natctld's own writes echoing back, not drift: acting on them would
+// cost a full dump of the table after every API write. 0: unknown, nothing is ignored.
+struct OwnSockets {
+    std::uint32_t nft_port_id = 0;
+    std::uint32_t route_port_id = 0;
+};
+
 class KernelEventWatcher {
   public:
     // `on_event` gets a short description of the first relevant message of a read.
     using Handler = std::function<void(std::string_view what)>;
 
-    KernelEventWatcher(boost::asio::io_context& io, Handler on_event);
+    KernelEventWatcher(boost::asio::io_context& io, Handler on_event, OwnSockets own = {});
 
     // Opens and subscribes both sockets in the calling thread's network namespace.
     std::expected<void, std::string> start();
@@ -44,6 +58,7 @@ class KernelEventWatcher {
     struct Subscription {
         std::string name;  // "nftables" or "rtnetlink", for logs
         bool (*concerns)(const nlmsghdr&);
+        std::uint32_t own_port_id = 0;
         std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
     };
 
@@ -54,8 +69,8 @@ class KernelEventWatcher {
 
     boost::asio::io_context& io_;
     Handler on_event_;
-    Subscription nft_{"nftables", &nft_event_concerns_natctl, nullptr};
-    Subscription route_{"rtnetlink", &route_event_concerns_natctl, nullptr};
+    Subscription nft_;
+    Subscription route_;
     std::vector<char> buffer_;
 };
 

@@ -148,6 +148,17 @@ bool ranges_overlap(std::uint32_t lo1, std::uint32_t hi1, std::uint32_t lo2, std
     return lo1 <= hi2 && lo2 <= hi1;
 }
 
+// Network and broadcast addresses of a vSwitch cannot be given to an instance.
+std::optional<std::string> reserved_address(const VSwitch& vswitch, Ipv4 ip) {
+    if (ip.value == vswitch.cidr.first())
+        return fmt::format("{} is the network address of vswitch {} ({})", to_string(ip),
+                           vswitch.name, to_string(vswitch.cidr));
+    if (ip.value == vswitch.cidr.last())
+        return fmt::format("{} is the broadcast address of vswitch {} ({})", to_string(ip),
+                           vswitch.name, to_string(vswitch.cidr));
+    return std::nullopt;
+}
+
 // Where an object sits: its index and the path of its name (for "first used at").
 struct Place {
     std::size_t vpc = 0;
@@ -455,17 +466,6 @@ class Validator {
             }
             if (instance.public_ip) check_public_ip(v, *instance.public_ip, base, public_ip_owner);
         }
-    }
-
-    // Network and broadcast addresses of a vSwitch cannot be given to an instance.
-    static std::optional<std::string> reserved_address(const VSwitch& vswitch, Ipv4 ip) {
-        if (ip.value == vswitch.cidr.first())
-            return fmt::format("{} is the network address of vswitch {} ({})", to_string(ip),
-                               vswitch.name, to_string(vswitch.cidr));
-        if (ip.value == vswitch.cidr.last())
-            return fmt::format("{} is the broadcast address of vswitch {} ({})", to_string(ip),
-                               vswitch.name, to_string(vswitch.cidr));
-        return std::nullopt;
     }
 
     void check_public_ip(std::size_t v, Ipv4 ip, const std::string& base,
@@ -1019,6 +1019,126 @@ std::expected<Model, Errors> load_model(std::string_view text) {
     auto errors = validate(*model);
     if (!errors.empty()) return std::unexpected(std::move(errors));
     return model;
+}
+
+DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {
+    if (!known_valid && !validate(model).empty()) return;
+    usable_ = true;
+    for (std::size_t v = 0; v < model.vpcs.size(); ++v)
+        vpc_by_name_.emplace(model.vpcs[v].name, v);
+    for (const auto& eip : model.eips)
+        eip_names_.insert(eip.name);
+    for (std::size_t g = 0; g < model.nat_gateways.size(); ++g)
+        for (const auto& entry : model.nat_gateways[g].dnat_entries)
+            apply(DnatEntryChange{g, 0, std::nullopt, entry});
+}
+
+std::size_t DnatChangeIndex::entries_on_eip(const std::string& eip) const {
+    auto found = entries_on_eip_.find(eip);
+    return found == entries_on_eip_.end() ? 0 : found->second;
+}
+
+void DnatChangeIndex::apply(const DnatEntryChange& change) {
+    if (const auto& entry = change.before) {
+        dnat_names_.erase(entry->name);
+        if (auto count = entries_on_eip_.find(entry->eip);
+            count != entries_on_eip_.end() && --count->second == 0)
+            entries_on_eip_.erase(count);
+        // A valid model has at most one IP mapping per EIP.
+        if (entry->ip_mapping()) ip_mapping_eips_.erase(entry->eip);
+        if (entry->public_port)
+            if (auto ports = public_ports_.find({entry->eip, entry->protocol});
+                ports != public_ports_.end()) {
+                ports->second.erase(entry->public_port->lo);
+                if (ports->second.empty()) public_ports_.erase(ports);
+            }
+    }
+    if (const auto& entry = change.after) {
+        dnat_names_.insert(entry->name);
+        ++entries_on_eip_[entry->eip];
+        if (entry->ip_mapping()) ip_mapping_eips_.insert(entry->eip);
+        if (entry->public_port)
+            public_ports_[{entry->eip, entry->protocol}].emplace(entry->public_port->lo,
+                                                                 entry->public_port->hi);
+    }
+}
+
+// Mirrors, for a port mapping, every check validate() applies to a DNAT entry and every
+// check a DNAT entry takes part in (names, limits, IP-mapping EIPs, SNAT port collisions),
+// given that the model before the change is valid: anything else in the document is
+// unchanged and stays valid.
+bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change) const {
+    if (!usable_ || change.gateway >= model.nat_gateways.size()) return false;
+    const auto& gateway = model.nat_gateways[change.gateway];
+    if (change.before) {
+        if (change.before->ip_mapping()) return false;
+        if (change.position >= gateway.dnat_entries.size() ||
+            gateway.dnat_entries[change.position] != *change.before)
+            return false;
+    }
+    // Removing a port mapping from a valid model leaves it valid: nothing refers to a DNAT
+    // entry, and every rule it took part in only gets fewer parties.
+    if (!change.after) return change.before.has_value();
+    const auto& entry = *change.after;
+    if (entry.ip_mapping() || !entry.public_port || !entry.private_port) return false;
+
+    if (name_problem(entry.name)) return false;
+    if (change.before) {
+        if (change.before->name != entry.name) return false;
+    } else {
+        if (change.position != gateway.dnat_entries.size() || dnat_names_.contains(entry.name))
+            return false;
+        if (gateway.dnat_entries.size() + 1 > model.effective_limits().dnat_per_gateway())
+            return false;
+    }
+    if (gateway.effective_mode() == GatewayMode::Masquerade) return false;
+    auto vpc = vpc_by_name_.find(gateway.vpc);
+    if (vpc == vpc_by_name_.end()) return false;
+
+    if (!eip_names_.contains(entry.eip) ||
+        std::find(gateway.eips.begin(), gateway.eips.end(), entry.eip) == gateway.eips.end())
+        return false;
+    if (ip_mapping_eips_.contains(entry.eip)) return false;
+
+    const auto& ports = *entry.public_port;
+    const auto& private_ports = *entry.private_port;
+    if (ports.lo == 0 || ports.hi < ports.lo || private_ports.lo == 0 ||
+        private_ports.hi < private_ports.lo || ports.size() != private_ports.size())
+        return false;
+
+    bool inside = false;
+    for (const auto& vswitch : model.vpcs[vpc->second].vswitches) {
+        if (!vswitch.cidr.contains(entry.private_ip)) continue;
+        if (reserved_address(vswitch, entry.private_ip)) return false;
+        inside = true;
+        break;
+    }
+    if (!inside) return false;
+
+    if (auto taken = public_ports_.find({entry.eip, entry.protocol});
+        taken != public_ports_.end()) {
+        // The entry being replaced gives its own ports up.
+        const bool replacing_here = change.before && change.before->eip == entry.eip &&
+                                    change.before->protocol == entry.protocol;
+        auto mine = [&](std::map<std::uint16_t, std::uint16_t>::const_iterator it) {
+            return replacing_here && it->first == change.before->public_port->lo;
+        };
+        auto after = taken->second.upper_bound(ports.hi);
+        // Ranges are disjoint: only the last ones starting at or below hi can overlap.
+        while (after != taken->second.begin()) {
+            auto candidate = std::prev(after);
+            if (candidate->second < ports.lo) break;
+            if (!mine(candidate)) return false;
+            after = candidate;
+        }
+    }
+
+    const auto range = gateway.port_range();
+    if (ranges_overlap(ports.lo, ports.hi, range.lo, range.hi))
+        for (const auto& snat : gateway.snat_entries)
+            if (std::find(snat.eips.begin(), snat.eips.end(), entry.eip) != snat.eips.end())
+                return false;
+    return true;
 }
 
 }  // namespace natctl::model

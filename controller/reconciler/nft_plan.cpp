@@ -18,7 +18,8 @@ kernel::Element as_stored(const kernel::Set& set, kernel::Element element) {
 // Everything but the elements (compared field by field: copying a set copies them all).
 bool same_definition(const kernel::Set& a, const kernel::Set& b) {
     return a.name == b.name && a.key == b.key && a.data == b.data && a.interval == b.interval &&
-           a.data_interval == b.data_interval && a.comment == b.comment;
+           a.data_interval == b.data_interval && a.comment == b.comment && a.dynamic == b.dynamic &&
+           a.timeout == b.timeout && a.size == b.size;
 }
 
 std::vector<std::string> rule_digests(const kernel::Chain& chain) {
@@ -124,6 +125,8 @@ std::vector<const kernel::Element*> in_identity_order(const kernel::Set& set) {
 // would give), copying only the elements that change.
 void diff_elements(const kernel::Set& set, const kernel::Set& have, NftPlan& plan,
                    std::vector<kernel::Set>& additions) {
+    // The data plane owns a dynamic set's elements (port budget accounting): never drift.
+    if (set.dynamic) return;
     auto want = in_identity_order(set);
     auto got = in_identity_order(have);
     kernel::Set gone = set;

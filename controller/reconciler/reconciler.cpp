@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "controller/reconciler/conntrack_hygiene.hpp"
@@ -9,6 +10,10 @@
 
 namespace natctl::reconciler {
 namespace {
+
+// Element changes kept aside in the committed copy before they are merged into it: enough
+// that merging (O(table)) is rare, few enough that the memory they take is small.
+constexpr std::size_t kSettleAfterChanges = 4096;
 
 netlink::RouteState routing_part(const kernel::DesiredState& desired) {
     return netlink::RouteState{desired.rules, desired.routes, desired.addresses};
@@ -58,9 +63,116 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply(
     return apply_impl(std::move(desired), translations, mode);
 }
 
+void Reconciler::settle() {
+    if (!committed_ || committed_->pending.empty()) return;
+    for (auto& [name, changes] : committed_->pending) {
+        kernel::Set* set = nullptr;
+        for (auto& candidate : committed_->table.sets)
+            if (candidate.name == name) set = &candidate;
+        if (!set) continue;  // apply_elements only records changes of sets the copy holds
+        std::vector<kernel::Element> merged;
+        merged.reserve(set->elements.size() + changes.size());
+        auto change = changes.begin();
+        auto take_changes_before = [&](const std::vector<kernel::Scalar>* key) {
+            for (; change != changes.end() && (!key || change->first < *key); ++change)
+                if (change->second) merged.push_back(std::move(*change->second));
+        };
+        for (auto& element : set->elements) {
+            take_changes_before(&element.key);
+            if (change != changes.end() && change->first == element.key) {
+                if (change->second) merged.push_back(std::move(*change->second));
+                ++change;
+                continue;
+            }
+            merged.push_back(std::move(element));
+        }
+        take_changes_before(nullptr);
+        set->elements = std::move(merged);
+    }
+    committed_->pending.clear();
+    committed_->pending_count = 0;
+}
+
+const kernel::Table* Reconciler::committed_table() {
+    if (!committed_) return nullptr;
+    settle();
+    return &committed_->table;
+}
+
+std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
+    const std::vector<compiler::SetElementChanges>& changes,
+    const compiler::TranslationIndex* translations) {
+    std::optional<Committed> committed = std::move(committed_);
+    committed_.reset();
+    if (!committed) return std::unexpected("no committed copy of the table to change elements of");
+    ApplyOutcome outcome;
+    auto definition = [&](const std::string& name) -> std::optional<kernel::Set> {
+        for (const auto& set : committed->table.sets)
+            if (set.name == name) {
+                kernel::Set out;
+                out.name = set.name;
+                out.key = set.key;
+                out.data = set.data;
+                out.interval = set.interval;
+                out.data_interval = set.data_interval;
+                out.comment = set.comment;
+                return out;
+            }
+        return std::nullopt;
+    };
+    // Removals first, as plan_nft orders them: an element whose value changes is removed
+    // and added again in the same transaction.
+    std::vector<kernel::Set> additions;
+    for (const auto& change : changes) {
+        auto set = definition(change.set);
+        if (!set)
+            return std::unexpected(fmt::format("set {} is not in the committed table", change.set));
+        if (!change.removed.empty()) {
+            kernel::Set gone = *set;
+            gone.elements = change.removed;
+            outcome.nft.elements_removed += gone.elements.size();
+            outcome.nft.transaction.delete_elements(std::move(gone));
+        }
+        if (!change.added.empty()) {
+            set->elements = change.added;
+            outcome.nft.elements_added += set->elements.size();
+            additions.push_back(std::move(*set));
+        }
+    }
+    for (auto& set : additions)
+        outcome.nft.transaction.add_elements(std::move(set));
+
+    if (!outcome.nft.empty()) {
+        auto applied = nft_.apply(outcome.nft.transaction);
+        if (!applied) return std::unexpected(applied.error().message);
+    }
+    for (const auto& change : changes) {
+        auto& pending = committed->pending[change.set];
+        for (const auto& element : change.removed)
+            pending.insert_or_assign(element.key, std::nullopt);
+        for (const auto& element : change.added)
+            pending.insert_or_assign(element.key, element);
+        committed->pending_count += change.removed.size() + change.added.size();
+    }
+    committed_ = std::move(committed);
+    // Merged now and then so that the changes kept aside stay few.
+    if (committed_->pending_count > kSettleAfterChanges) settle();
+    // Only a translation that went away (removed, or changed: removed and added again) can
+    // leave sessions stale; a new one cannot, so a pure addition skips the conntrack dump
+    // (10-20 ms whatever the model's size: the kernel walks the host's whole conntrack
+    // table) unless an earlier purge is still owed.
+    const bool translation_removed = std::any_of(
+        changes.begin(), changes.end(),
+        [](const compiler::SetElementChanges& change) { return !change.removed.empty(); });
+    if (conntrack_ && translations && (purge_pending_ || translation_removed))
+        purge_conntrack(outcome, *translations);
+    return outcome;
+}
+
 template <class Desired>
 std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
     Desired&& desired, const compiler::TranslationIndex* translations, Mode mode) {
+    settle();
     // Whatever happens below, the copy is only valid again once the kernel is known to hold
     // `desired`; a failure or an unknown outcome leaves the next apply to dump.
     std::optional<Committed> committed = std::move(committed_);

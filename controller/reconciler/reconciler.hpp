@@ -6,10 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "controller/compiler/incremental.hpp"
 #include "controller/compiler/translations.hpp"
 #include "controller/reconciler/nft_plan.hpp"
 #include "kernelstate/kernel_state.hpp"
@@ -68,6 +71,19 @@ class Reconciler {
         return apply(desired, translations, Mode::FullResync);
     }
 
+    // Applies element changes of sets the committed copy holds (compiler::compile_dnat_change)
+    // as one transaction and records them in the copy: O(change), no diff of the table.
+    // `translations`: the index of the model after the change (for conntrack hygiene, which
+    // runs as apply() would run it). Needs has_committed_state(); fails otherwise, like any
+    // failure dropping the copy so that the next apply dumps.
+    std::expected<ApplyOutcome, std::string> apply_elements(
+        const std::vector<compiler::SetElementChanges>& changes,
+        const compiler::TranslationIndex* translations = nullptr);
+
+    // The committed copy's table, element changes included; null without a copy. For
+    // tests that compare it with a compile from scratch.
+    const kernel::Table* committed_table();
+
     // Forgets the committed copy: the next apply dumps the kernel.
     void invalidate() { committed_.reset(); }
     bool has_committed_state() const { return committed_.has_value(); }
@@ -83,7 +99,16 @@ class Reconciler {
     struct Committed {
         kernel::Table table;
         netlink::RouteState routes;
+        // Element changes made by apply_elements since `table` was last brought up to date:
+        // per set, key → the element the kernel now holds under it (nullopt: none). Kept
+        // aside and merged in one pass when the table is read whole (settle()), so that a
+        // one-element change does not shift a vector of 100k elements.
+        std::map<std::string, std::map<std::vector<kernel::Scalar>, std::optional<kernel::Element>>>
+            pending;
+        std::size_t pending_count = 0;
     };
+    // Merges the pending element changes into committed_->table.
+    void settle();
 
     template <class Desired>
     std::expected<ApplyOutcome, std::string> apply_impl(

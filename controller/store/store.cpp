@@ -118,6 +118,9 @@ class FileStore final : public Store {
     std::expected<std::uint64_t, std::string> commit(const model::Model& next,
                                                      const std::string& author,
                                                      const std::string& summary) override;
+    std::expected<std::uint64_t, std::string> commit_change(const model::DnatEntryChange& change,
+                                                            const std::string& author,
+                                                            const std::string& summary) override;
     std::vector<RevisionInfo> revisions() const override;
     std::expected<model::Model, std::string> model_at(std::uint64_t revision) const override;
     std::vector<std::string> warnings() const override { return warnings_; }
@@ -127,6 +130,9 @@ class FileStore final : public Store {
     Status create_initial_state();
     std::expected<json, std::string> load_snapshot();
     Status replay_journal(json& model_doc, std::size_t& last_record);
+    // Appends and syncs the journal record of revision_ + 1.
+    Status append_record(const RevisionInfo& info, json delta);
+    void compact_if_due();
     Status compact();
     std::string snapshot_payload(const std::string& model_text) const;
     void remember(RevisionInfo info, std::string reverse);
@@ -357,8 +363,64 @@ std::expected<std::uint64_t, std::string> FileStore::commit(const model::Model& 
     // change; neither model is serialised whole. current_ is only read until patch().
     TypedDelta delta = typed_diff(current_, next);
     RevisionInfo info{revision_ + 1, now(), author, summary};
+    if (auto appended = append_record(info, std::move(delta.forward)); !appended)
+        return std::unexpected(appended.error());
+    revision_ = info.revision;
+    delta.patch();
+    assert(current_ == next);
+    remember(std::move(info), dump(delta.reverse));
+    compact_if_due();
+    return revision_;
+}
+
+std::expected<std::uint64_t, std::string> FileStore::commit_change(
+    const model::DnatEntryChange& change, const std::string& author, const std::string& summary) {
+    if (!broken_.empty()) return std::unexpected(broken_);
+    const auto& entries = current_.nat_gateways.at(change.gateway).dnat_entries;
+    if (change.position > entries.size() || (change.before && change.position == entries.size()))
+        return std::unexpected(fmt::format("DNAT entry position {} is outside nat_gateways[{}]",
+                                           change.position, change.gateway));
+    // model::to_json leaves empty lists out, so the first entry creates the list and the
+    // last one removes it.
+    const json list_path = json::array({"nat_gateways", change.gateway, "dnat_entries"});
+    json entry_path = list_path;
+    entry_path.push_back(change.position);
+    auto op = [](const char* kind, const json& path, std::optional<json> value = std::nullopt) {
+        json out = {{"op", kind}, {"path", path}};
+        if (value) out["value"] = std::move(*value);
+        return out;
+    };
+    json forward = json::array();
+    json reverse = json::array();
+    if (change.before && change.after) {
+        forward.push_back(op("replace", entry_path, to_json(*change.after)));
+        reverse.push_back(op("replace", entry_path, to_json(*change.before)));
+    } else if (change.after && entries.empty()) {
+        forward.push_back(op("add", list_path, json::array({to_json(*change.after)})));
+        reverse.push_back(op("remove", list_path));
+    } else if (change.after) {
+        forward.push_back(op("add", entry_path, to_json(*change.after)));
+        reverse.push_back(op("remove", entry_path));
+    } else if (change.before && entries.size() == 1) {
+        forward.push_back(op("remove", list_path));
+        reverse.push_back(op("add", list_path, json::array({to_json(*change.before)})));
+    } else if (change.before) {
+        forward.push_back(op("remove", entry_path));
+        reverse.push_back(op("add", entry_path, to_json(*change.before)));
+    }
+    RevisionInfo info{revision_ + 1, now(), author, summary};
+    if (auto appended = append_record(info, std::move(forward)); !appended)
+        return std::unexpected(appended.error());
+    revision_ = info.revision;
+    model::apply(current_, change);
+    remember(std::move(info), dump(reverse));
+    compact_if_due();
+    return revision_;
+}
+
+Status FileStore::append_record(const RevisionInfo& info, json delta) {
     json record = info_json(info);
-    record["delta"] = std::move(delta.forward);
+    record["delta"] = std::move(delta);
     std::string line = frame(dump(record));
     record = json();
 
@@ -374,17 +436,14 @@ std::expected<std::uint64_t, std::string> FileStore::commit(const model::Model& 
     }
     journal_bytes_ += line.size();
     ++journal_records_;
-    revision_ = info.revision;
-    delta.patch();
-    assert(current_ == next);
-    remember(std::move(info), dump(delta.reverse));
+    return {};
+}
 
-    if (journal_records_ >= options_.compact_after_records) {
-        // The commit is durable already; a failed compaction only leaves a longer journal.
-        if (auto compacted = compact(); !compacted)
-            warnings_.push_back("compaction failed (will retry): " + compacted.error());
-    }
-    return revision_;
+void FileStore::compact_if_due() {
+    if (journal_records_ < options_.compact_after_records) return;
+    // The commit is durable already; a failed compaction only leaves a longer journal.
+    if (auto compacted = compact(); !compacted)
+        warnings_.push_back("compaction failed (will retry): " + compacted.error());
 }
 
 Status FileStore::compact() {
@@ -438,6 +497,14 @@ std::expected<model::Model, std::string> FileStore::model_at(std::uint64_t revis
 }
 
 }  // namespace
+
+std::expected<std::uint64_t, std::string> Store::commit_change(const model::DnatEntryChange& change,
+                                                               const std::string& author,
+                                                               const std::string& summary) {
+    model::Model next = current();
+    model::apply(next, change);
+    return commit(next, author, summary);
+}
 
 std::expected<std::unique_ptr<Store>, std::string> Store::open(const std::filesystem::path& dir,
                                                                StoreOptions options) {

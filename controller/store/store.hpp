@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 
 namespace natctl::store {
@@ -47,6 +48,14 @@ class Store {
     virtual std::expected<std::uint64_t, std::string> commit(const model::Model& next,
                                                              const std::string& author,
                                                              const std::string& summary) = 0;
+
+    // The same for the model after `change` (made against current()), in time proportional
+    // to the change: the journal record and the kept reverse delta are written from the
+    // change itself and current() is patched in place — no comparison or copy of the whole
+    // model. The default goes through commit().
+    virtual std::expected<std::uint64_t, std::string> commit_change(
+        const model::DnatEntryChange& change, const std::string& author,
+        const std::string& summary);
 
     virtual std::vector<RevisionInfo> revisions() const = 0;  // oldest first, current last
     virtual std::expected<model::Model, std::string> model_at(std::uint64_t revision) const = 0;

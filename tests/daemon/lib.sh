@@ -140,7 +140,16 @@ drift_repairs() {
     json_number drift_repairs
 }
 
-strip_counters() { sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'; }
+# Traffic, not configuration: counter values, and the elements the data plane adds to the
+# dynamic port budget sets (their `elements = {` ... `}` lines after `flags dynamic`).
+strip_counters() {
+    sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' | awk '
+        /^\t\tflags dynamic/ { dynamic = 1 }
+        /^\t}/ { dynamic = 0 }
+        dynamic && /^\t\telements = \{/ { skipping = 1 }
+        skipping { if ($0 ~ /\}$/) skipping = 0; next }
+        { print }'
+}
 
 # Addresses on the gateway's outside interface other than its own 198.51.100.2/24: EIPs.
 outside_addresses() {

@@ -138,9 +138,12 @@ TEST_CASE("compiler: SNAT sources are flattened per gateway realm, longest prefi
               interval(realm, "10.9.0.0", "10.9.0.255", "snat/ngw-1/lab")});
     const auto* chain = chain_of(state, "snat/ngw-1/web");
     REQUIRE(chain);
-    REQUIRE(chain->rules.size() == 2);
-    CHECK(chain->rules[0].text == "meta l4proto { tcp, udp } snat to 203.0.113.12:1025-65535");
-    CHECK(chain->rules[1].text == "snat to 203.0.113.12");
+    REQUIRE(chain->rules.size() == 3);
+    CHECK(chain->rules[0].text ==
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-3 "
+          "snat to 203.0.113.12:1025-65535");
+    CHECK(chain->rules[1].text == "meta l4proto { tcp, udp } counter packets 0 bytes 0 drop");
+    CHECK(chain->rules[2].text == "snat to 203.0.113.12");
     CHECK(chain->rules[0].owner == "nat_gateways[0].snat_entries[2]");
     CHECK(chain->rules[0].anonymous_sets.size() == 1);
 }
@@ -173,24 +176,35 @@ TEST_CASE("compiler: several EIPs spread by jhash, with and without affinity", "
     m.nat_gateways[0].snat_port_range = model::SnatPortRange{2000, 3000};
     const auto state = compile(m);
 
+    // TCP/UDP: the hash picks the EIP tried first (port budgets, tests/unit/test_budget.cpp);
+    // every other protocol keeps the plain hash over the entry's EIPs.
     const auto* sticky = chain_of(state, "snat/ngw-1/sticky");
     REQUIRE(sticky);
+    REQUIRE(sticky->rules.size() == 2);
     CHECK(sticky->rules[0].text ==
-          "meta l4proto { tcp, udp } snat ip to jhash ip saddr mod 2 seed 0x6e61746c map "
-          "{ 0 : 203.0.113.10 . 2000-3000, 1 : 203.0.113.11 . 2000-3000 }");
+          "meta l4proto { tcp, udp } jhash ip saddr mod 2 seed 0x6e61746c vmap "
+          "{ 0 : goto snat/ngw-1/sticky/0, 1 : goto snat/ngw-1/sticky/1 }");
     CHECK(
         sticky->rules[1].text ==
         "snat to jhash ip saddr mod 2 seed 0x6e61746c map { 0 : 203.0.113.10, 1 : 203.0.113.11 }");
     const auto* spread = chain_of(state, "snat/ngw-1/spread");
     REQUIRE(spread);
-    CHECK(
-        spread->rules[0].text ==
-        "meta l4proto { tcp, udp } snat ip to jhash ip saddr . ip daddr . meta l4proto . th sport "
-        ". th dport "
-        "mod 2 seed 0x6e61746c map { 0 : 203.0.113.10 . 2000-3000, 1 : 203.0.113.11 . 2000-3000 }");
+    CHECK(spread->rules[0].text ==
+          "meta l4proto { tcp, udp } jhash ip saddr . ip daddr . meta l4proto . th sport "
+          ". th dport mod 2 seed 0x6e61746c vmap "
+          "{ 0 : goto snat/ngw-1/spread/0, 1 : goto snat/ngw-1/spread/1 }");
     CHECK(spread->rules[1].text ==
           "snat to jhash ip saddr . ip daddr mod 2 seed 0x6e61746c map { 0 : 203.0.113.10, 1 : "
           "203.0.113.11 }");
+    const auto* second = chain_of(state, "snat/ngw-1/sticky/1");
+    REQUIRE(second);
+    REQUIRE(second->rules.size() == 3);
+    CHECK(second->rules[0].text ==
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-2 "
+          "snat to 203.0.113.11:2000-3000");
+    CHECK(second->rules[1].text ==
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-1 "
+          "counter packets 0 bytes 0 snat to 203.0.113.10:2000-3000");
 
     auto hash_of = [](const kernel::Rule& rule) {
         for (const auto& expr : rule.exprs)
@@ -205,14 +219,10 @@ TEST_CASE("compiler: several EIPs spread by jhash, with and without affinity", "
     CHECK(hash_of(spread->rules[0]).seed == 0x6e61746c);
     CHECK(hash_of(spread->rules[0]).modulus == 2);
 
-    // The port map's data is address . port range; the second rule's map addresses only.
+    // The dispatch map's data is a verdict; the other protocols' map addresses only.
     REQUIRE(sticky->rules[0].anonymous_sets.size() == 2);
-    const auto& port_map = sticky->rules[0].anonymous_sets[1];
-    CHECK(port_map.data_interval);
-    CHECK(port_map.elements[1].data ==
-          std::vector<kernel::Scalar>{addr("203.0.113.11"), std::uint32_t{2000}});
-    CHECK(port_map.elements[1].data_end ==
-          std::vector<kernel::Scalar>{addr("203.0.113.11"), std::uint32_t{3000}});
+    const auto& vmap = sticky->rules[0].anonymous_sets[1];
+    CHECK(vmap.data == std::vector<kernel::FieldType>{kernel::FieldType::Verdict});
     REQUIRE(sticky->rules[1].anonymous_sets.size() == 1);
     CHECK(!sticky->rules[1].anonymous_sets[0].data_interval);
 }
@@ -524,16 +534,22 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     CHECK(render(first) == render(compile(m)));
     for (const auto& set : first.table.sets)
         CHECK(std::is_sorted(set.elements.begin(), set.elements.end()));
-    CHECK(
-        std::is_sorted(first.table.sets.begin(), first.table.sets.end(),
-                       [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; }));
+    // Static sets by name; the per-EIP budget sets (dynamic) follow in model order.
+    const auto static_end =
+        std::find_if(first.table.sets.begin(), first.table.sets.end(),
+                     [](const kernel::Set& set) { return set.dynamic; });
+    CHECK(std::all_of(static_end, first.table.sets.end(),
+                      [](const kernel::Set& set) { return set.dynamic; }));
+    CHECK(std::is_sorted(first.table.sets.begin(), static_end,
+                         [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; }));
     CHECK(std::is_sorted(first.rules.begin(), first.rules.end()));
     CHECK(std::is_sorted(first.routes.begin(), first.routes.end()));
     CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
-    // Every named set exists even when empty, so that the layout is static.
-    CHECK(first.table.sets.size() == 11);
-    CHECK(compile(model::Model{}).table.sets.size() == 11);
-    CHECK(compile(model::Model{}).table.chains.size() == 6);
+    // Every named set exists even when empty, so that the layout is static; each EIP with a
+    // port budget adds three accounting sets (count, full, limit).
+    CHECK(first.table.sets.size() == 12 + 2 * 3);
+    CHECK(compile(model::Model{}).table.sets.size() == 12);
+    CHECK(compile(model::Model{}).table.chains.size() == 8);
 }
 
 TEST_CASE("render: elements are listed the way nft lists them", "[compiler]") {

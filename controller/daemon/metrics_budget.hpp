@@ -1,0 +1,51 @@
+// Port budget figures (docs/KERNEL-LAYOUT.md, "Port budgets"): connections refused at a
+// gateway (port allocation errors, by reason) and connections steered to another EIP of
+// their SNAT entry. The data plane counts them in anonymous rule counters; natctld reads
+// them with a rule dump at scrape time. A chain rewrite starts a rule's counter again, so
+// the totals add each rule's increase since the last read and take a smaller value (or a
+// new rule) as counted from zero: they only grow, like a Prometheus counter must.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "controller/daemon/metrics.hpp"
+#include "controller/model/types.hpp"
+#include "kernelstate/kernel_state.hpp"
+#include "kernelstate/observed.hpp"
+
+namespace natctl::metrics {
+
+class BudgetCounterTotals {
+  public:
+    using Key = kernel::CounterRole;
+    // Which rule counts what: (chain, rule digest) -> role, from the compiled state.
+    using Roles = std::map<std::pair<std::string, std::string>, kernel::CounterRole>;
+
+    static Roles roles_of(const kernel::DesiredState& state);
+
+    // Adds what the counters of `observed` gained since the last update.
+    void update(const Roles& roles, const kernel::ObservedTable& observed);
+    // Every role known now or counted before, with its total.
+    std::map<Key, std::uint64_t> totals(const Roles& roles) const;
+
+  private:
+    std::map<Key, std::uint64_t> totals_;
+    std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> last_;  // (chain, handle)
+};
+
+struct BudgetSources {
+    std::function<const model::Model&()> model;
+    std::function<std::uint64_t()> revision;
+};
+
+// Adds natctl_port_allocation_errors_total{gateway,entry,reason} and
+// natctl_budget_steered_connections_total{gateway,entry} to the registry's scrape. Reads
+// the rules over its own nftables socket; without one the families are left out (logged).
+void add_budget_metrics(Registry& registry, BudgetSources sources);
+
+}  // namespace natctl::metrics

@@ -1,0 +1,46 @@
+// One DNAT entry of one NAT gateway created, replaced or deleted, as a value: the unit the
+// API's fast write path validates, compiles, applies to the kernel, reports and stores
+// without copying, serialising or re-reading the rest of the model. Pure data.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <optional>
+
+#include "controller/model/types.hpp"
+
+namespace natctl::model {
+
+struct DnatEntryChange {
+    std::size_t gateway = 0;          // index in Model::nat_gateways
+    std::size_t position = 0;         // index in its dnat_entries; a creation appends (== size)
+    std::optional<DnatEntry> before;  // absent: the entry is created
+    std::optional<DnatEntry> after;   // absent: the entry is deleted
+    bool operator==(const DnatEntryChange&) const = default;
+};
+
+// Turns the model the change was made against into the model after it, in place.
+inline void apply(Model& model, const DnatEntryChange& change) {
+    auto& entries = model.nat_gateways.at(change.gateway).dnat_entries;
+    const auto at = entries.begin() + static_cast<std::ptrdiff_t>(change.position);
+    if (change.before && change.after)
+        entries.at(change.position) = *change.after;
+    else if (change.after)
+        entries.insert(at, *change.after);
+    else if (change.before)
+        entries.erase(at);
+}
+
+// The reverse of apply().
+inline void revert(Model& model, const DnatEntryChange& change) {
+    auto& entries = model.nat_gateways.at(change.gateway).dnat_entries;
+    const auto at = entries.begin() + static_cast<std::ptrdiff_t>(change.position);
+    if (change.before && change.after)
+        entries.at(change.position) = *change.before;
+    else if (change.after)
+        entries.erase(at);
+    else if (change.before)
+        entries.insert(at, *change.before);
+}
+
+}  // namespace natctl::model
