@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/api_format.hpp"
 #include "cli/daemon_session.hpp"
@@ -77,15 +78,16 @@ int run_sessions(const GlobalOptions& globals, const SessionsOptions& options) {
 
 std::string format_ports(const json& ports) {
     std::string out;
-    TextTable eips(
-        {"EIP", "ADDRESS", "GATEWAY", "SESSIONS", "SNAT", "DNAT", "BUDGET", "UTILIZATION"});
+    TextTable eips({"EIP", "ADDRESS", "GATEWAY", "SESSIONS", "SNAT", "DNAT", "BUDGET", "IN FORCE",
+                    "UTILIZATION"});
     TextTable destinations({"EIP", "DESTINATION", "PROTO", "SESSIONS", "UTILIZATION"});
     for (const auto& eip : ports.value("eips", json::array())) {
         eips.add_row(
             {text(eip.value("name", json())), text(eip.value("address", json())),
              text(eip.value("gateway", json())), text(eip.value("sessions", json())),
              text(eip.value("snat_sessions", json())), text(eip.value("dnat_sessions", json())),
-             text(eip.value("port_budget", json())), percent(eip.value("utilization", json()))});
+             text(eip.value("port_budget", json())), text(eip.value("budget_in_force", json())),
+             percent(eip.value("utilization", json()))});
         for (const auto& d : eip.value("top_destinations", json::array()))
             destinations.add_row({text(eip.value("name", json())), endpoint(d, "address", "port"),
                                   text(d.value("protocol", json())),
@@ -104,6 +106,22 @@ std::string format_ports(const json& ports) {
             entries.add_row({kind, text(e.value("gateway", json())), text(e.value("name", json())),
                              text(e.value("sessions", json()))});
     if (!entries.empty()) out += "\nper entry:\n" + entries.render();
+    TextTable budget({"GATEWAY", "ENTRY", "REFUSED", "BY REASON", "STEERED"});
+    const auto budget_counts = ports.value("budget", json());
+    if (budget_counts.is_object())
+        for (const auto& e : budget_counts.value("entries", json::array())) {
+            std::vector<std::string> reasons;
+            const auto by_reason = e.value("port_allocation_errors_by_reason", json::object());
+            for (const auto& [reason, count] : by_reason.items())
+                reasons.push_back(fmt::format("{} {}", reason, text(count)));
+            budget.add_row({text(e.value("gateway", json())), text(e.value("entry", json())),
+                            text(e.value("port_allocation_errors", json())),
+                            reasons.empty() ? "-" : fmt::format("{}", fmt::join(reasons, ", ")),
+                            text(e.value("steered", json()))});
+        }
+    if (!budget.empty())
+        out += "\nport budget (refused: port allocation errors; steered: to another EIP):\n" +
+               budget.render();
     TextTable others({"ADDRESS", "SESSIONS"});
     for (const auto& o : ports.value("other_addresses", json::array()))
         others.add_row({text(o.value("address", json())), text(o.value("sessions", json()))});
@@ -149,6 +167,9 @@ void add_ports_command(CLI::App& app, const GlobalOptions& globals, int& exit_co
     command->footer(
         "Utilization of an EIP: sessions of its busiest (destination address, port, protocol)\n"
         "divided by the gateway's port_budget_per_eip (SNAT ports are unique per destination).\n"
+        "IN FORCE: the budget the data plane enforces on the EIP (- when no SNAT entry uses it).\n"
+        "Port budget rows: connections refused (port allocation errors) and steered to another\n"
+        "EIP, per gateway and SNAT entry (entry -: an EIP's backstop), since natctld started.\n"
         "\n"
         "Examples:\n"
         "  natctl ports\n"

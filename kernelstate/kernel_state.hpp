@@ -5,10 +5,17 @@
 // never includes netlink/.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -42,6 +49,23 @@ inline std::string refusal_log_prefix(const std::string& reason, std::uint32_t r
            (entry.empty() ? std::string(kRefusalNoEntry) : entry);
 }
 
+// The names nft and conntrack print for the IP protocols natctl translates or reports;
+// nullopt for the others, which each caller prints its own way (a number, "proto N").
+inline std::optional<std::string_view> protocol_name(std::uint32_t protocol) {
+    switch (protocol) {
+        case 1:
+            return "icmp";
+        case 6:
+            return "tcp";
+        case 17:
+            return "udp";
+        case 132:
+            return "sctp";
+        default:
+            return std::nullopt;
+    }
+}
+
 // ---- nftables ---------------------------------------------------------------------------
 
 // Datatypes of set keys and data, with nft's own type ids (src/datatype.h) so that the
@@ -68,11 +92,137 @@ struct Verdict {
 // realms, integers) or an interface name.
 using Scalar = std::variant<std::uint32_t, std::string>;
 
+// The values of one element field list (key, key end, data, data end). Sets hold up to
+// ~100k elements that natctld keeps for as long as it runs, and almost every value is a
+// number: up to kInline numbers sit inline (no allocation per element; a set's elements
+// are one contiguous block), anything else (an interface name, a longer list) spills to
+// the heap. Values read back as Scalars; equality and ordering are those of the
+// std::vector<Scalar> it stands for, whichever way it is stored.
+class FieldList {
+  public:
+    static constexpr std::size_t kInline = 4;
+
+    class const_iterator {
+      public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = Scalar;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = Scalar;
+        const_iterator() = default;
+        const_iterator(const FieldList* list, std::size_t index) : list_(list), index_(index) {}
+        Scalar operator*() const { return (*list_)[index_]; }
+        const_iterator& operator++() {
+            ++index_;
+            return *this;
+        }
+        const_iterator operator++(int) {
+            auto before = *this;
+            ++index_;
+            return before;
+        }
+        bool operator==(const const_iterator& other) const { return index_ == other.index_; }
+
+      private:
+        const FieldList* list_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    FieldList() = default;
+    FieldList(std::initializer_list<Scalar> values) {
+        for (const auto& value : values)
+            push_back(value);
+    }
+    // Implicit: call sites build values as std::vector<Scalar> (readback, tests).
+    FieldList(const std::vector<Scalar>& values) {
+        for (const auto& value : values)
+            push_back(value);
+    }
+    FieldList(const FieldList& other)
+        : numbers_(other.numbers_),
+          size_(other.size_),
+          spilled_(other.spilled_ ? std::make_unique<std::vector<Scalar>>(*other.spilled_)
+                                  : nullptr) {}
+    FieldList(FieldList&&) noexcept = default;
+    FieldList& operator=(const FieldList& other) {
+        if (this != &other) *this = FieldList(other);
+        return *this;
+    }
+    FieldList& operator=(FieldList&&) noexcept = default;
+    ~FieldList() = default;
+
+    std::size_t size() const { return spilled_ ? spilled_->size() : size_; }
+    bool empty() const { return size() == 0; }
+
+    bool is_number(std::size_t i) const {
+        return !spilled_ || std::holds_alternative<std::uint32_t>((*spilled_)[i]);
+    }
+    // Only for is_number(i).
+    std::uint32_t number(std::size_t i) const {
+        return spilled_ ? std::get<std::uint32_t>((*spilled_)[i]) : numbers_[i];
+    }
+    // Only for !is_number(i).
+    std::string_view name(std::size_t i) const { return std::get<std::string>((*spilled_)[i]); }
+
+    Scalar operator[](std::size_t i) const {
+        if (spilled_) return (*spilled_)[i];
+        return numbers_[i];
+    }
+    Scalar front() const { return (*this)[0]; }
+    Scalar back() const { return (*this)[size() - 1]; }
+    const_iterator begin() const { return {this, 0}; }
+    const_iterator end() const { return {this, size()}; }
+
+    void push_back(Scalar value) {
+        if (!spilled_ && size_ < kInline && std::holds_alternative<std::uint32_t>(value)) {
+            numbers_[size_++] = std::get<std::uint32_t>(value);
+            return;
+        }
+        if (!spilled_) {
+            spilled_ =
+                std::make_unique<std::vector<Scalar>>(numbers_.begin(), numbers_.begin() + size_);
+            numbers_ = {};
+            size_ = 0;
+        }
+        spilled_->push_back(std::move(value));
+    }
+    template <class... Args>
+    void emplace_back(Args&&... args) {
+        push_back(Scalar(std::forward<Args>(args)...));
+    }
+    void clear() {
+        numbers_ = {};
+        size_ = 0;
+        spilled_.reset();
+    }
+    std::vector<Scalar> to_vector() const { return {begin(), end()}; }
+
+    friend bool operator==(const FieldList& a, const FieldList& b) {
+        return (a <=> b) == std::strong_ordering::equal;
+    }
+    friend std::strong_ordering operator<=>(const FieldList& a, const FieldList& b) {
+        if (!a.spilled_ && !b.spilled_) {
+            for (std::size_t i = 0; i < a.size_ && i < b.size_; ++i)
+                if (auto c = a.numbers_[i] <=> b.numbers_[i]; c != 0) return c;
+            return a.size_ <=> b.size_;
+        }
+        auto n = std::min(a.size(), b.size());
+        for (std::size_t i = 0; i < n; ++i)
+            if (auto c = a[i] <=> b[i]; c != 0) return c;
+        return a.size() <=> b.size();
+    }
+
+  private:
+    std::array<std::uint32_t, kInline> numbers_{};
+    std::uint8_t size_ = 0;
+    std::unique_ptr<std::vector<Scalar>> spilled_;  // set: every value is here
+};
+
 struct Element {
-    std::vector<Scalar> key;         // one value per key field
-    std::vector<Scalar> key_end;     // interval sets: inclusive last key; otherwise empty
-    std::vector<Scalar> data;        // maps with non-verdict data
-    std::vector<Scalar> data_end;    // data ranges (NAT address/port ranges): inclusive end
+    FieldList key;                   // one value per key field
+    FieldList key_end;               // interval sets: inclusive last key; otherwise empty
+    FieldList data;                  // maps with non-verdict data
+    FieldList data_end;              // data ranges (NAT address/port ranges): inclusive end
     std::optional<Verdict> verdict;  // verdict maps
     auto operator<=>(const Element&) const = default;
 };

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "kernelstate/kernel_state.hpp"
+
 namespace natctl::netlink {
 namespace {
 
@@ -10,17 +12,9 @@ std::string address(std::uint32_t host_order) {
                        (host_order >> 8) & 0xff, host_order & 0xff);
 }
 
-std::string protocol_name(std::uint8_t protocol) {
-    switch (protocol) {
-        case 1:
-            return "icmp";
-        case 6:
-            return "tcp";
-        case 17:
-            return "udp";
-        default:
-            return fmt::format("proto {}", protocol);
-    }
+std::string protocol_text(std::uint8_t protocol) {
+    if (auto known = kernel::protocol_name(protocol)) return std::string(*known);
+    return fmt::format("proto {}", protocol);
 }
 
 std::string endpoint(std::uint32_t host_order, std::uint16_t port, bool with_port) {
@@ -31,7 +25,7 @@ std::string endpoint(std::uint32_t host_order, std::uint16_t port, bool with_por
 
 std::string describe(const ConntrackEntry& entry) {
     const bool ports = entry.protocol != 1 && (entry.original.sport || entry.original.dport);
-    std::string text = fmt::format("{} {} -> {}", protocol_name(entry.protocol),
+    std::string text = fmt::format("{} {} -> {}", protocol_text(entry.protocol),
                                    endpoint(entry.original.src, entry.original.sport, ports),
                                    endpoint(entry.original.dst, entry.original.dport, ports));
     if (entry.icmp)

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "netlink/mnl_receive.hpp"
+
 #include "netlink/conntrack_socket.hpp"
 
 namespace natctl::netlink {
@@ -88,29 +90,11 @@ std::expected<ConntrackEventBatch, ConntrackError> ConntrackEventSocket::read(
     std::size_t max_messages) {
     ConntrackEventBatch batch;
     EventState state{&batch.events};
-    batch.drained = false;
-    for (std::size_t i = 0; i < max_messages; ++i) {
-        const ssize_t received =
-            mnl_socket_recvfrom(socket_.get(), receive_buffer_.data(), receive_buffer_.size());
-        if (received < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                batch.drained = true;
-                break;
-            }
-            if (errno == EINTR) continue;
-            if (errno == ENOBUFS) {
-                // Reported once per overflow; what is still queued is readable after it.
-                batch.overflow = true;
-                continue;
-            }
-            return std::unexpected(system_error("reading conntrack events", errno));
-        }
-        // Events carry sequence 0 and the kernel's port id 0: no filtering on either.
-        const int result = mnl_cb_run(receive_buffer_.data(), static_cast<std::size_t>(received), 0,
-                                      0, on_event, &state);
-        if (result < 0 && errno != EPROTO && errno != ESRCH)
-            return std::unexpected(system_error("parsing conntrack events", errno));
-    }
+    auto received = receive_messages(socket_.get(), receive_buffer_, max_messages, on_event, &state,
+                                     "conntrack events");
+    if (!received) return std::unexpected(received.error());
+    batch.drained = received->drained;
+    batch.overflow = received->overflow;
     return batch;
 }
 

@@ -18,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "netlink/mnl_receive.hpp"
+
 namespace natctl::netlink {
 namespace {
 
@@ -220,28 +222,11 @@ int NflogSocket::fd() const {
 std::expected<NflogBatch, ConntrackError> NflogSocket::read(std::size_t max_messages) {
     NflogBatch batch;
     ReadState state{&batch.packets};
-    batch.drained = false;
-    for (std::size_t i = 0; i < max_messages; ++i) {
-        const ssize_t received =
-            mnl_socket_recvfrom(socket_.get(), receive_buffer_.data(), receive_buffer_.size());
-        if (received < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                batch.drained = true;
-                break;
-            }
-            if (errno == EINTR) continue;
-            if (errno == ENOBUFS) {
-                batch.overflow = true;
-                continue;
-            }
-            return std::unexpected(system_error("reading NFLOG packets", errno));
-        }
-        // Log messages carry sequence 0 and the kernel's port id 0: no filtering on either.
-        const int result = mnl_cb_run(receive_buffer_.data(), static_cast<std::size_t>(received), 0,
-                                      0, on_message, &state);
-        if (result < 0 && errno != EPROTO && errno != ESRCH)
-            return std::unexpected(system_error("parsing NFLOG packets", errno));
-    }
+    auto received = receive_messages(socket_.get(), receive_buffer_, max_messages, on_message,
+                                     &state, "NFLOG packets");
+    if (!received) return std::unexpected(received.error());
+    batch.drained = received->drained;
+    batch.overflow = received->overflow;
     return batch;
 }
 

@@ -243,8 +243,8 @@ bool integers_in_network_order(const kernel::Set& set) {
 
 // Writes the value into `bytes` (room for kMaxValueBytes); returns its length.
 static std::expected<std::uint32_t, std::string> encode_value_into(
-    std::span<const FieldType> fields, std::span<const kernel::Scalar> values,
-    bool network_order_integers, std::uint8_t* bytes) {
+    std::span<const FieldType> fields, const kernel::FieldList& values, bool network_order_integers,
+    std::uint8_t* bytes) {
     if (fields.size() != values.size())
         return std::unexpected(
             fmt::format("value has {} fields, type has {}", values.size(), fields.size()));
@@ -257,13 +257,14 @@ static std::expected<std::uint32_t, std::string> encode_value_into(
         auto field = fields[i];
         auto* out = bytes + offset;
         if (field == FieldType::IfName) {
-            const auto* name = std::get_if<std::string>(&values[i]);
-            if (!name || name->size() >= 16)
+            if (values.is_number(i) || values.name(i).size() >= 16)
                 return std::unexpected(std::string("interface name expected (< 16 chars)"));
-            std::memcpy(out, name->data(), name->size());
+            auto name = values.name(i);
+            std::memcpy(out, name.data(), name.size());
         } else {
-            const auto* number = std::get_if<std::uint32_t>(&values[i]);
-            if (!number) return std::unexpected(std::string("number expected"));
+            if (!values.is_number(i)) return std::unexpected(std::string("number expected"));
+            const auto value = values.number(i);
+            const auto* number = &value;
             switch (field) {
                 case FieldType::Ipv4:
                     put_be(out, *number, 4);
@@ -295,7 +296,7 @@ static std::expected<std::uint32_t, std::string> encode_value_into(
 }
 
 std::expected<std::vector<std::uint8_t>, std::string> encode_value(
-    std::span<const FieldType> fields, std::span<const kernel::Scalar> values,
+    std::span<const FieldType> fields, const kernel::FieldList& values,
     bool network_order_integers) {
     std::vector<std::uint8_t> bytes(value_length(fields), 0);
     auto written = encode_value_into(fields, values, network_order_integers, bytes.data());
@@ -348,17 +349,16 @@ std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
     return values;
 }
 
-std::string describe_value(std::span<const FieldType> fields,
-                           std::span<const kernel::Scalar> values) {
+std::string describe_value(std::span<const FieldType> fields, const kernel::FieldList& values) {
     std::string text;
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (i) text += " . ";
         auto field = i < fields.size() ? fields[i] : FieldType::Integer32;
-        if (const auto* name = std::get_if<std::string>(&values[i])) {
-            text += fmt::format("\"{}\"", *name);
+        if (!values.is_number(i)) {
+            text += fmt::format("\"{}\"", values.name(i));
             continue;
         }
-        auto number = std::get<std::uint32_t>(values[i]);
+        auto number = values.number(i);
         switch (field) {
             case FieldType::Ipv4:
                 text += fmt::format("{}.{}.{}.{}", number >> 24, (number >> 16) & 0xff,

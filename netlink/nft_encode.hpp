@@ -59,7 +59,7 @@ std::uint32_t value_length(std::span<const kernel::FieldType> fields);
 bool integers_in_network_order(const kernel::Set& set);
 
 std::expected<std::vector<std::uint8_t>, std::string> encode_value(
-    std::span<const kernel::FieldType> fields, std::span<const kernel::Scalar> values,
+    std::span<const kernel::FieldType> fields, const kernel::FieldList& values,
     bool network_order_integers);
 std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
     std::span<const kernel::FieldType> fields, std::span<const std::uint8_t> bytes,
@@ -67,7 +67,7 @@ std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
 
 // "203.0.113.10 . tcp . 80" style text of a key, for error messages.
 std::string describe_value(std::span<const kernel::FieldType> fields,
-                           std::span<const kernel::Scalar> values);
+                           const kernel::FieldList& values);
 std::string describe_element(const kernel::Set& set, const kernel::Element& element);
 
 // ---- identities -------------------------------------------------------------------------

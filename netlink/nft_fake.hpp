@@ -37,7 +37,7 @@ class NftFake final : public NftBackend {
     bool count_packets(const std::string& chain, std::size_t rule_index, std::uint64_t packets);
 
   private:
-    using ElementKey = std::pair<std::vector<kernel::Scalar>, std::vector<kernel::Scalar>>;
+    using ElementKey = std::pair<kernel::FieldList, kernel::FieldList>;
     struct FakeSet {
         kernel::Set definition;  // elements kept in `elements` instead
         std::map<ElementKey, kernel::Element> elements;

@@ -1,7 +1,9 @@
 #include "controller/api/ports.hpp"
 
 #include <charconv>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -52,9 +54,38 @@ std::optional<Failure> unknown_parameter(const Target& target,
 
 }  // namespace
 
+nlohmann::json budget_json(const BudgetCounts& counts, const std::optional<std::string>& gateway) {
+    struct Row {
+        std::map<std::string, std::uint64_t> refused;
+        std::uint64_t steered = 0;
+    };
+    std::map<std::pair<std::string, std::string>, Row> rows;
+    for (const auto& [role, count] : counts) {
+        if (gateway && role.gateway != *gateway) continue;
+        auto& row = rows[{role.gateway, role.entry.empty() ? kernel::kRefusalNoEntry : role.entry}];
+        if (role.kind == kernel::CounterRole::Kind::Refused)
+            row.refused[role.reason] += count;
+        else
+            row.steered += count;
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [key, row] : rows) {
+        std::uint64_t refused = 0;
+        for (const auto& [reason, count] : row.refused)
+            refused += count;
+        out.push_back({{"gateway", key.first},
+                       {"entry", key.second},
+                       {"port_allocation_errors", refused},
+                       {"port_allocation_errors_by_reason", row.refused},
+                       {"steered", row.steered}});
+    }
+    return {{"entries", std::move(out)}};
+}
+
 std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
                                                      const model::Model& model,
-                                                     const conntrack::Tracker* tracker) {
+                                                     const conntrack::Tracker* tracker,
+                                                     const BudgetCountsSource& budget) {
     auto target = parse_target(request.target);
     if (!target) return std::nullopt;  // the main router answers
     const auto& s = target->segments;
@@ -79,7 +110,11 @@ std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
         if (!top) return error_response(top.error());
         conntrack::PortsQuery query{text_parameter(*target, "gateway"),
                                     text_parameter(*target, "eip"), *top};
-        return json_response(200, conntrack::ports_view(model, *tracker, query));
+        auto view = conntrack::ports_view(model, *tracker, query);
+        std::optional<BudgetCounts> counts;
+        if (budget) counts = budget();
+        view["budget"] = counts ? budget_json(*counts, query.gateway) : nlohmann::json();
+        return json_response(200, view);
     }
     if (auto refused = unknown_parameter(*target, {"eip", "source", "destination", "limit"}))
         return error_response(*refused);

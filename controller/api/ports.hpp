@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "controller/api/service.hpp"
 #include "controller/model/types.hpp"
 
@@ -15,8 +17,15 @@ namespace natctl::api {
 
 // The answer when `request` is for /v1/ports or /v1/sessions; nullopt otherwise. Without a
 // tracker (accounting not running) the answer is 503.
+// `budget`: the port budget counters for /v1/ports (empty: the answer has `budget: null`).
 std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
                                                      const model::Model& model,
-                                                     const conntrack::Tracker* tracker);
+                                                     const conntrack::Tracker* tracker,
+                                                     const BudgetCountsSource& budget = {});
+
+// The "budget" object of GET /v1/ports: refusals (port allocation errors, by reason) and
+// steered connections per gateway and entry (entry "-": an EIP's backstop), optionally
+// only those of `gateway`.
+nlohmann::json budget_json(const BudgetCounts& counts, const std::optional<std::string>& gateway);
 
 }  // namespace natctl::api

@@ -49,12 +49,14 @@ class Handler {
   public:
     Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request,
             std::optional<DnatIndexCache>& dnat_index,
-            std::optional<std::uint64_t>& validated_revision)
+            std::optional<std::uint64_t>& validated_revision,
+            std::optional<std::uint64_t>& answered_revision)
         : store_(store),
           plane_(data_plane),
           request_(request),
           dnat_index_(dnat_index),
-          validated_revision_(validated_revision) {}
+          validated_revision_(validated_revision),
+          answered_revision_(answered_revision) {}
 
     HttpResponse run() {
         if (request_.body.size() > Service::kMaxBodyBytes)
@@ -100,6 +102,7 @@ class Handler {
     const HttpRequest& request_;
     std::optional<DnatIndexCache>& dnat_index_;
     std::optional<std::uint64_t>& validated_revision_;
+    std::optional<std::uint64_t>& answered_revision_;
     Target target_;
 
     bool matches(const std::vector<std::string_view>& pattern, Args& args) const {
@@ -234,24 +237,37 @@ class Handler {
                                     kernel.error())));
         if (summary.empty()) summary = fmt::format("{} {}", request_.method, request_.target);
         auto committed = store_.commit(next, author(), summary);
-        if (!committed) {
-            // The kernel already runs `next`; put it back so that kernel and store agree.
-            auto restored = plane_.apply(previous);
-            return error_response(failure(
-                500, "",
-                restored ? fmt::format("storing the change failed: {}; the kernel was put back "
-                                       "to revision {}",
-                                       committed.error(), revision)
-                         : fmt::format("storing the change failed: {}; putting the kernel back "
-                                       "to revision {} failed too: {}",
-                                       committed.error(), revision, restored.error())));
-        }
+        // The kernel already runs `next`; put it back so that kernel and store agree.
+        if (!committed) return put_kernel_back(committed.error(), previous, revision);
         validated_revision_ = *committed;
-        answer["revision"] = *committed;
-        answer["kernel"] = kernel_json(*kernel);
-        auto response = json_response(created, answer);
-        response.headers.emplace_back("ETag", etag(*committed));
+        return committed_response(created, answer, *committed, *kernel);
+    }
+
+    // The answer to a write whose kernel change and store commit (`revision`) both succeeded.
+    HttpResponse committed_response(int status, json& answer, std::uint64_t revision,
+                                    const KernelChange& kernel) {
+        answered_revision_ = revision;
+        answer["revision"] = revision;
+        answer["kernel"] = kernel_json(kernel);
+        auto response = json_response(status, answer);
+        response.headers.emplace_back("ETag", etag(revision));
         return response;
+    }
+
+    // A store commit failed after the kernel took the change: the kernel goes back to
+    // `stored` (the model at `revision`, which the failed commit left current).
+    HttpResponse put_kernel_back(const std::string& error, const model::Model& stored,
+                                 std::uint64_t revision) {
+        auto restored = plane_.apply(stored);
+        if (restored) answered_revision_ = revision;
+        return error_response(
+            failure(500, "",
+                    restored ? fmt::format("storing the change failed: {}; the kernel was put back "
+                                           "to revision {}",
+                                           error, revision)
+                             : fmt::format("storing the change failed: {}; putting the kernel back "
+                                           "to revision {} failed too: {}",
+                                           error, revision, restored.error())));
     }
 
     // ---- the fast path for one DNAT entry ------------------------------------------------
@@ -327,26 +343,10 @@ class Handler {
                                     kernel.error())));
         auto committed = store_.commit_change(
             change, author(), fmt::format("{} {}", request_.method, request_.target));
-        if (!committed) {
-            // The kernel already runs the change; put it back to the stored model, which the
-            // failed commit left as it was.
-            auto restored = plane_.apply(store_.current());
-            return error_response(failure(
-                500, "",
-                restored ? fmt::format("storing the change failed: {}; the kernel was put back "
-                                       "to revision {}",
-                                       committed.error(), revision)
-                         : fmt::format("storing the change failed: {}; putting the kernel back "
-                                       "to revision {} failed too: {}",
-                                       committed.error(), revision, restored.error())));
-        }
+        if (!committed) return put_kernel_back(committed.error(), store_.current(), revision);
         dnat_index_->index.apply(change);
         dnat_index_->revision = *committed;
-        answer["revision"] = *committed;
-        answer["kernel"] = kernel_json(*kernel);
-        auto response = json_response(verb == Verb::Create ? 201 : 200, answer);
-        response.headers.emplace_back("ETag", etag(*committed));
-        return response;
+        return committed_response(verb == Verb::Create ? 201 : 200, answer, *committed, *kernel);
     }
 
     static json kernel_json(const KernelChange& change) {
@@ -636,15 +636,23 @@ std::expected<KernelChange, std::string> DataPlane::apply_change(
     return apply(after);
 }
 
+void Service::answered() {
+    if (auto revision = std::exchange(answered_revision_, std::nullopt))
+        data_plane_.committed(*revision);
+}
+
 HttpResponse Service::handle(const HttpRequest& request) {
+    answered();
     // Nothing here is expected to throw (errors travel as values), but the server must answer
     // every request: a library exception (allocation, JSON) becomes a 500, not a dead
     // connection.
     try {
-        if (auto answered = handle_conntrack_request(request, store_.current(), conntrack_))
+        if (auto answered =
+                handle_conntrack_request(request, store_.current(), conntrack_, budget_counts_))
             return *answered;
-        auto response =
-            Handler(store_, data_plane_, request, dnat_index_, validated_revision_).run();
+        auto response = Handler(store_, data_plane_, request, dnat_index_, validated_revision_,
+                                answered_revision_)
+                            .run();
         // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
         // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping
         // the peak resident.

@@ -19,6 +19,7 @@
 #include "controller/model/types.hpp"
 #include "controller/model/validate.hpp"
 #include "controller/store/store.hpp"
+#include "kernelstate/kernel_state.hpp"
 
 namespace natctl::conntrack {
 class Tracker;
@@ -58,11 +59,20 @@ class DataPlane {
     virtual std::expected<KernelChange, std::string> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index);
+    // The store committed `revision`, which the kernel now runs (after apply or
+    // apply_change, or after the kernel was put back when a commit failed). Work an apply
+    // left for later (a conntrack purge) may start now; the default has none.
+    virtual void committed(std::uint64_t /*revision*/) {}
     // What apply would change, without changing anything.
     virtual std::expected<KernelChange, std::string> plan(const model::Model& model) = 0;
     // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).
     virtual nlohmann::json status() = 0;
 };
+
+// Port budget counters per gateway and entry (natctld: its rule counters, read through the
+// same code as its metrics, controller/daemon/metrics_budget.hpp); nullopt: unreadable.
+using BudgetCounts = std::map<kernel::CounterRole, std::uint64_t>;
+using BudgetCountsSource = std::function<std::optional<BudgetCounts>()>;
 
 // The DNAT change index (model/validate.hpp) of the stored model at `revision`: what the
 // fast path for one-entry DNAT writes checks a change against. Rebuilt when the stored
@@ -81,11 +91,21 @@ class Service {
     // Conntrack accounting for GET /v1/ports and /v1/sessions (controller/api/ports.hpp);
     // null: those answer 503.
     void set_conntrack(const conntrack::Tracker* tracker) { conntrack_ = tracker; }
+    // The transport has written the answer to the last request: what a write leaves for
+    // after its answer (DataPlane::committed, a conntrack purge) starts now, so that it does
+    // not compete with the answer. handle() starts it too, before the next request, for a
+    // transport that does not call this.
+    void answered();
+    // The port budget counters GET /v1/ports shows.
+    void set_budget_counts(BudgetCountsSource source) { budget_counts_ = std::move(source); }
 
   private:
     store::Store& store_;
     DataPlane& data_plane_;
     const conntrack::Tracker* conntrack_ = nullptr;
+    BudgetCountsSource budget_counts_;
+    // The revision a write committed, for DataPlane::committed once it is answered.
+    std::optional<std::uint64_t> answered_revision_;
     std::optional<DnatIndexCache> dnat_index_;
     // The revision the general write path last validated whole: its index needs no second
     // validation.

@@ -47,6 +47,9 @@ class ElementMap {
     }
     std::vector<Element> take() {
         compact();
+        // The desired table outlives the compile (the reconciler keeps it as its committed
+        // copy): no growth slack in a 100k-element set.
+        elements_.shrink_to_fit();
         return std::move(elements_);
     }
 
@@ -64,10 +67,10 @@ class ElementMap {
     std::size_t compacted_ = 0;
 };
 
-Element key_element(std::vector<Scalar> key) {
+Element key_element(kernel::FieldList key) {
     return Element{std::move(key), {}, {}, {}, std::nullopt};
 }
-Element map_element(std::vector<Scalar> key, std::vector<Scalar> data) {
+Element map_element(kernel::FieldList key, kernel::FieldList data) {
     return Element{std::move(key), {}, std::move(data), {}, std::nullopt};
 }
 

@@ -56,16 +56,8 @@ std::string field_text(FieldType type, const Scalar& value) {
         case FieldType::Ipv4:
             return address_text(number(value));
         case FieldType::InetProto:
-            switch (number(value)) {
-                case 1:
-                    return "icmp";
-                case 6:
-                    return "tcp";
-                case 17:
-                    return "udp";
-                default:
-                    return fmt::format("{}", number(value));
-            }
+            if (auto known = kernel::protocol_name(number(value))) return std::string(*known);
+            return fmt::format("{}", number(value));
         case FieldType::Mark:
             return fmt::format("0x{:08x}", number(value));
         case FieldType::IfName:
@@ -87,8 +79,8 @@ std::string address_range_text(std::uint32_t first, std::uint32_t last) {
     return fmt::format("{}-{}", address_text(first), address_text(last));
 }
 
-std::string join_fields(const std::vector<FieldType>& types, const std::vector<Scalar>& values,
-                        const std::vector<Scalar>& ends) {
+std::string join_fields(const std::vector<FieldType>& types, const kernel::FieldList& values,
+                        const kernel::FieldList& ends) {
     std::string text;
     for (std::size_t index = 0; index < types.size() && index < values.size(); ++index) {
         if (index > 0) text += " . ";

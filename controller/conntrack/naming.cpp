@@ -3,8 +3,26 @@
 #include <algorithm>
 
 #include "controller/compiler/ids.hpp"
+#include "controller/model/addr.hpp"
+#include "kernelstate/kernel_state.hpp"
 
 namespace natctl::conntrack {
+
+std::string address_text(std::uint32_t address) {
+    return model::to_string(model::Ipv4{address});
+}
+
+nlohmann::json protocol_json(std::uint8_t protocol) {
+    if (auto known = kernel::protocol_name(protocol)) return std::string(*known);
+    return protocol;
+}
+
+nlohmann::json tuple_json(std::uint32_t src, std::uint16_t sport, std::uint32_t dst,
+                          std::uint16_t dport) {
+    return {
+        {"src", address_text(src)}, {"sport", sport}, {"dst", address_text(dst)}, {"dport", dport}};
+}
+
 namespace {
 
 const model::Vpc* find_vpc(const model::Model& model, const std::string& name) {

@@ -10,10 +10,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "controller/conntrack/accounting.hpp"
 #include "controller/model/types.hpp"
 
 namespace natctl::conntrack {
+
+// The JSON forms of a session's parts, the same in the API views and the session log:
+// dotted quad; "icmp" / "tcp" / "udp" / "sctp" or else the protocol number;
+// {"src", "sport", "dst", "dport"}.
+std::string address_text(std::uint32_t address);
+nlohmann::json protocol_json(std::uint8_t protocol);
+nlohmann::json tuple_json(std::uint32_t src, std::uint16_t sport, std::uint32_t dst,
+                          std::uint16_t dport);
 
 struct EipInfo {
     const model::Eip* eip = nullptr;

@@ -12,35 +12,10 @@
 #include <fmt/format.h>
 #include <systemd/sd-journal.h>
 
-#include "controller/model/addr.hpp"
-
 namespace natctl::conntrack {
 namespace {
 
 using nlohmann::json;
-
-std::string ip(std::uint32_t address) {
-    return model::to_string(model::Ipv4{address});
-}
-
-json protocol_name(std::uint8_t protocol) {
-    switch (protocol) {
-        case 1:
-            return "icmp";
-        case 6:
-            return "tcp";
-        case 17:
-            return "udp";
-        case 132:
-            return "sctp";
-        default:
-            return protocol;
-    }
-}
-
-json tuple_json(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport) {
-    return json{{"src", ip(src)}, {"sport", sport}, {"dst", ip(dst)}, {"dport", dport}};
-}
 
 int open_append(const std::filesystem::path& path) {
     return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -221,7 +196,7 @@ void SessionRecorder::on_events(const std::vector<netlink::ConntrackEvent>& even
             {"gateway", gateway->name},
             {"type", type},
             {"eip", eip ? json(eip->eip->name) : json()},
-            {"protocol", protocol_name(e.protocol)},
+            {"protocol", protocol_json(e.protocol)},
             {"original",
              tuple_json(e.original.src, e.original.sport, e.original.dst, e.original.dport)},
             // as the packets leave the gateway: the reply tuple turned around
@@ -277,7 +252,7 @@ void SessionRecorder::on_refused(const netlink::NflogBatch& batch) {
                   {"entry", prefix->entry.empty() ? json() : json(prefix->entry)},
                   {"reason", prefix->reason},
                   {"realm", prefix->realm},
-                  {"protocol", protocol_name(packet.protocol)},
+                  {"protocol", protocol_json(packet.protocol)},
                   {"original", tuple_json(packet.tuple.src, packet.tuple.sport, packet.tuple.dst,
                                           packet.tuple.dport)}};
         if (packet.icmp) line["icmp_id"] = packet.icmp->id;

@@ -7,31 +7,11 @@
 #include <vector>
 
 #include "controller/conntrack/naming.hpp"
-#include "controller/model/addr.hpp"
 
 namespace natctl::conntrack {
 namespace {
 
 using nlohmann::json;
-
-std::string ip(std::uint32_t address) {
-    return model::to_string(model::Ipv4{address});
-}
-
-json protocol_name(std::uint8_t protocol) {
-    switch (protocol) {
-        case 1:
-            return "icmp";
-        case 6:
-            return "tcp";
-        case 17:
-            return "udp";
-        case 132:
-            return "sctp";
-        default:
-            return protocol;
-    }
-}
 
 double ratio(std::uint64_t part, std::uint64_t whole) {
     return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
@@ -60,10 +40,6 @@ std::vector<std::pair<typename Map::key_type, std::uint64_t>> top_n(const Map& m
     return rows;
 }
 
-json tuple_json(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport) {
-    return json{{"src", ip(src)}, {"sport", sport}, {"dst", ip(dst)}, {"dport", dport}};
-}
-
 json stats_json(const Accounting& accounting, const TrackerStats& s) {
     return json{{"sessions", accounting.sessions()},
                 {"in_sync", s.in_sync},
@@ -73,6 +49,19 @@ json stats_json(const Accounting& accounting, const TrackerStats& s) {
                 {"resync_failures", s.resync_failures},
                 {"last_dump_entries", s.last_dump_entries},
                 {"last_dump_ms", s.last_dump_duration.count()}};
+}
+
+// The port_budget_per_eip the data plane enforces on `eip`: that of the first gateway (not a
+// masquerade one) with a SNAT entry that uses it, as the compiler picks it
+// (docs/KERNEL-LAYOUT.md, "Port budgets"); null when no SNAT entry uses it.
+json budget_in_force(const model::Model& model, const std::string& eip) {
+    for (const auto& gateway : model.nat_gateways) {
+        if (gateway.effective_mode() == model::GatewayMode::Masquerade) continue;
+        for (const auto& entry : gateway.snat_entries)
+            if (std::find(entry.eips.begin(), entry.eips.end(), eip) != entry.eips.end())
+                return gateway.port_budget();
+    }
+    return nullptr;
 }
 
 json ports_view(const model::Model& model, const Accounting& accounting, const TrackerStats& stats,
@@ -97,19 +86,20 @@ json ports_view(const model::Model& model, const Accounting& accounting, const T
              top_n(c.destinations, std::max<std::size_t>(query.top, 1))) {
             worst = std::max(worst, n);
             if (destinations.size() >= query.top) break;
-            destinations.push_back(json{{"address", ip(destination.address)},
+            destinations.push_back(json{{"address", address_text(destination.address)},
                                         {"port", destination.port},
-                                        {"protocol", protocol_name(destination.protocol)},
+                                        {"protocol", protocol_json(destination.protocol)},
                                         {"sessions", n},
                                         {"utilization", ratio(n, budget)}});
         }
         json top_sources = json::array();
         for (const auto& [source, n] : top_n(c.sources, query.top))
-            top_sources.push_back(json{{"address", ip(source)}, {"sessions", n}});
+            top_sources.push_back(json{{"address", address_text(source)}, {"sessions", n}});
         eip_rows.push_back(json{{"name", info.eip->name},
-                                {"address", ip(address)},
+                                {"address", address_text(address)},
                                 {"gateway", info.gateway ? json(info.gateway->name) : json()},
                                 {"port_budget", budget},
+                                {"budget_in_force", budget_in_force(model, info.eip->name)},
                                 {"sessions", c.snat + c.dnat},
                                 {"snat_sessions", c.snat},
                                 {"dnat_sessions", c.dnat},
@@ -140,7 +130,7 @@ json ports_view(const model::Model& model, const Accounting& accounting, const T
     json top_sources = json::array();
     for (const auto& [source, n] :
          filtered ? top_n(sources, query.top) : top_n(accounting.by_private(), query.top))
-        top_sources.push_back(json{{"address", ip(source)}, {"sessions", n}});
+        top_sources.push_back(json{{"address", address_text(source)}, {"sessions", n}});
     // Translations to addresses that are no EIP of the model (masquerade, instance public
     // IPs, leftovers of removed EIPs).
     json others = json::array();
@@ -150,7 +140,7 @@ json ports_view(const model::Model& model, const Accounting& accounting, const T
             if (!eips.contains(address)) rows.emplace_back(address, c.snat + c.dnat);
         std::sort(rows.begin(), rows.end());
         for (const auto& [address, n] : rows)
-            others.push_back(json{{"address", ip(address)}, {"sessions", n}});
+            others.push_back(json{{"address", address_text(address)}, {"sessions", n}});
     }
     return json{{"eips", std::move(eip_rows)},
                 {"top_sources", std::move(top_sources)},
@@ -190,7 +180,7 @@ json sessions_view(const model::Model& model, const Accounting& accounting,
         const auto& e = matched[i];
         const char* type = e.src_nat() && e.dst_nat() ? "snat+dnat" : e.src_nat() ? "snat" : "dnat";
         json row{
-            {"protocol", protocol_name(e.protocol)},
+            {"protocol", protocol_json(e.protocol)},
             {"type", type},
             {"eip", e.src_nat() ? eip_name(e.reply.dst) : eip_name(e.original.dst)},
             {"original",

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -22,8 +23,8 @@
 #include "controller/daemon/http_server.hpp"
 #include "controller/daemon/kernel_events.hpp"
 #include "controller/daemon/metrics.hpp"
-#include "controller/daemon/metrics_conntrack.hpp"
 #include "controller/daemon/metrics_budget.hpp"
+#include "controller/daemon/metrics_conntrack.hpp"
 #include "controller/daemon/metrics_daemon.hpp"
 #include "controller/daemon/metrics_server.hpp"
 #include "controller/daemon/session_log_upkeep.hpp"
@@ -278,7 +279,13 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("conntrack netlink socket: {}", conntrack.error().message);
         return 1;
     }
+    // The purges after API writes dump conntrack on a worker thread: a socket of their own.
+    auto purge_conntrack = netlink::ConntrackSocket::open();
+    if (!purge_conntrack)
+        spdlog::error("API writes will purge conntrack before they answer: {}",
+                      purge_conntrack.error().message);
     ReconcilerDataPlane data_plane(**nft, *routes, &*conntrack, features);
+    if (purge_conntrack) data_plane.defer_conntrack_purges(*purge_conntrack);
     // Before the start-up reconcile, so that it counts as an apply. Conntrack accounting
     // and others add their series with registry.add_collector.
     metrics::Registry registry;
@@ -286,6 +293,17 @@ int run_daemon(const DaemonOptions& options) {
         registry, cli::kVersion,
         {[&store] { return (*store)->revision(); }, [&data_plane] { return data_plane.in_sync(); },
          [&data_plane] { return data_plane.drift_repairs(); }});
+    registry.add_collector([&data_plane](metrics::Exposition& out) {
+        auto stats = data_plane.purge_stats();
+        if (!stats) return;
+        out.counter("natctl_conntrack_purged_total",
+                    "Stale conntrack entries deleted by the purges that follow API writes.", {},
+                    static_cast<double>(stats->purged_total));
+        out.counter("natctl_conntrack_purge_failures_total",
+                    "Purges following API writes that failed (retried by the next write or "
+                    "resync).",
+                    {}, static_cast<double>(stats->failures_total));
+    });
     data_plane.set_apply_observer([&daemon_metrics](bool ok, std::chrono::duration<double> took) {
         daemon_metrics.record_apply(ok, took);
     });
@@ -312,24 +330,26 @@ int run_daemon(const DaemonOptions& options) {
     }
     auto refusals = netlink::NflogSocket::open();
     if (!refusals)
-        spdlog::error("refused connections will not be logged: NFLOG {}",
-                      refusals.error().message);
+        spdlog::error("refused connections will not be logged: NFLOG {}", refusals.error().message);
     conntrack::LiveOptions live{config->conntrack_event_buffer_bytes, recorder->get()};
     if (refusals) live.watches.push_back(refusal_watch(*refusals, **recorder));
     auto current_model = [&store]() -> const model::Model& { return (*store)->current(); };
-    SessionLogUpkeep session_log(io, **recorder, [&store] { return (*store)->revision(); },
-                                 current_model);
+    SessionLogUpkeep session_log(
+        io, **recorder, [&store] { return (*store)->revision(); }, current_model);
     session_log.start();
     auto accounting = conntrack::LiveAccounting::start(std::move(live));
     if (accounting) {
         service.set_conntrack(&(*accounting)->tracker());
-        metrics::add_conntrack_metrics(
-            registry, {&(*accounting)->tracker(), current_model, recorder->get()});
+        metrics::add_conntrack_metrics(registry,
+                                       {&(*accounting)->tracker(), current_model, recorder->get()});
     } else {
         spdlog::error("conntrack accounting unavailable: {}", accounting.error());
     }
-    metrics::add_budget_metrics(registry,
-                                {current_model, [&store] { return (*store)->revision(); }});
+    // One reader of the budget counters for the metrics and GET /v1/ports alike.
+    auto budget_counters = std::make_shared<metrics::BudgetCounters>(
+        metrics::BudgetSources{current_model, [&store] { return (*store)->revision(); }});
+    metrics::add_budget_metrics(registry, budget_counters);
+    service.set_budget_counts([budget_counters] { return budget_counters->read(); });
     metrics::MetricsServer metrics_server(io, *metrics_endpoint,
                                           [&registry] { return registry.render(); });
     Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server,

@@ -32,6 +32,10 @@ nlohmann::json summarize(const reconciler::ApplyOutcome& outcome) {
         {"conntrack_error", outcome.conntrack_error.empty()
                                 ? nlohmann::json(nullptr)
                                 : nlohmann::json(outcome.conntrack_error)},
+        {"conntrack_purge", outcome.conntrack_purge_deferred  ? nlohmann::json("queued")
+                            : outcome.conntrack_removed       ? nlohmann::json("done")
+                            : outcome.conntrack_error.empty() ? nlohmann::json(nullptr)
+                                                              : nlohmann::json("failed")},
     };
 }
 
@@ -54,13 +58,40 @@ ReconcilerDataPlane::ReconcilerDataPlane(netlink::NftBackend& nft, netlink::Rout
       features_(std::move(features)),
       clock_(std::move(clock)) {}
 
+void ReconcilerDataPlane::defer_conntrack_purges(netlink::ConntrackBackend& conntrack) {
+    purger_ = std::make_unique<ConntrackPurger>(conntrack, index_mutex_, translations_);
+}
+
+std::optional<ConntrackPurger::Stats> ReconcilerDataPlane::purge_stats() const {
+    if (!purger_) return std::nullopt;
+    return purger_->stats();
+}
+
+void ReconcilerDataPlane::wait_for_purge() {
+    if (purger_) purger_->wait_idle();
+}
+
+reconciler::Purge ReconcilerDataPlane::api_purge() {
+    if (!purger_) return reconciler::Purge::Now;
+    if (purger_->owes_retry()) reconciler_.owe_conntrack_purge();
+    return reconciler::Purge::Deferred;
+}
+
+void ReconcilerDataPlane::committed(std::uint64_t revision) {
+    if (!purge_owed_ || !purger_) return;
+    purge_owed_ = false;
+    purger_->request(revision);
+}
+
 std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
-    const model::Model& model, bool dry_run, reconciler::Mode mode) {
+    const model::Model& model, bool dry_run, reconciler::Mode mode, reconciler::Purge purge) {
     const auto started = std::chrono::steady_clock::now();
     auto desired = compiler::compile(model);
     auto translations = compiler::index_translations(model);
+    std::unique_lock index_lock(index_mutex_, std::defer_lock);
+    if (!dry_run) index_lock.lock();
     auto outcome = dry_run ? reconciler_.plan(desired, &translations)
-                           : reconciler_.apply(std::move(desired), &translations, mode);
+                           : reconciler_.apply(std::move(desired), &translations, mode, purge);
     if (!dry_run && apply_observer_)
         apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
     if (!dry_run) {
@@ -68,6 +99,8 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
             translations_ = std::move(translations);
         else
             translations_.reset();
+        if (outcome && outcome->conntrack_purge_deferred) purge_owed_ = true;
+        index_lock.unlock();
         // A whole-model apply frees the previous committed state and the compile's
         // intermediates (100k elements: well over 100 MiB); hand the free pages back
         // rather than keep the peak resident for the daemon's lifetime.
@@ -82,7 +115,7 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
 
 std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
     const model::Model& model) {
-    auto outcome = run(model, false, reconciler::Mode::Incremental);
+    auto outcome = run(model, false, reconciler::Mode::Incremental, api_purge());
     if (!outcome) {
         // The reconciler leaves the kernel as it was, so it still matches the stored model
         // (which the API does not change on failure): in_sync_ stays as it is.
@@ -107,16 +140,20 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
         return apply(after);
     }
     const auto started = std::chrono::steady_clock::now();
+    const auto purge = api_purge();
+    std::unique_lock index_lock(index_mutex_);
     compiler::apply_dnat_change(*translations_, before, change);
-    auto outcome = reconciler_.apply_elements(*elements, &*translations_);
+    auto outcome = reconciler_.apply_elements(*elements, &*translations_, purge);
+    if (!outcome) translations_.reset();
+    index_lock.unlock();
     if (apply_observer_)
         apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
     if (!outcome) {
         // The next apply dumps and rebuilds both; the stored model is unchanged.
-        translations_.reset();
         last_error_ = outcome.error();
         return std::unexpected(outcome.error());
     }
+    if (outcome->conntrack_purge_deferred) purge_owed_ = true;
     if (!outcome->conntrack_error.empty())
         spdlog::warn("conntrack hygiene: {}", outcome->conntrack_error);
     last_apply_time_ = clock_();
@@ -126,7 +163,7 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
 }
 
 std::expected<api::KernelChange, std::string> ReconcilerDataPlane::plan(const model::Model& model) {
-    auto outcome = run(model, true, reconciler::Mode::FullResync);
+    auto outcome = run(model, true, reconciler::Mode::FullResync, reconciler::Purge::Now);
     if (!outcome) return std::unexpected(outcome.error());
     return api::KernelChange{outcome->changed(), summarize(*outcome)};
 }
@@ -135,7 +172,8 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::reconcile(
     const model::Model& stored, ReconcileCause cause) {
     // Start-up, drift and the periodic resync are there to see what changed behind
     // natctl's back: they read the kernel instead of trusting the committed copy.
-    auto outcome = run(stored, false, reconciler::Mode::FullResync);
+    if (purger_ && purger_->owes_retry()) reconciler_.owe_conntrack_purge();
+    auto outcome = run(stored, false, reconciler::Mode::FullResync, reconciler::Purge::Now);
     if (!outcome) {
         in_sync_ = false;
         last_error_ = fmt::format("{} reconcile: {}", to_string(cause), outcome.error());
@@ -162,11 +200,32 @@ nlohmann::json ReconcilerDataPlane::status() {
          features_.flowtable ? nlohmann::json(*features_.flowtable) : nlohmann::json(nullptr)},
         {"message", features_.message},
     };
-    return {
+    nlohmann::json out = {
         {"reconcile", std::move(reconcile)},
         {"kernel_features", std::move(features)},
         {"drift_repairs", drift_repairs_},
     };
+    if (auto stats = purge_stats()) {
+        nlohmann::json last = nullptr;
+        if (stats->last)
+            last = {
+                {"revision", stats->last->revision},
+                {"time", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(stats->last->time))},
+                {"removed", stats->last->removed ? nlohmann::json(*stats->last->removed)
+                                                 : nlohmann::json(nullptr)},
+                {"error", stats->last->error.empty() ? nlohmann::json(nullptr)
+                                                     : nlohmann::json(stats->last->error)},
+            };
+        out["conntrack_purge"] = {
+            {"state", stats->running  ? "running"
+                      : stats->queued ? "queued"
+                                      : "idle"},
+            {"purged_total", stats->purged_total},
+            {"failures_total", stats->failures_total},
+            {"last", std::move(last)},
+        };
+    }
+    return out;
 }
 
 }  // namespace natctl::daemon

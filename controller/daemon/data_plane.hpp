@@ -8,6 +8,8 @@
 #include <ctime>
 #include <expected>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -15,6 +17,7 @@
 
 #include "controller/api/service.hpp"
 #include "controller/compiler/translations.hpp"
+#include "controller/daemon/conntrack_purger.hpp"
 #include "controller/model/types.hpp"
 #include "controller/reconciler/reconciler.hpp"
 #include "netlink/conntrack_backend.hpp"
@@ -56,7 +59,18 @@ class ReconcilerDataPlane final : public api::DataPlane {
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override;
     std::expected<api::KernelChange, std::string> plan(const model::Model& model) override;
+    // Hands the conntrack purge the last API write owes to the purger (when there is one).
+    void committed(std::uint64_t revision) override;
     nlohmann::json status() override;
+
+    // From now on API writes leave their conntrack purge to a worker thread that uses
+    // `conntrack` (a socket of its own) and answer without waiting for it (conntrack_purger.hpp);
+    // reconcile() still purges before it returns. Without this, writes purge synchronously.
+    void defer_conntrack_purges(netlink::ConntrackBackend& conntrack);
+    // The deferred purges so far; empty without defer_conntrack_purges.
+    std::optional<ConntrackPurger::Stats> purge_stats() const;
+    // Waits for a queued or running deferred purge to finish.
+    void wait_for_purge();
 
     // API writes (apply) diff against the reconciler's copy of what the last apply committed
     // (O(change) kernel work); reconcile() always reads the kernel back (a full resync).
@@ -77,12 +91,20 @@ class ReconcilerDataPlane final : public api::DataPlane {
 
   private:
     std::expected<reconciler::ApplyOutcome, std::string> run(const model::Model& model,
-                                                             bool dry_run, reconciler::Mode mode);
+                                                             bool dry_run, reconciler::Mode mode,
+                                                             reconciler::Purge purge);
+    // How an apply purges: deferred when a purger runs them, asking for a retry of one that
+    // failed.
+    reconciler::Purge api_purge();
 
     reconciler::Reconciler reconciler_;
     // The translation index of the model the kernel last got through an apply: conntrack
     // hygiene's, kept for apply_change to patch.
     std::optional<compiler::TranslationIndex> translations_;
+    // Held while the kernel and translations_ change; the purger judges and deletes under it.
+    std::mutex index_mutex_;
+    // The last API write owes a purge, not yet handed to the purger.
+    bool purge_owed_ = false;
     KernelFeatures features_;
     Clock clock_;
     bool in_sync_ = false;  // nothing reconciled yet
@@ -90,6 +112,8 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::string last_error_;
     std::uint64_t drift_repairs_ = 0;
     ApplyObserver apply_observer_;
+    // After translations_ and index_mutex_, which its worker uses.
+    std::unique_ptr<ConntrackPurger> purger_;
 };
 
 // The reconciler's outcome as the API reports it ("kernel": {...counts...}).

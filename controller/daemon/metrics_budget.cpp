@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "controller/compiler/compile.hpp"
 #include "netlink/nft_encode.hpp"
@@ -49,32 +50,39 @@ std::map<BudgetCounterTotals::Key, std::uint64_t> BudgetCounterTotals::totals(
     return out;
 }
 
-namespace {
+BudgetCounters::BudgetCounters(BudgetSources sources) : sources_(std::move(sources)) {
+    auto socket = netlink::NftSocket::open();
+    if (socket)
+        socket_ = std::move(*socket);
+    else
+        spdlog::error("port budget counters unavailable: nftables socket: {}",
+                      socket.error().message);
+}
 
-// Scrape-time state: the nft socket, the roles of the revision last compiled, the totals.
-struct BudgetCollector {
-    BudgetSources sources;
-    std::unique_ptr<netlink::NftSocket> socket;
-    std::optional<std::uint64_t> compiled_revision;
-    BudgetCounterTotals::Roles roles;
-    BudgetCounterTotals totals;
-    bool read_failed_logged = false;
+BudgetCounters::~BudgetCounters() = default;
 
-    void collect(Exposition& out) {
-        if (!socket) return;
-        if (const auto revision = sources.revision(); compiled_revision != revision) {
-            roles = BudgetCounterTotals::roles_of(compiler::compile(sources.model()));
-            compiled_revision = revision;
-        }
-        auto observed = socket->dump_rules();
-        if (!observed) {
-            if (!std::exchange(read_failed_logged, true))
-                spdlog::warn("port budget metrics: reading rule counters: {}",
-                             observed.error().message);
-        } else {
-            read_failed_logged = false;
-            totals.update(roles, *observed);
-        }
+std::optional<std::map<kernel::CounterRole, std::uint64_t>> BudgetCounters::read() {
+    if (!socket_) return std::nullopt;
+    if (const auto revision = sources_.revision(); compiled_revision_ != revision) {
+        roles_ = BudgetCounterTotals::roles_of(compiler::compile(sources_.model()));
+        compiled_revision_ = revision;
+    }
+    auto observed = socket_->dump_rules();
+    if (!observed) {
+        if (!std::exchange(read_failed_logged_, true))
+            spdlog::warn("port budget counters: reading rule counters: {}",
+                         observed.error().message);
+    } else {
+        read_failed_logged_ = false;
+        totals_.update(roles_, *observed);
+    }
+    return totals_.totals(roles_);
+}
+
+void add_budget_metrics(Registry& registry, std::shared_ptr<BudgetCounters> counters) {
+    registry.add_collector([counters = std::move(counters)](Exposition& out) {
+        auto totals = counters->read();
+        if (!totals) return;
         constexpr auto kErrorsHelp =
             "New connections refused at the gateway instead of failing inside the kernel: "
             "reason budget (every EIP of the entry at port_budget_per_eip for the "
@@ -83,7 +91,7 @@ struct BudgetCollector {
         constexpr auto kSteeredHelp =
             "New connections that left by another EIP of their SNAT entry because the "
             "preferred EIP had reached port_budget_per_eip for the destination.";
-        for (const auto& [role, count] : totals.totals(roles)) {
+        for (const auto& [role, count] : *totals) {
             const std::string entry = role.entry.empty() ? kernel::kRefusalNoEntry : role.entry;
             if (role.kind == kernel::CounterRole::Kind::Refused)
                 out.counter("natctl_port_allocation_errors_total", kErrorsHelp,
@@ -94,21 +102,7 @@ struct BudgetCollector {
                             {{"gateway", role.gateway}, {"entry", entry}},
                             static_cast<double>(count));
         }
-    }
-};
-
-}  // namespace
-
-void add_budget_metrics(Registry& registry, BudgetSources sources) {
-    auto collector = std::make_shared<BudgetCollector>();
-    collector->sources = std::move(sources);
-    auto socket = netlink::NftSocket::open();
-    if (socket)
-        collector->socket = std::move(*socket);
-    else
-        spdlog::error("port budget metrics unavailable: nftables socket: {}",
-                      socket.error().message);
-    registry.add_collector([collector](Exposition& out) { collector->collect(out); });
+    });
 }
 
 }  // namespace natctl::metrics

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -17,6 +19,10 @@
 #include "controller/model/types.hpp"
 #include "kernelstate/kernel_state.hpp"
 #include "kernelstate/observed.hpp"
+
+namespace natctl::netlink {
+class NftSocket;
+}
 
 namespace natctl::metrics {
 
@@ -43,9 +49,32 @@ struct BudgetSources {
     std::function<std::uint64_t()> revision;
 };
 
+// The one reader of the budget counters: the metrics scrape and GET /v1/ports
+// (api::Service::set_budget_counts) both read through it, so both show the same totals.
+// Not thread-safe: natctld calls it on its io thread only.
+class BudgetCounters {
+  public:
+    // Opens its own nftables socket; without one read() has nothing (logged).
+    explicit BudgetCounters(BudgetSources sources);
+    ~BudgetCounters();
+    BudgetCounters(const BudgetCounters&) = delete;
+    BudgetCounters& operator=(const BudgetCounters&) = delete;
+    // Reads the rule counters now and returns every role's total; nullopt without a socket.
+    // A failed read (logged once) returns the totals as they stood.
+    std::optional<std::map<kernel::CounterRole, std::uint64_t>> read();
+
+  private:
+    BudgetSources sources_;
+    std::unique_ptr<netlink::NftSocket> socket_;
+    std::optional<std::uint64_t> compiled_revision_;
+    BudgetCounterTotals::Roles roles_;
+    BudgetCounterTotals totals_;
+    bool read_failed_logged_ = false;
+};
+
 // Adds natctl_port_allocation_errors_total{gateway,entry,reason} and
-// natctl_budget_steered_connections_total{gateway,entry} to the registry's scrape. Reads
-// the rules over its own nftables socket; without one the families are left out (logged).
-void add_budget_metrics(Registry& registry, BudgetSources sources);
+// natctl_budget_steered_connections_total{gateway,entry} to the registry's scrape, read
+// through `counters`; without its socket the families are left out.
+void add_budget_metrics(Registry& registry, std::shared_ptr<BudgetCounters> counters);
 
 }  // namespace natctl::metrics

@@ -1028,9 +1028,33 @@ DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {
         vpc_by_name_.emplace(model.vpcs[v].name, v);
     for (const auto& eip : model.eips)
         eip_names_.insert(eip.name);
-    for (std::size_t g = 0; g < model.nat_gateways.size(); ++g)
-        for (const auto& entry : model.nat_gateways[g].dnat_entries)
-            apply(DnatEntryChange{g, 0, std::nullopt, entry});
+    for (const auto& gateway : model.nat_gateways)
+        for (const auto& entry : gateway.dnat_entries) {
+            dnat_name_hashes_.insert(std::hash<std::string>{}(entry.name));
+            ++entries_on_eip_[entry.eip];
+            if (entry.ip_mapping()) ip_mapping_eips_.insert(entry.eip);
+            add_public_ports(entry, false);
+        }
+    for (auto& [key, ranges] : public_ports_)
+        std::sort(ranges.begin(), ranges.end());
+}
+
+namespace {
+bool lo_less(const std::pair<std::uint16_t, std::uint16_t>& range, std::uint16_t lo) {
+    return range.first < lo;
+}
+}  // namespace
+
+void DnatChangeIndex::add_public_ports(const DnatEntry& entry, bool sorted) {
+    if (!entry.public_port) return;
+    auto& ranges = public_ports_[{entry.eip, entry.protocol}];
+    const auto lo = entry.public_port->lo;
+    if (!sorted) {
+        ranges.emplace_back(lo, entry.public_port->hi);
+        return;
+    }
+    auto at = std::lower_bound(ranges.begin(), ranges.end(), lo, lo_less);
+    if (at == ranges.end() || at->first != lo) ranges.insert(at, {lo, entry.public_port->hi});
 }
 
 std::size_t DnatChangeIndex::entries_on_eip(const std::string& eip) const {
@@ -1040,7 +1064,9 @@ std::size_t DnatChangeIndex::entries_on_eip(const std::string& eip) const {
 
 void DnatChangeIndex::apply(const DnatEntryChange& change) {
     if (const auto& entry = change.before) {
-        dnat_names_.erase(entry->name);
+        if (auto name = dnat_name_hashes_.find(std::hash<std::string>{}(entry->name));
+            name != dnat_name_hashes_.end())
+            dnat_name_hashes_.erase(name);
         if (auto count = entries_on_eip_.find(entry->eip);
             count != entries_on_eip_.end() && --count->second == 0)
             entries_on_eip_.erase(count);
@@ -1049,17 +1075,18 @@ void DnatChangeIndex::apply(const DnatEntryChange& change) {
         if (entry->public_port)
             if (auto ports = public_ports_.find({entry->eip, entry->protocol});
                 ports != public_ports_.end()) {
-                ports->second.erase(entry->public_port->lo);
-                if (ports->second.empty()) public_ports_.erase(ports);
+                auto& ranges = ports->second;
+                auto at =
+                    std::lower_bound(ranges.begin(), ranges.end(), entry->public_port->lo, lo_less);
+                if (at != ranges.end() && at->first == entry->public_port->lo) ranges.erase(at);
+                if (ranges.empty()) public_ports_.erase(ports);
             }
     }
     if (const auto& entry = change.after) {
-        dnat_names_.insert(entry->name);
+        dnat_name_hashes_.insert(std::hash<std::string>{}(entry->name));
         ++entries_on_eip_[entry->eip];
         if (entry->ip_mapping()) ip_mapping_eips_.insert(entry->eip);
-        if (entry->public_port)
-            public_ports_[{entry->eip, entry->protocol}].emplace(entry->public_port->lo,
-                                                                 entry->public_port->hi);
+        add_public_ports(*entry, true);
     }
 }
 
@@ -1086,7 +1113,8 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
     if (change.before) {
         if (change.before->name != entry.name) return false;
     } else {
-        if (change.position != gateway.dnat_entries.size() || dnat_names_.contains(entry.name))
+        if (change.position != gateway.dnat_entries.size() ||
+            dnat_name_hashes_.contains(std::hash<std::string>{}(entry.name)))
             return false;
         if (gateway.dnat_entries.size() + 1 > model.effective_limits().dnat_per_gateway())
             return false;
@@ -1120,10 +1148,12 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
         // The entry being replaced gives its own ports up.
         const bool replacing_here = change.before && change.before->eip == entry.eip &&
                                     change.before->protocol == entry.protocol;
-        auto mine = [&](std::map<std::uint16_t, std::uint16_t>::const_iterator it) {
+        auto mine = [&](PortRanges::const_iterator it) {
             return replacing_here && it->first == change.before->public_port->lo;
         };
-        auto after = taken->second.upper_bound(ports.hi);
+        auto after =
+            std::upper_bound(taken->second.begin(), taken->second.end(), ports.hi,
+                             [](std::uint16_t hi, const auto& range) { return hi < range.first; });
         // Ranges are disjoint: only the last ones starting at or below hi can overlap.
         while (after != taken->second.begin()) {
             auto candidate = std::prev(after);

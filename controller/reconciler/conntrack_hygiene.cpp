@@ -52,7 +52,7 @@ bool snat_stale(const compiler::TranslationIndex& translations,
 struct NormalisedView {
     const kernel::Set* set;
     const kernel::Element* element;
-    const std::vector<kernel::Scalar>& key_end() const {
+    const kernel::FieldList& key_end() const {
         return set->interval && element->key_end.empty() ? element->key : element->key_end;
     }
     auto tie() const {
@@ -100,11 +100,10 @@ std::vector<netlink::ConntrackEntry> stale_entries(
     return out;
 }
 
-std::expected<std::size_t, std::string> purge_stale(
-    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations) {
-    auto entries = conntrack.dump_nat();
-    if (!entries) return std::unexpected(entries.error().message);
-    const auto stale = stale_entries(translations, *entries);
+std::expected<std::size_t, std::string> remove_stale(
+    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations,
+    const std::vector<netlink::ConntrackEntry>& entries) {
+    const auto stale = stale_entries(translations, entries);
     std::size_t removed = 0;
     std::size_t failed = 0;
     std::string first_failure;
@@ -121,6 +120,13 @@ std::expected<std::size_t, std::string> purge_stale(
             fmt::format("{} of {} stale conntrack entries removed, {} failed: {}", removed,
                         stale.size(), failed, first_failure));
     return removed;
+}
+
+std::expected<std::size_t, std::string> purge_stale(
+    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations) {
+    auto entries = conntrack.dump_nat();
+    if (!entries) return std::unexpected(entries.error().message);
+    return remove_stale(conntrack, translations, *entries);
 }
 
 bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable& observed) {

@@ -36,9 +36,14 @@ std::vector<netlink::ConntrackEntry> stale_entries(
     const compiler::TranslationIndex& translations,
     const std::vector<netlink::ConntrackEntry>& entries);
 
-// Dumps the NAT'd entries and deletes the stale ones; the number deleted (entries that
-// vanished on their own in between are not counted). A failed deletion does not stop the
-// others; the error then says how many were deleted.
+// Deletes the stale ones among `entries` (a dump of the NAT'd entries); the number deleted
+// (entries that vanished on their own in between are not counted). A failed deletion does
+// not stop the others; the error then says how many were deleted.
+std::expected<std::size_t, std::string> remove_stale(
+    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations,
+    const std::vector<netlink::ConntrackEntry>& entries);
+
+// Dumps the NAT'd entries and deletes the stale ones (remove_stale).
 std::expected<std::size_t, std::string> purge_stale(netlink::ConntrackBackend& conntrack,
                                                     const compiler::TranslationIndex& translations);
 

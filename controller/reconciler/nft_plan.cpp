@@ -75,8 +75,7 @@ const kernel::Chain* find_chain(const kernel::Table& table, const std::string& n
 }
 
 // An element's key_end as the kernel stores it (as_stored), without copying.
-const std::vector<kernel::Scalar>& stored_key_end(const kernel::Set& set,
-                                                  const kernel::Element& element) {
+const kernel::FieldList& stored_key_end(const kernel::Set& set, const kernel::Element& element) {
     return set.interval && element.key_end.empty() ? element.key : element.key_end;
 }
 

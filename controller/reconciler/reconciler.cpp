@@ -22,7 +22,13 @@ netlink::RouteState routing_part(const kernel::DesiredState& desired) {
 }  // namespace
 
 void Reconciler::purge_conntrack(ApplyOutcome& outcome,
-                                 const compiler::TranslationIndex& translations) {
+                                 const compiler::TranslationIndex& translations, Purge purge) {
+    if (purge == Purge::Deferred) {
+        // The caller owes it now, and says so (owe_conntrack_purge) if it falls through.
+        outcome.conntrack_purge_deferred = true;
+        purge_pending_ = false;
+        return;
+    }
     auto removed = purge_stale(*conntrack_, translations);
     if (!removed) {
         outcome.conntrack_error = removed.error();
@@ -53,14 +59,15 @@ std::expected<ApplyOutcome, std::string> Reconciler::plan(
 }
 
 std::expected<ApplyOutcome, std::string> Reconciler::apply(
-    const kernel::DesiredState& desired, const compiler::TranslationIndex* translations,
-    Mode mode) {
-    return apply_impl(desired, translations, mode);
+    const kernel::DesiredState& desired, const compiler::TranslationIndex* translations, Mode mode,
+    Purge purge) {
+    return apply_impl(desired, translations, mode, purge);
 }
 
 std::expected<ApplyOutcome, std::string> Reconciler::apply(
-    kernel::DesiredState&& desired, const compiler::TranslationIndex* translations, Mode mode) {
-    return apply_impl(std::move(desired), translations, mode);
+    kernel::DesiredState&& desired, const compiler::TranslationIndex* translations, Mode mode,
+    Purge purge) {
+    return apply_impl(std::move(desired), translations, mode, purge);
 }
 
 void Reconciler::settle() {
@@ -73,7 +80,7 @@ void Reconciler::settle() {
         std::vector<kernel::Element> merged;
         merged.reserve(set->elements.size() + changes.size());
         auto change = changes.begin();
-        auto take_changes_before = [&](const std::vector<kernel::Scalar>* key) {
+        auto take_changes_before = [&](const kernel::FieldList* key) {
             for (; change != changes.end() && (!key || change->first < *key); ++change)
                 if (change->second) merged.push_back(std::move(*change->second));
         };
@@ -101,7 +108,7 @@ const kernel::Table* Reconciler::committed_table() {
 
 std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
     const std::vector<compiler::SetElementChanges>& changes,
-    const compiler::TranslationIndex* translations) {
+    const compiler::TranslationIndex* translations, Purge purge) {
     std::optional<Committed> committed = std::move(committed_);
     committed_.reset();
     if (!committed) return std::unexpected("no committed copy of the table to change elements of");
@@ -165,13 +172,13 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
         changes.begin(), changes.end(),
         [](const compiler::SetElementChanges& change) { return !change.removed.empty(); });
     if (conntrack_ && translations && (purge_pending_ || translation_removed))
-        purge_conntrack(outcome, *translations);
+        purge_conntrack(outcome, *translations, purge);
     return outcome;
 }
 
 template <class Desired>
 std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
-    Desired&& desired, const compiler::TranslationIndex* translations, Mode mode) {
+    Desired&& desired, const compiler::TranslationIndex* translations, Mode mode, Purge purge) {
     settle();
     // Whatever happens below, the copy is only valid again once the kernel is known to hold
     // `desired`; a failure or an unknown outcome leaves the next apply to dump.
@@ -203,7 +210,7 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
                          route_ops->size()};
     // Sessions can only have gone stale when what NAT translates changed (or a purge is
     // still owed from before); then they are purged once the new state is in the kernel.
-    const bool purge =
+    const bool purge_owed =
         conntrack_ && translations &&
         (purge_pending_ || (committed ? nat_data_changed(desired.table, committed->table)
                                       : nat_data_changed(desired.table, *dumped_table)));
@@ -220,7 +227,7 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
             routes.addresses.push_back(netlink::normalized(address));
         // The table last: `desired` may be moved from.
         committed_ = Committed{std::forward<Desired>(desired).table, std::move(routes)};
-        if (purge) purge_conntrack(outcome, *translations);
+        if (purge_owed) purge_conntrack(outcome, *translations, purge);
         return outcome;
     };
     if (auto applied = netlink::apply_route_changes(routes_, *route_ops); !applied)

@@ -30,6 +30,9 @@ struct ApplyOutcome {
     // reported here and retried by the next apply.
     std::optional<std::size_t> conntrack_removed;
     std::string conntrack_error;
+    // With Purge::Deferred: a purge is owed and left to the caller (conntrack_removed is
+    // then empty).
+    bool conntrack_purge_deferred = false;
     bool changed() const { return !nft.empty() || route_operations > 0; }
 };
 
@@ -40,6 +43,12 @@ struct ApplyOutcome {
 // outcome) it dumps the kernel anyway. FullResync: always dumps table and routes, which is
 // what sees and repairs changes made behind natctl's back (drift, periodic resync).
 enum class Mode : std::uint8_t { Incremental, FullResync };
+
+// When the conntrack purge an apply owes runs. Deferred: not at all; the outcome says it is
+// owed and the caller runs it (remove_stale against the same translations) before anything
+// else changes the kernel, so that an API write can answer without waiting for a dump of the
+// whole conntrack table.
+enum class Purge : std::uint8_t { Now, Deferred };
 
 class Reconciler {
   public:
@@ -58,11 +67,12 @@ class Reconciler {
     // without a conntrack backend) conntrack is left alone.
     std::expected<ApplyOutcome, std::string> apply(
         const kernel::DesiredState& desired,
-        const compiler::TranslationIndex* translations = nullptr, Mode mode = Mode::Incremental);
+        const compiler::TranslationIndex* translations = nullptr, Mode mode = Mode::Incremental,
+        Purge purge = Purge::Now);
     // The same, keeping `desired` as the committed copy without copying it.
     std::expected<ApplyOutcome, std::string> apply(
         kernel::DesiredState&& desired, const compiler::TranslationIndex* translations = nullptr,
-        Mode mode = Mode::Incremental);
+        Mode mode = Mode::Incremental, Purge purge = Purge::Now);
 
     // apply(desired, translations, Mode::FullResync).
     std::expected<ApplyOutcome, std::string> resync(
@@ -78,7 +88,11 @@ class Reconciler {
     // failure dropping the copy so that the next apply dumps.
     std::expected<ApplyOutcome, std::string> apply_elements(
         const std::vector<compiler::SetElementChanges>& changes,
-        const compiler::TranslationIndex* translations = nullptr);
+        const compiler::TranslationIndex* translations = nullptr, Purge purge = Purge::Now);
+
+    // A deferred purge did not complete (it failed, or never ran): the next apply that has
+    // translations purges whether or not NAT data changed.
+    void owe_conntrack_purge() { purge_pending_ = true; }
 
     // The committed copy's table, element changes included; null without a copy. For
     // tests that compare it with a compile from scratch.
@@ -103,8 +117,7 @@ class Reconciler {
         // per set, key → the element the kernel now holds under it (nullopt: none). Kept
         // aside and merged in one pass when the table is read whole (settle()), so that a
         // one-element change does not shift a vector of 100k elements.
-        std::map<std::string, std::map<std::vector<kernel::Scalar>, std::optional<kernel::Element>>>
-            pending;
+        std::map<std::string, std::map<kernel::FieldList, std::optional<kernel::Element>>> pending;
         std::size_t pending_count = 0;
     };
     // Merges the pending element changes into committed_->table.
@@ -112,8 +125,9 @@ class Reconciler {
 
     template <class Desired>
     std::expected<ApplyOutcome, std::string> apply_impl(
-        Desired&& desired, const compiler::TranslationIndex* translations, Mode mode);
-    void purge_conntrack(ApplyOutcome& outcome, const compiler::TranslationIndex& translations);
+        Desired&& desired, const compiler::TranslationIndex* translations, Mode mode, Purge purge);
+    void purge_conntrack(ApplyOutcome& outcome, const compiler::TranslationIndex& translations,
+                         Purge purge);
 
     netlink::NftBackend& nft_;
     netlink::RouteBackend& routes_;

@@ -9,12 +9,8 @@
 # destination is unaffected, a burst from four senders at once still holds the budget
 # (within 2%: nothing here waits for conntrack events), and max_ports_per_instance refuses
 # with its own reason. Needs root; skips (77) otherwise.
-source "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-E2E_PREFIX="ctbud-$$"
-GW="$E2E_PREFIX-gw"
-SW="$E2E_PREFIX-sw"
-NET="$E2E_PREFIX-net"
 PORT=19470
 URL="http://127.0.0.1:$PORT/metrics"
 LINT="$NATCTL_BIN_DIR/controller/daemon/natctl-metrics-lint"
@@ -22,18 +18,10 @@ BUDGET=50
 EIP_A=203.0.113.10 # eip-egress
 EIP_B=203.0.113.12 # eip-second
 
-daemon_init
-command -v python3 >/dev/null 2>&1 || skip_all "python3 not installed (traffic generator)"
+conntrack_test_init ctbud
 [ -x "$LINT" ] || { log "FAIL: $LINT not built"; exit 1; }
-quickstart_topology
 APP1=$(inst app-1) APP2=$(inst app-2)
 echo '{"log_level": "info"}' >"$DAEMON_DIR/natctld.json"
-# the internet host swallows the test's datagrams (no ICMP errors back)
-nsx "$NET" nft -f - <<'NFT'
-table inet ctbud_sink {
-    chain in { type filter hook input priority 0; udp dport 9000-9099 drop; }
-}
-NFT
 
 # budget_model FILE [MAX_PORTS_PER_INSTANCE]: quickstart with a second SNAT EIP and budgets
 budget_model() {
@@ -54,32 +42,6 @@ json.dump(model, open(sys.argv[2], "w"))
 PY
 }
 
-# flows NS SRC DST PORT FIRST_SPORT COUNT: COUNT UDP flows, one datagram each
-flows() {
-    nsx "$1" python3 - "$2" "$3" "$4" "$5" "$6" <<'PY'
-import socket, sys
-src, dst, port, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-for sport in range(first, first + count):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((src, sport))
-    s.sendto(b"x", (dst, port))
-    s.close()
-PY
-}
-
-# on_eip EIP DST DPORT: conntrack entries SNAT'd to EIP for one destination tuple
-on_eip() {
-    nsx "$GW" conntrack -L -p udp 2>/dev/null | awk -v eip="$1" -v dst="$2" -v dport="$3" '
-        { s = 0; d = 0; sp = 0
-          for (i = 1; i <= NF; i++) {
-              if ($i ~ /^src=/) { s++; if (s == 2) rsrc = substr($i, 5) }
-              if ($i ~ /^dst=/) { d++; if (d == 2) rdst = substr($i, 5) }
-              if ($i ~ /^sport=/) { sp++; if (sp == 2) rsport = substr($i, 7) }
-          }
-          if (rdst == eip && rsrc == dst && rsport == dport) n++ }
-        END { print n + 0 }'
-}
-
 # metric NAME LABELS: the sample's value in a fresh scrape (0 when absent)
 scrape() { nsx "$GW" curl -s "$URL" >"$E2E_TMP/scrape.txt"; }
 metric() {
@@ -88,6 +50,32 @@ metric() {
 }
 errors() { metric natctl_port_allocation_errors_total "gateway=\"ngw-demo\",entry=\"$1\",reason=\"$2\""; }
 steered() { metric natctl_budget_steered_connections_total 'gateway="ngw-demo",entry="snat-vsw-app"'; }
+# ports_json: `natctl -o json ports` (GET /v1/ports) into $E2E_TMP/ports.json
+ports_json() { nsx "$GW" "$NATCTL" --socket "$SOCK" -o json ports >"$E2E_TMP/ports.json"; }
+# api_budget ENTRY FIELD [REASON]: a budget figure of ngw-demo's ENTRY in ports.json (0: absent)
+api_budget() {
+    python3 - "$E2E_TMP/ports.json" "$@" <<'PY'
+import json, sys
+ports, entry, field = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+rows = [r for r in ports["budget"]["entries"] if r["gateway"] == "ngw-demo" and r["entry"] == entry]
+value = rows[0][field] if rows else 0
+print(value.get(sys.argv[4], 0) if len(sys.argv) > 4 else value)
+PY
+}
+# same_in_api WHAT: the budget figures of `natctl -o json ports` equal the last scrape's
+same_in_api() {
+    ports_json
+    check_eq "$1: natctl ports shows the steered count of the metrics" "$(steered)" \
+        "$(api_budget snat-vsw-app steered)"
+    local reason
+    for reason in budget instance_limit; do
+        check_eq "$1: natctl ports shows the $reason refusals of the metrics" \
+            "$(errors snat-vsw-app $reason)" \
+            "$(api_budget snat-vsw-app port_allocation_errors_by_reason $reason)"
+    done
+    check_eq "$1: natctl ports shows the backstop refusals of the metrics" \
+        "$(errors - budget)" "$(api_budget - port_allocation_errors_by_reason budget)"
+}
 
 # within WHAT COUNT: COUNT is the budget or at most 2% above it
 within() {
@@ -113,12 +101,12 @@ ct_flush
 # ------------------------------------------------------------------------------------
 log "--- one destination past the budget: preferred EIP, then steered, then refused"
 flows "$APP1" 10.0.2.10 192.0.2.1 9001 20000 130
-A=$(on_eip $EIP_A 192.0.2.1 9001) B=$(on_eip $EIP_B 192.0.2.1 9001)
+A=$(ct_snat_count $EIP_A 192.0.2.1 9001) B=$(ct_snat_count $EIP_B 192.0.2.1 9001)
 # affinity: the hashed EIP is the one app-1's other destinations use
 flows "$APP1" 10.0.2.10 192.0.2.2 9002 20000 20
-if [ "$(on_eip $EIP_A 192.0.2.2 9002)" = 20 ]; then PREFERRED=$A OTHER=$B; else PREFERRED=$B OTHER=$A; fi
+if [ "$(ct_snat_count $EIP_A 192.0.2.2 9002)" = 20 ]; then PREFERRED=$A OTHER=$B; else PREFERRED=$B OTHER=$A; fi
 check_eq "another destination: all 20 flows on app-1's hashed EIP" "20" \
-    "$(($(on_eip $EIP_A 192.0.2.2 9002) + $(on_eip $EIP_B 192.0.2.2 9002)))"
+    "$(($(ct_snat_count $EIP_A 192.0.2.2 9002) + $(ct_snat_count $EIP_B 192.0.2.2 9002)))"
 check_eq "the hashed EIP holds exactly the budget" "$BUDGET" "$PREFERRED"
 check_eq "the other EIP got the next $BUDGET (steered)" "$BUDGET" "$OTHER"
 scrape
@@ -132,6 +120,11 @@ check_eq "refused flows counted as port allocation errors (reason budget)" \
     "$((130 - A - B))" "$(errors snat-vsw-app budget)"
 check_eq "no instance_limit refusals without max_ports_per_instance" "0" \
     "$(errors snat-vsw-app instance_limit)"
+same_in_api "past the budget"
+check_eq "natctl ports: the budget in force on eip-egress" "$BUDGET" \
+    "$(python3 -c 'import json, sys
+print([e["budget_in_force"] for e in json.load(open(sys.argv[1]))["eips"] if e["name"] == "eip-egress"][0])' \
+        "$E2E_TMP/ports.json")"
 
 # ------------------------------------------------------------------------------------
 log "--- a burst from four senders at once: the data plane holds the budget"
@@ -141,7 +134,7 @@ for i in 0 1 2 3; do
     flows "$APP1" 10.0.2.10 192.0.2.3 9003 $((30000 + i * 1000)) 100 & SENDERS+=($!)
 done
 wait "${SENDERS[@]}"
-A=$(on_eip $EIP_A 192.0.2.3 9003) B=$(on_eip $EIP_B 192.0.2.3 9003)
+A=$(ct_snat_count $EIP_A 192.0.2.3 9003) B=$(ct_snat_count $EIP_B 192.0.2.3 9003)
 within "burst: 192.0.2.3:9003 on eip-egress" "$A"
 within "burst: 192.0.2.3:9003 on eip-second" "$B"
 scrape
@@ -154,11 +147,12 @@ budget_model "$E2E_TMP/limit.json" 30
 api PUT /v1/config "$E2E_TMP/limit.json" -H "If-Match: $ETAG"
 check_eq "PUT max_ports_per_instance 30" "200" "$HTTP_STATUS"
 flows "$APP2" 10.0.2.11 198.51.100.1 9004 20000 45
-held=$(($(on_eip $EIP_A 198.51.100.1 9004) + $(on_eip $EIP_B 198.51.100.1 9004)))
+held=$(($(ct_snat_count $EIP_A 198.51.100.1 9004) + $(ct_snat_count $EIP_B 198.51.100.1 9004)))
 check_eq "app-2 holds max_ports_per_instance connections" "30" "$held"
 scrape
 check_eq "the rest counted as port allocation errors (reason instance_limit)" "15" \
     "$(errors snat-vsw-app instance_limit)"
+same_in_api "max_ports_per_instance"
 # counters survive the rewrite of the entry's chains by the model change
 [ "$(errors snat-vsw-app budget)" -ge "$((130 - 2 * BUDGET))" ] &&
     pass "budget refusals still counted after the chain rewrite" ||

@@ -7,25 +7,11 @@
 # buffer (conntrack_event_buffer_bytes in natctld's --config): a burst of new flows must be reported as lost
 # events (ENOBUFS), and after the re-dump the counts must again equal conntrack's.
 # Needs root; skips (77) otherwise.
-source "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# our own namespace names
-E2E_PREFIX="ctacct-$$"
-GW="$E2E_PREFIX-gw"
-SW="$E2E_PREFIX-sw"
-NET="$E2E_PREFIX-net"
-
-daemon_init
-command -v python3 >/dev/null 2>&1 || skip_all "python3 not installed (traffic generator)"
-quickstart_topology
+conntrack_test_init ctacct
 APP1=$(inst app-1) APP2=$(inst app-2)
 echo '{"log_level": "info"}' >"$DAEMON_DIR/natctld.json"
-# the internet host swallows the test's datagrams (no ICMP errors back)
-nsx "$NET" nft -f - <<'NFT'
-table inet ctacct_sink {
-    chain in { type filter hook input priority 0; udp dport 9000-9099 drop; }
-}
-NFT
 
 start_daemon
 wait_ready || { fail "natctld did not come up"; sed 's/^/    log: /' "$DAEMON_DIR/natctld.log"; e2e_finish; exit 1; }
@@ -36,34 +22,6 @@ check_eq "PUT quickstart" "200" "$HTTP_STATUS"
 nsx "$GW" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600 \
     net.netfilter.nf_conntrack_udp_timeout_stream=600
 ct_flush
-
-# flows NS SRC DST PORT FIRST_SPORT COUNT: COUNT UDP flows, one datagram each, source ports
-# FIRST_SPORT.. (one conntrack entry per flow)
-flows() {
-    nsx "$1" python3 - "$2" "$3" "$4" "$5" "$6" <<'PY'
-import socket, sys
-src, dst, port, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-for sport in range(first, first + count):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((src, sport))
-    s.sendto(b"x", (dst, port))
-    s.close()
-PY
-}
-
-# ct_snat_count EIP [DST DPORT]: SNAT'd entries of the gateway translated to EIP (reply
-# destination), optionally to one destination tuple (reply source and source port)
-ct_snat_count() {
-    nsx "$GW" conntrack -L 2>/dev/null | awk -v eip="$1" -v dst="${2:-}" -v dport="${3:-}" '
-        { s = 0; d = 0; sp = 0
-          for (i = 1; i <= NF; i++) {
-              if ($i ~ /^src=/) { s++; if (s == 2) rsrc = substr($i, 5) }
-              if ($i ~ /^dst=/) { d++; if (d == 2) rdst = substr($i, 5) }
-              if ($i ~ /^sport=/) { sp++; if (sp == 2) rsport = substr($i, 7) }
-          }
-          if (rdst == eip && (dst == "" || (rsrc == dst && rsport == dport))) n++ }
-        END { print n + 0 }'
-}
 
 # ports_field PYTHON-EXPR: evaluated on `natctl -o json ports` as `p`
 ports_field() {

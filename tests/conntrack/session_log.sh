@@ -9,27 +9,15 @@
 # becomes a "refused" line, counted in natctl_refused_connections_total. With session_log
 # "errors" only refusals are logged. The file rotates (whole lines, every file under the
 # limit), SIGHUP reopens it. Needs root; skips (77) otherwise.
-source "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-E2E_PREFIX="ctslog-$$"
-GW="$E2E_PREFIX-gw"
-SW="$E2E_PREFIX-sw"
-NET="$E2E_PREFIX-net"
-
-daemon_init
-command -v python3 >/dev/null 2>&1 || skip_all "python3 not installed (traffic generator)"
-quickstart_topology
+conntrack_test_init ctslog
 APP1=$(inst app-1)
 LOGFILE="$DAEMON_DIR/log/sessions.jsonl"
 cat >"$DAEMON_DIR/natctld.json" <<JSON
 {"log_level": "info", "session_log": {"path": "$LOGFILE", "max_bytes": 65536, "keep": 20}}
 JSON
 PORT=19471
-nsx "$NET" nft -f - <<'NFT'
-table inet ctslog_sink {
-    chain in { type filter hook input priority 0; udp dport 9000-9099 drop; }
-}
-NFT
 # model: quickstart with ngw-demo's session log MODE
 model_with() {
     python3 - "$NATCTL_SOURCE_DIR/examples/quickstart.json" "$1" >"$E2E_TMP/model-$1.json" <<'PY'
@@ -39,19 +27,6 @@ m["nat_gateways"][0]["session_log"] = sys.argv[2]
 print(json.dumps(m))
 PY
     printf '%s' "$E2E_TMP/model-$1.json"
-}
-
-# flows NS SRC DST PORT FIRST_SPORT COUNT: one datagram per flow, one conntrack entry each
-flows() {
-    nsx "$1" python3 - "$2" "$3" "$4" "$5" "$6" <<'PY'
-import socket, sys
-src, dst, port, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-for sport in range(first, first + count):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((src, sport))
-    s.sendto(b"x", (dst, port))
-    s.close()
-PY
 }
 
 # lines PYTHON-CONDITION: log lines (all files) for which the condition on `l` holds

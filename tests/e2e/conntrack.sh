@@ -5,6 +5,8 @@
 # entry - and only that one: an unrelated DNAT flow and an SNAT'd flow keep theirs.
 #   conntrack-a.json  udp 203.0.113.10:500 -> 10.0.1.10:5000, :501 -> 10.0.1.10:5001
 #   conntrack-b.json  udp 203.0.113.10:500 -> 10.0.1.20:5000 (the rest unchanged)
+# Then the same remap through natctld's API, whose purge runs after the answer: the test
+# waits for it (a few seconds at most) before it looks.
 # Needs root and the real applier (the stand-in cannot delete conntrack entries); skips (77)
 # otherwise.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -99,5 +101,59 @@ else
 fi
 check_eq "flow 1's entry survives the re-apply" "10.0.1.20" "$(ct_reply_src 192.0.2.1 40000)"
 check_eq "flow 2's entry survives the re-apply" "10.0.1.10" "$(ct_reply_src 192.0.2.2 40001)"
+
+# ------------------------------------------------------------------------------------
+log "--- the same remap through natctld's API: the purge follows the answer"
+NATCTLD="$NATCTL_BIN_DIR/controller/daemon/natctld"
+API_DIR="$E2E_TMP/natctld"
+mkdir -p "$API_DIR/state"
+# api METHOD PATH [BODY-FILE]: prints the HTTP status; the body is in $API_DIR/body
+api() {
+    local args=(-s -o "$API_DIR/body" -w '%{http_code}' --unix-socket "$API_DIR/api.sock" -X "$1")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$3")
+    curl "${args[@]}" "http://natctld$2" 2>/dev/null
+}
+# The namespace's natctld is killed by e2e_cleanup with everything else running in it.
+nsx "$GW" "$NATCTLD" --state-dir "$API_DIR/state" --socket "$API_DIR/api.sock" \
+    --metrics 127.0.0.1:9469 >"$API_DIR/log" 2>&1 &
+E2E_PIDS+=($!)
+for _ in $(seq 1 100); do
+    [ "$(api GET /v1/status)" = 200 ] && break
+    sleep 0.1
+done
+check_eq "natctld answers" "200" "$(api GET /v1/status)"
+check_eq "PUT conntrack-a.json through the API" "200" "$(api PUT /v1/config "$MODELS/conntrack-a.json")"
+check_eq "flow 4: udp 192.0.2.1:40010 -> 203.0.113.10:500 reaches i1" "10.0.1.10" \
+    "$(backend_of "$(udp_from "$NET" 192.0.2.1 40010 203.0.113.10 500)")"
+check_eq "flow 4 has a conntrack entry translated to i1" "10.0.1.10" "$(ct_reply_src 192.0.2.1 40010)"
+# flow 2 (unrelated to the remap) is kept alive through natctld's data plane
+check_eq "flow 2 reaches i1 through natctld's data plane" "10.0.1.10" \
+    "$(backend_of "$(udp_from "$NET" 192.0.2.2 40001 203.0.113.10 501)")"
+
+printf '%s\n' '{"name": "game", "eip": "eip-pub", "protocol": "udp", "public_port": "500",
+  "private_ip": "10.0.1.20", "private_port": "5000"}' >"$API_DIR/game.json"
+check_eq "PUT the game mapping to i2 through the API" "200" \
+    "$(api PUT /v1/nat_gateways/ngw-ct/dnat_entries/game "$API_DIR/game.json")"
+# py EXPR: EXPR over the last answer's JSON (as `d`), printed as JSON
+py() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(json.dumps(eval(sys.argv[2])))' "$API_DIR/body" "$1"; }
+check_eq "the answer leaves the purge queued" '"queued" null' \
+    "$(py 'd["kernel"]["conntrack_purge"]') $(py 'd["kernel"]["conntrack_removed"]')"
+revision=$(py 'd["revision"]')
+# Without sending traffic (which would make a new entry): poll until the entry is gone.
+for _ in $(seq 1 50); do
+    [ -z "$(ct_reply_src 192.0.2.1 40010)" ] && break
+    sleep 0.1
+done
+check_eq "flow 4's entry is gone within 5 s" "" "$(ct_reply_src 192.0.2.1 40010)"
+check_eq "flow 2's entry (unrelated mapping) survives the API purge" "10.0.1.10" \
+    "$(ct_reply_src 192.0.2.2 40001)"
+api GET /v1/status >/dev/null
+check_eq "status: the last purge is the write's, one entry removed, no error" \
+    "[$revision, 1, null]" \
+    "$(py '[d["conntrack_purge"]["last"][k] for k in ("revision", "removed", "error")]')"
+check_eq "flow 4 now reaches the new backend i2" "10.0.1.20" \
+    "$(backend_of "$(udp_from "$NET" 192.0.2.1 40010 203.0.113.10 500)")"
+check_eq "natctl_conntrack_purge_failures_total is 0" "natctl_conntrack_purge_failures_total 0" \
+    "$(nsx "$GW" curl -s http://127.0.0.1:9469/metrics | grep '^natctl_conntrack_purge_failures_total')"
 
 e2e_finish

@@ -313,6 +313,11 @@ TEST_CASE("ports view: names, budgets, utilization and entries", "[conntrack][vi
     CHECK(view["eips"][3]["gateway"].is_null());
     CHECK(view["eips"][3]["port_budget"] == 55000);
     CHECK(view["eips"][3]["sessions"] == 0);
+    // Enforced where a SNAT entry uses the EIP; eip-3 (an IP mapping) and eip-9 have none.
+    CHECK(e1["budget_in_force"] == 100);
+    CHECK(view["eips"][1]["budget_in_force"] == 100);
+    CHECK(view["eips"][2]["budget_in_force"].is_null());
+    CHECK(view["eips"][3]["budget_in_force"].is_null());
     CHECK(view["top_sources"][0] == nlohmann::json{{"address", "10.0.1.10"}, {"sessions", 31}});
     CHECK(view["snat_entries"] == nlohmann::json::parse(
                                       R"([{"gateway":"ngw-1","name":"snat-app","sessions":4},
@@ -383,8 +388,8 @@ TEST_CASE("natctl ports and sessions tables", "[conntrack][cli]") {
     const auto ports = cli::format_ports(conntrack::ports_view(model, tracker, {.eip = "eip-1"}));
     INFO(ports);
     CHECK(ports.starts_with(
-        "EIP    ADDRESS       GATEWAY  SESSIONS  SNAT  DNAT  BUDGET  UTILIZATION\n"
-        "eip-1  203.0.113.10  ngw-1    3         3     0     100     3.0%\n"));
+        "EIP    ADDRESS       GATEWAY  SESSIONS  SNAT  DNAT  BUDGET  IN FORCE  UTILIZATION\n"
+        "eip-1  203.0.113.10  ngw-1    3         3     0     100     100       3.0%\n"));
     CHECK(ports.find("eip-1  192.0.2.1:53  udp    3         3.0%") != std::string::npos);
     CHECK(ports.find("3 NAT sessions, in sync, 0 events, 0 ENOBUFS, 1 dumps") != std::string::npos);
     const auto sessions =
@@ -394,4 +399,42 @@ TEST_CASE("natctl ports and sessions tables", "[conntrack][cli]") {
           "PROTO  TYPE  EIP    ORIGINAL                        TRANSLATED\n"
           "udp    snat  eip-1  10.0.1.10:1000 -> 192.0.2.1:53  203.0.113.10:2000 -> 192.0.2.1:53\n"
           "(3 sessions matched; raise --limit to see more)\n");
+}
+
+TEST_CASE("GET /v1/ports shows the port budget counters per gateway and entry",
+          "[conntrack][api]") {
+    auto model = test_model();
+    netlink::ConntrackFake table;
+    FakeEvents events;
+    conntrack::Tracker tracker(table, events);
+    REQUIRE(tracker.resync());
+    using Kind = kernel::CounterRole::Kind;
+    api::BudgetCounts counts{
+        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalBudget}, 3},
+        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalInstanceLimit}, 2},
+        {{Kind::Steered, "ngw-1", "snat-vsw", ""}, 7},
+        {{Kind::Refused, "ngw-1", "", kernel::kRefusalBudget}, 1},
+        {{Kind::Steered, "ngw-2", "other", ""}, 4},
+    };
+    api::HttpRequest request{"GET", "/v1/ports?gateway=ngw-1", {}, "", std::nullopt};
+    auto answer = api::handle_conntrack_request(request, model, &tracker,
+                                                [&] { return std::optional(counts); });
+    REQUIRE(answer);
+    REQUIRE(answer->status == 200);
+    const auto body = nlohmann::json::parse(answer->body);
+    INFO(body.dump(2));
+    CHECK(body["budget"] == nlohmann::json::parse(R"({"entries": [
+        {"gateway": "ngw-1", "entry": "-", "port_allocation_errors": 1,
+         "port_allocation_errors_by_reason": {"budget": 1}, "steered": 0},
+        {"gateway": "ngw-1", "entry": "snat-vsw", "port_allocation_errors": 5,
+         "port_allocation_errors_by_reason": {"budget": 3, "instance_limit": 2}, "steered": 7}]})"));
+    const auto table_text = cli::format_ports(body);
+    INFO(table_text);
+    CHECK(table_text.find("ngw-1    snat-vsw  5        budget 3, instance_limit 2  7") !=
+          std::string::npos);
+
+    // Without a reader of the counters: null.
+    auto without = api::handle_conntrack_request(request, model, &tracker);
+    REQUIRE(without);
+    CHECK(nlohmann::json::parse(without->body)["budget"].is_null());
 }

@@ -11,6 +11,7 @@
 
 #include "controller/compiler/compile.hpp"
 #include "controller/compiler/translations.hpp"
+#include "controller/daemon/data_plane.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/conntrack_hygiene.hpp"
@@ -576,4 +577,68 @@ TEST_CASE("nat_data_changed looks at the NAT sets and the snat/ and masq/ chains
         with(R"("eips": ["eip-1", "eip-2", "eip-3"],)",
              R"("eips": ["eip-1", "eip-2", "eip-3"], "icmp_echo_reply": false,)"),
         *observed));
+}
+
+TEST_CASE("API writes answer before their purge, which the purger runs once they are committed",
+          "[conntrack][daemon]") {
+    netlink::NftFake nft;
+    netlink::RouteFake routes{{"veth-wan", "veth-vpc", "veth-m"}};
+    netlink::ConntrackFake own;    // the reconciler's: start-up and resync purges
+    netlink::ConntrackFake table;  // what the purger's socket sees
+    daemon::ReconcilerDataPlane plane(nft, routes, &own, {std::nullopt, "flowtable: not probed"});
+    plane.defer_conntrack_purges(table);
+
+    auto first = plane.apply(load(kModel));
+    REQUIRE(first);
+    CHECK(first->summary["conntrack_purge"] == "queued");  // the first apply always checks
+    plane.committed(1);
+    plane.wait_for_purge();
+    CHECK(table.dumps() == 1);
+
+    auto web = dnat(kTcp, "192.0.2.1", 40000, "203.0.113.10", 80, "10.0.1.10", 8080);
+    auto game = dnat(kUdp, "192.0.2.1", 40000, "203.0.113.10", 15, "10.0.1.10", 85);
+    table.insert(web);
+    table.insert(game);
+    const auto moved = load(edited(kModel, R"("public_port": "80", "private_ip": "10.0.1.10")",
+                                   R"("public_port": "80", "private_ip": "10.0.1.20")"));
+    auto changed = plane.apply(moved);
+    REQUIRE(changed);
+    CHECK(changed->summary["conntrack_purge"] == "queued");
+    CHECK(changed->summary["conntrack_removed"].is_null());
+    CHECK(table.entries().size() == 2);  // nothing runs before the commit
+    plane.committed(2);
+    plane.wait_for_purge();
+    CHECK(table.entries() == std::vector<ConntrackEntry>{game});
+    CHECK(own.dumps() == 0);  // the API's thread never dumped
+
+    auto stats = plane.purge_stats();
+    REQUIRE(stats);
+    CHECK(stats->purged_total == 1);
+    CHECK(stats->failures_total == 0);
+    REQUIRE(stats->last);
+    CHECK(stats->last->revision == 2);
+    CHECK(stats->last->removed == std::optional<std::size_t>(1));
+    const auto status = plane.status()["conntrack_purge"];
+    CHECK(status["state"] == "idle");
+    CHECK(status["last"]["removed"] == 1);
+    CHECK(status["last"]["error"].is_null());
+
+    SECTION("a failed purge is counted and reported") {
+        table.fail_dump(EIO);
+        REQUIRE(plane.apply(load(kModel)));
+        plane.committed(3);
+        plane.wait_for_purge();
+        stats = plane.purge_stats();
+        CHECK(stats->failures_total == 1);
+        CHECK_FALSE(plane.status()["conntrack_purge"]["last"]["error"].is_null());
+    }
+    SECTION("without a purger, writes purge before they answer") {
+        daemon::ReconcilerDataPlane direct(nft, routes, &own,
+                                           {std::nullopt, "flowtable: not probed"});
+        own.insert(game);
+        auto outcome = direct.apply(moved);
+        REQUIRE(outcome);
+        CHECK(outcome->summary["conntrack_purge"] == "done");
+        CHECK_FALSE(direct.purge_stats());
+    }
 }
