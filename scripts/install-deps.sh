@@ -11,18 +11,35 @@ packages=(
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
 )
 
+# promtool checks natctld's metrics in the tests. It ships only inside the Debian package
+# prometheus, whose installation would also enable a Prometheus server on the machine; the
+# tests take the one binary out of the package instead (tests/daemon/lib.sh finds it here).
+PROMTOOL=/usr/local/libexec/natctl/promtool
+
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && { command -v promtool >/dev/null || [ -x "$PROMTOOL" ]; }; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+    echo "install-deps: missing packages (${missing[*]}) or promtool; run as root to install them" >&2
     exit 1
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v promtool >/dev/null && [ ! -x "$PROMTOOL" ]; then
+    echo "install-deps: fetching promtool from the Debian package prometheus (not installing it)"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    chmod 0755 "$work"  # apt downloads as user _apt
+    (cd "$work" && apt-get download -qq prometheus 2>/dev/null ||
+        { apt-get update -qq && apt-get download -qq prometheus; })
+    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$work" ./usr/bin/promtool
+    install -D -m 0755 "$work/usr/bin/promtool" "$PROMTOOL"
+fi

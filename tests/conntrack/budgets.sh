@@ -110,11 +110,7 @@ check_eq "another destination: all 20 flows on app-1's hashed EIP" "20" \
 check_eq "the hashed EIP holds exactly the budget" "$BUDGET" "$PREFERRED"
 check_eq "the other EIP got the next $BUDGET (steered)" "$BUDGET" "$OTHER"
 scrape
-if "$LINT" <"$E2E_TMP/scrape.txt" 2>"$E2E_TMP/lint.out"; then
-    pass "metrics pass natctl-metrics-lint"
-else
-    fail "natctl-metrics-lint: $(head -c 600 "$E2E_TMP/lint.out")"
-fi
+check_metrics_format "$E2E_TMP/scrape.txt" "budget metrics"
 check_eq "natctl_budget_steered_connections_total" "$OTHER" "$(steered)"
 check_eq "refused flows counted as port allocation errors (reason budget)" \
     "$((130 - A - B))" "$(errors snat-vsw-app budget)"

@@ -286,3 +286,25 @@ write_variant_model() {
 }
 JSON
 }
+
+# check_metrics_format FILE WHAT: a scrape of natctld's /metrics passes promtool (from PATH,
+# or the copy scripts/install-deps.sh takes out of the Debian package prometheus) and
+# natctl-metrics-lint, our stricter checker of the exposition format.
+check_metrics_format() {
+    local file=$1 what=$2 promtool
+    promtool=$(command -v promtool || echo /usr/local/libexec/natctl/promtool)
+    if [ -x "$promtool" ]; then
+        if "$promtool" check metrics <"$file" >"$E2E_TMP/promtool.out" 2>&1; then
+            pass "$what: promtool check metrics passes"
+        else
+            fail "$what: promtool check metrics: $(head -c 600 "$E2E_TMP/promtool.out")"
+        fi
+    else
+        fail "$what: promtool not found (scripts/install-deps.sh fetches it)"
+    fi
+    if "$NATCTL_BIN_DIR/controller/daemon/natctl-metrics-lint" <"$file" 2>"$E2E_TMP/lint.out"; then
+        pass "$what: natctl-metrics-lint passes"
+    else
+        fail "$what: natctl-metrics-lint: $(head -c 600 "$E2E_TMP/lint.out")"
+    fi
+}

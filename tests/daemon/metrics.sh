@@ -2,7 +2,7 @@
 # natctld's Prometheus endpoint, inside a private gateway namespace and scraped from inside
 # it: GET /metrics answers with the applies, their latency, drift repairs, revision,
 # reconcile state, conntrack table use and build info; the text passes `promtool check
-# metrics` when promtool is installed, and natctl-metrics-lint (a strict checker of the
+# metrics` (scripts/install-deps.sh provides it) and natctl-metrics-lint (a strict checker of the
 # format, controller/daemon/metrics_lint.hpp) always; other paths 404, other methods 405;
 # only the address given is bound; an idle scraper does not hold up a stop; a bad or taken
 # --metrics address stops the daemon with a clear message and exit status 1.
@@ -33,24 +33,6 @@ metric() {
     awk -v name="$1" '$1 == name { print $2; exit }' "$SCRAPE"
 }
 
-# format_ok WHAT: promtool when installed, natctl-metrics-lint always
-format_ok() {
-    if command -v promtool >/dev/null 2>&1; then
-        if promtool check metrics <"$SCRAPE" >"$E2E_TMP/promtool.out" 2>&1; then
-            pass "$1: promtool check metrics passes"
-        else
-            fail "$1: promtool check metrics: $(head -c 600 "$E2E_TMP/promtool.out")"
-        fi
-    else
-        log "note: promtool not installed (Debian package prometheus); natctl-metrics-lint only"
-    fi
-    if "$LINT" <"$SCRAPE" 2>"$E2E_TMP/lint.out"; then
-        pass "$1: natctl-metrics-lint passes"
-    else
-        fail "$1: natctl-metrics-lint: $(head -c 600 "$E2E_TMP/lint.out")"
-    fi
-}
-
 start_daemon --metrics "127.0.0.1:$PORT"
 wait_ready || { fail "natctld did not come up"; sed 's/^/    log: /' "$DAEMON_DIR/natctld.log"; e2e_finish; exit 1; }
 grep -q "metrics on 127.0.0.1:$PORT" "$DAEMON_DIR/natctld.log" &&
@@ -61,7 +43,7 @@ check_eq "GET /metrics" "200" "$SCRAPE_STATUS"
 grep -qi '^content-type: text/plain; version=0.0.4' "$E2E_TMP/scrape.headers" &&
     pass "Content-Type text/plain; version=0.0.4" ||
     fail "Content-Type: $(grep -i '^content-type' "$E2E_TMP/scrape.headers")"
-format_ok "after start-up"
+check_metrics_format "$SCRAPE" "after start-up"
 check_eq "the start-up reconcile counts as an apply" "1" "$(metric 'natctl_applies_total{result="ok"}')"
 check_eq "no failed apply" "0" "$(metric 'natctl_applies_total{result="error"}')"
 check_eq "revision 0" "0" "$(metric natctl_revision)"
@@ -76,7 +58,7 @@ check_eq "PUT an invalid model" "422" "$HTTP_STATUS"
 api PUT "/v1/config?dry_run=1" "$QUICKSTART" -H 'If-Match: "1"'
 check_eq "a dry run" "200" "$HTTP_STATUS"
 scrape
-format_ok "after an apply"
+check_metrics_format "$SCRAPE" "after an apply"
 # the PUT's own kernel notifications may add a (no-op) drift reconcile, also an apply
 applies=$(metric 'natctl_applies_total{result="ok"}')
 [ "${applies:-0}" -ge 2 ] && pass "the PUT counts as an apply ($applies)" ||
@@ -121,7 +103,7 @@ if ms=$(wait_until 10 flows_counted); then
 else
     fail "natctl_eip_sessions eip-egress snat: $(metric "natctl_eip_sessions{$EGRESS,type=\"snat\"}")"
 fi
-format_ok "with conntrack series"
+check_metrics_format "$SCRAPE" "with conntrack series"
 check_eq "natctl_eip_port_utilization: busiest tuple 400 / budget 55000" \
     "$(python3 -c 'print(round(400 / 55000, 9))')" \
     "$(python3 -c "print(round($(metric "natctl_eip_port_utilization{$EGRESS}"), 9))")"
@@ -157,7 +139,7 @@ fi
 applies=$(metric 'natctl_applies_total{result="ok"}')
 [ "${applies:-0}" -ge 3 ] && pass "the repair counts as an apply too ($applies)" ||
     fail "natctl_applies_total{result=\"ok\"} $applies after a repair"
-format_ok "after a drift repair"
+check_metrics_format "$SCRAPE" "after a drift repair"
 
 scrape "http://127.0.0.1:$PORT/"
 check_eq "GET / is 404" "404" "$SCRAPE_STATUS"
