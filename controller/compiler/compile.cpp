@@ -205,11 +205,6 @@ class Compiler {
             if (candidate.name == name) return &candidate;
         return nullptr;
     }
-    const model::VSwitch* vswitch(std::size_t vpc, const std::string& name) const {
-        for (const auto& candidate : model_.vpcs[vpc].vswitches)
-            if (candidate.name == name) return &candidate;
-        return nullptr;
-    }
     std::optional<std::size_t> first_nat_gateway(std::size_t vpc) const {
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index)
             if (model_.nat_gateways[index].vpc == model_.vpcs[vpc].name) return index;
@@ -340,30 +335,6 @@ class Compiler {
         return sets;
     }
 
-    // The source prefixes of a SNAT entry (DESIGN.md: vpc, vswitch, every private IP of an
-    // instance, cidr), resolved in the gateway's VPC.
-    std::vector<model::Cidr> source_prefixes(std::size_t vpc,
-                                             const model::SnatSource& source) const {
-        std::vector<model::Cidr> out;
-        std::visit(
-            [&](const auto& kind) {
-                using Kind = std::decay_t<decltype(kind)>;
-                if constexpr (std::is_same_v<Kind, model::VpcSource>) {
-                    if (auto found = vpc_of(kind.name)) out.push_back(model_.vpcs[*found].cidr);
-                } else if constexpr (std::is_same_v<Kind, model::VSwitchSource>) {
-                    if (const auto* found = vswitch(vpc, kind.name)) out.push_back(found->cidr);
-                } else if constexpr (std::is_same_v<Kind, model::InstanceSource>) {
-                    if (const auto* found = instance(vpc, kind.name))
-                        for (const auto& address : found->private_ips)
-                            out.push_back({address, 32});
-                } else {
-                    out.push_back(kind.cidr);
-                }
-            },
-            source);
-        return out;
-    }
-
     // Per gateway realm: its SNAT entries' sources flattened (longest prefix wins), or for a
     // masquerade gateway its VPC's CIDR.
     void add_snat_sources(std::size_t index, ElementMap& snat_sources) const {
@@ -385,7 +356,8 @@ class Compiler {
         std::vector<OwnedPrefix> prefixes;
         for (std::size_t entry = 0; entry < gateway.snat_entries.size(); ++entry) {
             if (entry_eips(gateway.snat_entries[entry]).empty()) continue;
-            for (const auto& cidr : source_prefixes(*vpc, gateway.snat_entries[entry].source))
+            for (const auto& cidr : snat_source_prefixes(model_, model_.vpcs[*vpc],
+                                                         gateway.snat_entries[entry].source))
                 prefixes.push_back({cidr.first(), cidr.prefix, entry});
         }
         for (const auto& interval : flatten(prefixes))
@@ -701,6 +673,31 @@ class Compiler {
 
 kernel::DesiredState compile(const model::Model& model) {
     return Compiler(model).run();
+}
+
+std::vector<model::Cidr> snat_source_prefixes(const model::Model& model, const model::Vpc& home,
+                                              const model::SnatSource& source) {
+    std::vector<model::Cidr> out;
+    std::visit(
+        [&](const auto& kind) {
+            using Kind = std::decay_t<decltype(kind)>;
+            if constexpr (std::is_same_v<Kind, model::VpcSource>) {
+                for (const auto& vpc : model.vpcs)
+                    if (vpc.name == kind.name) out.push_back(vpc.cidr);
+            } else if constexpr (std::is_same_v<Kind, model::VSwitchSource>) {
+                for (const auto& segment : home.vswitches)
+                    if (segment.name == kind.name) out.push_back(segment.cidr);
+            } else if constexpr (std::is_same_v<Kind, model::InstanceSource>) {
+                for (const auto& host : home.instances)
+                    if (host.name == kind.name)
+                        for (const auto& address : host.private_ips)
+                            out.push_back({address, 32});
+            } else {
+                out.push_back(kind.cidr);
+            }
+        },
+        source);
+    return out;
 }
 
 }  // namespace natctl::compiler

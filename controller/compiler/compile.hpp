@@ -2,11 +2,19 @@
 // (docs/KERNEL-LAYOUT.md). Deterministic: equal models give equal states, every list sorted.
 #pragma once
 
+#include <vector>
+
 #include "controller/model/types.hpp"
 #include "kernelstate/kernel_state.hpp"
 
 namespace natctl::compiler {
 
 kernel::DesiredState compile(const model::Model& model);
+
+// The source prefixes of a SNAT entry of a gateway in VPC `home` (DESIGN.md: a VPC, a
+// vSwitch, every private IP of an instance, a CIDR): what compile() flattens into
+// snat_sources and what the translation index resolves, so that the two cannot disagree.
+std::vector<model::Cidr> snat_source_prefixes(const model::Model& model, const model::Vpc& home,
+                                              const model::SnatSource& source);
 
 }  // namespace natctl::compiler

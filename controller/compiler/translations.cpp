@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "controller/compiler/compile.hpp"
 #include "controller/compiler/flatten.hpp"
 
 namespace natctl::compiler {
@@ -87,31 +88,6 @@ class Indexer {
         return nullptr;
     }
 
-    // The source prefixes of a SNAT entry, resolved as the compiler does.
-    std::vector<model::Cidr> source_prefixes(const model::Vpc& home,
-                                             const model::SnatSource& source) const {
-        std::vector<model::Cidr> out;
-        std::visit(
-            [&](const auto& kind) {
-                using Kind = std::decay_t<decltype(kind)>;
-                if constexpr (std::is_same_v<Kind, model::VpcSource>) {
-                    if (const auto* found = vpc(kind.name)) out.push_back(found->cidr);
-                } else if constexpr (std::is_same_v<Kind, model::VSwitchSource>) {
-                    for (const auto& segment : home.vswitches)
-                        if (segment.name == kind.name) out.push_back(segment.cidr);
-                } else if constexpr (std::is_same_v<Kind, model::InstanceSource>) {
-                    for (const auto& host : home.instances)
-                        if (host.name == kind.name)
-                            for (const auto& address : host.private_ips)
-                                out.push_back({address, 32});
-                } else {
-                    out.push_back(kind.cidr);
-                }
-            },
-            source);
-        return out;
-    }
-
     // What one gateway may translate its sources to: the longest-prefix SNAT entry per
     // address (as the compiler flattens them), or its VPC as a whole for masquerade.
     void add_coverage(const model::NatGateway& gateway, std::vector<Coverage>& coverage) const {
@@ -131,7 +107,8 @@ class Indexer {
             entry_eips.push_back(std::move(eips));
             // An entry without a resolvable EIP has no chain and shadows nothing.
             if (entry_eips.back().empty()) continue;
-            for (const auto& cidr : source_prefixes(*home, gateway.snat_entries[index].source))
+            for (const auto& cidr :
+                 snat_source_prefixes(model_, *home, gateway.snat_entries[index].source))
                 prefixes.push_back({cidr.first(), cidr.prefix, index});
         }
         for (const auto& interval : flatten(prefixes))

@@ -171,24 +171,66 @@ bool same_rules(const kernel::Chain& a, const kernel::Chain& b) {
         if (a.rules[i].text != b.rules[i].text) return false;
     return true;
 }
-}  // namespace
 
-NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& observed) {
-    if (!observed.exists) return create_from_scratch(desired, false);
-    if (needs_rebuild(desired, observed)) return create_from_scratch(desired, true);
+// The two sides a plan is made against — the kernel as dumped, or the reconciler's copy of
+// what it last committed — seen through one interface, so that both plans are one algorithm.
+class ObservedSide {
+  public:
+    explicit ObservedSide(const kernel::ObservedTable& table) : table_(table) {}
+    const kernel::Set* set(const std::string& name) const {
+        const auto* found = table_.find_set(name);
+        return found ? &found->set : nullptr;
+    }
+    bool has_chain(const std::string& name) const { return table_.find_chain(name) != nullptr; }
+    bool same_rules(const kernel::Chain& chain) const {
+        const auto* have = table_.find_chain(chain.name);
+        return have && rule_digests(chain) == rule_digests(*have);
+    }
+    const auto& chains() const { return table_.chains; }
+    template <class Visit>
+    void for_each_set(Visit visit) const {
+        for (const auto& have : table_.sets)
+            visit(have.set.name);
+    }
 
+  private:
+    const kernel::ObservedTable& table_;
+};
+
+class CommittedSide {
+  public:
+    explicit CommittedSide(const kernel::Table& table) : table_(table) {}
+    const kernel::Set* set(const std::string& name) const { return find_set(table_, name); }
+    bool has_chain(const std::string& name) const { return find_chain(table_, name) != nullptr; }
+    bool same_rules(const kernel::Chain& chain) const {
+        const auto* have = find_chain(table_, chain.name);
+        return have && reconciler::same_rules(chain, *have);
+    }
+    const auto& chains() const { return table_.chains; }
+    template <class Visit>
+    void for_each_set(Visit visit) const {
+        for (const auto& have : table_.sets)
+            visit(have.name);
+    }
+
+  private:
+    const kernel::Table& table_;
+};
+
+template <class Side>
+NftPlan plan_against(const kernel::Table& desired, const Side& side) {
     NftPlan plan;
     auto& tx = plan.transaction;
 
     for (const auto& chain : desired.chains) {
-        if (observed.find_chain(chain.name)) continue;
+        if (side.has_chain(chain.name)) continue;
         kernel::Chain definition = chain;
         definition.rules.clear();
         tx.add_chain(std::move(definition));
         ++plan.chains_added;
     }
     for (const auto& set : desired.sets) {
-        if (observed.find_set(set.name)) continue;
+        if (side.set(set.name)) continue;
         tx.add_set(set);
         ++plan.sets_added;
         plan.elements_added += set.elements.size();
@@ -198,85 +240,17 @@ NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& obse
     // other data or verdict) is a delete and an add in the same transaction.
     std::vector<kernel::Set> additions;
     for (const auto& set : desired.sets) {
-        const auto* have = observed.find_set(set.name);
-        if (!have) continue;
-        diff_elements(set, have->set, plan, additions);
-    }
-
-    // Chains are small and static in shape: a chain whose rules differ in any way (order,
-    // content, a rule someone added by hand) is flushed and refilled as a whole.
-    for (const auto& chain : desired.chains) {
-        const auto* have = observed.find_chain(chain.name);
-        if (have && rule_digests(chain) == rule_digests(*have)) continue;
-        if (have) {
-            tx.flush_chain(chain.name);
-            ++plan.chains_rewritten;
-        }
-        for (const auto& rule : chain.rules)
-            tx.add_rule(chain.name, rule);
-    }
-
-    for (auto& set : additions) {
-        plan.elements_added += set.elements.size();
-        tx.add_elements(std::move(set));
-    }
-
-    std::set<std::string> wanted_chains;
-    for (const auto& chain : desired.chains)
-        wanted_chains.insert(chain.name);
-    for (const auto& chain : observed.chains) {
-        if (wanted_chains.contains(chain.name)) continue;
-        if (!chain.rules.empty()) tx.flush_chain(chain.name);
-        tx.delete_chain(chain.name);
-        ++plan.chains_removed;
-    }
-    std::set<std::string> wanted_sets;
-    for (const auto& set : desired.sets)
-        wanted_sets.insert(set.name);
-    for (const auto& have : observed.sets) {
-        if (wanted_sets.contains(have.set.name)) continue;
-        tx.delete_set(have.set.name);
-        ++plan.sets_removed;
-    }
-    return plan;
-}
-
-}  // namespace natctl::reconciler
-
-namespace natctl::reconciler {
-
-NftPlan plan_nft(const kernel::Table& desired, const kernel::Table& committed) {
-    if (needs_rebuild(desired, committed)) return create_from_scratch(desired, true);
-
-    NftPlan plan;
-    auto& tx = plan.transaction;
-
-    for (const auto& chain : desired.chains) {
-        if (find_chain(committed, chain.name)) continue;
-        kernel::Chain definition = chain;
-        definition.rules.clear();
-        tx.add_chain(std::move(definition));
-        ++plan.chains_added;
-    }
-    for (const auto& set : desired.sets) {
-        if (find_set(committed, set.name)) continue;
-        tx.add_set(set);
-        ++plan.sets_added;
-        plan.elements_added += set.elements.size();
-    }
-
-    std::vector<kernel::Set> additions;
-    for (const auto& set : desired.sets) {
-        const auto* have = find_set(committed, set.name);
+        const auto* have = side.set(set.name);
         if (!have) continue;
         if (set.elements == have->elements) continue;  // the common case: untouched sets
         diff_elements(set, *have, plan, additions);
     }
 
+    // Chains are small and static in shape: a chain whose rules differ in any way (order,
+    // content, a rule someone added by hand) is flushed and refilled as a whole.
     for (const auto& chain : desired.chains) {
-        const auto* have = find_chain(committed, chain.name);
-        if (have && same_rules(chain, *have)) continue;
-        if (have) {
+        if (side.same_rules(chain)) continue;
+        if (side.has_chain(chain.name)) {
             tx.flush_chain(chain.name);
             ++plan.chains_rewritten;
         }
@@ -289,18 +263,31 @@ NftPlan plan_nft(const kernel::Table& desired, const kernel::Table& committed) {
         tx.add_elements(std::move(set));
     }
 
-    for (const auto& chain : committed.chains) {
+    for (const auto& chain : side.chains()) {
         if (find_chain(desired, chain.name)) continue;
         if (!chain.rules.empty()) tx.flush_chain(chain.name);
         tx.delete_chain(chain.name);
         ++plan.chains_removed;
     }
-    for (const auto& have : committed.sets) {
-        if (find_set(desired, have.name)) continue;
-        tx.delete_set(have.name);
+    side.for_each_set([&](const std::string& name) {
+        if (find_set(desired, name)) return;
+        tx.delete_set(name);
         ++plan.sets_removed;
-    }
+    });
     return plan;
+}
+
+}  // namespace
+
+NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& observed) {
+    if (!observed.exists) return create_from_scratch(desired, false);
+    if (needs_rebuild(desired, observed)) return create_from_scratch(desired, true);
+    return plan_against(desired, ObservedSide(observed));
+}
+
+NftPlan plan_nft(const kernel::Table& desired, const kernel::Table& committed) {
+    if (needs_rebuild(desired, committed)) return create_from_scratch(desired, true);
+    return plan_against(desired, CommittedSide(committed));
 }
 
 }  // namespace natctl::reconciler

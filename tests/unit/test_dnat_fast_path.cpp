@@ -29,31 +29,14 @@
 #include "controller/reconciler/reconciler.hpp"
 #include "netlink/nft_fake.hpp"
 #include "netlink/route_fake.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace natctl;
+using natctl::testing::TempDir;
 using nlohmann::json;
-
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "natctl-fastpath-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    fs::path state() const { return path_ / "state"; }
-
-  private:
-    fs::path path_;
-};
 
 model::Ipv4 ip(const char* text) {
     auto parsed = model::parse_ipv4(text);
@@ -204,7 +187,7 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
     const std::uint32_t seed = GENERATE(1u, 2u, 3u, 4u);
     INFO("seed " << seed);
     Generator generate(seed);
-    TempDir dir;
+    TempDir dir{"fastpath"};
     netlink::NftFake nft;
     netlink::RouteFake routes{{"veth-wan", "veth-vpc"}};
     daemon::ReconcilerDataPlane inner(nft, routes, nullptr, {std::nullopt, "not probed"},

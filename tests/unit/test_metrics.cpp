@@ -19,6 +19,7 @@
 #include "controller/model/validate.hpp"
 #include "netlink/nft_fake.hpp"
 #include "netlink/route_fake.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using namespace natctl;
 using metrics::Exposition;
@@ -32,26 +33,6 @@ std::string lint(std::string_view text) {
         out += p + "\n";
     return out;
 }
-
-// A private temporary directory, removed with everything in it.
-struct TempDir {
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "natctl-metrics.XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    void write(const std::string& name, const std::string& text) const {
-        std::ofstream(path / name) << text;
-    }
-    std::filesystem::path path;
-};
 
 }  // namespace
 
@@ -210,9 +191,9 @@ TEST_CASE("metrics: the format checker refuses malformed and lint-failing text",
 }
 
 TEST_CASE("metrics: natctld's own metrics", "[metrics]") {
-    TempDir netfilter;
-    netfilter.write("nf_conntrack_count", "5\n");
-    netfilter.write("nf_conntrack_max", "65536\n");
+    natctl::testing::TempDir netfilter{"metrics"};
+    std::ofstream(netfilter.path() / "nf_conntrack_count") << "5\n";
+    std::ofstream(netfilter.path() / "nf_conntrack_max") << "65536\n";
     std::uint64_t revision = 7;
     bool in_sync = false;
     std::uint64_t repairs = 2;
@@ -220,7 +201,7 @@ TEST_CASE("metrics: natctld's own metrics", "[metrics]") {
     metrics::DaemonMetrics daemon(
         registry, "1.2.3",
         {[&] { return revision; }, [&] { return in_sync; }, [&] { return repairs; }},
-        netfilter.path);
+        netfilter.path());
     daemon.record_apply(true, std::chrono::milliseconds(3));
     daemon.record_apply(true, std::chrono::milliseconds(40));
     daemon.record_apply(false, std::chrono::seconds(45));
@@ -248,15 +229,15 @@ TEST_CASE("metrics: natctld's own metrics", "[metrics]") {
     }
 
     // read at scrape time
-    netfilter.write("nf_conntrack_count", "6\n");
+    std::ofstream(netfilter.path() / "nf_conntrack_count") << "6\n";
     revision = 8;
     text = registry.render();
     CHECK(text.find("natctl_conntrack_entries 6\n") != std::string::npos);
     CHECK(text.find("natctl_revision 8\n") != std::string::npos);
 
     // no conntrack module: the two gauges are left out, the rest stands
-    std::filesystem::remove(netfilter.path / "nf_conntrack_count");
-    std::filesystem::remove(netfilter.path / "nf_conntrack_max");
+    std::filesystem::remove(netfilter.path() / "nf_conntrack_count");
+    std::filesystem::remove(netfilter.path() / "nf_conntrack_max");
     text = registry.render();
     CHECK(text.find("natctl_conntrack_") == std::string::npos);
     CHECK(lint(text).empty());

@@ -23,6 +23,7 @@
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
 #include "netlink/nflog_socket.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using namespace natctl;
 using nlohmann::json;
@@ -195,10 +196,8 @@ TEST_CASE("session lines per gateway mode", "[session_log]") {
 }
 
 TEST_CASE("the file sink rotates whole lines and keeps K files", "[session_log]") {
-    char pattern[] = "/tmp/natctl-slog.XXXXXX";
-    REQUIRE(::mkdtemp(pattern));
-    const std::filesystem::path dir = pattern;
-    const auto path = dir / "sessions.jsonl";
+    const natctl::testing::TempDir dir{"slog"};
+    const auto path = dir.path() / "sessions.jsonl";
     {
         auto sink = conntrack::RotatingFileSink::open(path, 1000, 2);
         REQUIRE(sink);
@@ -212,7 +211,6 @@ TEST_CASE("the file sink rotates whole lines and keeps K files", "[session_log]"
     CHECK(std::filesystem::file_size(path.string() + ".1") == 1000);
     CHECK(std::filesystem::file_size(path.string() + ".2") == 1000);
     CHECK_FALSE(std::filesystem::exists(path.string() + ".3"));
-    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("NFLOG packet messages decode to prefix and tuple", "[session_log][nflog]") {

@@ -18,6 +18,7 @@
 #include "controller/store/framing.hpp"
 #include "controller/store/store.hpp"
 #include "controller/store/typed_delta.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
@@ -27,29 +28,8 @@ using natctl::model::DnatProtocol;
 using natctl::model::Model;
 using natctl::store::Store;
 using natctl::store::StoreOptions;
+using natctl::testing::TempDir;
 using nlohmann::json;
-
-// A fresh directory under $TMPDIR, removed with everything in it at the end of the test.
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "natctl-store-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    // The state directory itself is created by Store::open (mode 0700).
-    fs::path state() const { return path_ / "state"; }
-
-  private:
-    fs::path path_;
-};
 
 DnatEntry dnat(std::size_t i) {
     DnatEntry entry;
@@ -116,7 +96,7 @@ unsigned mode_of(const fs::path& path) {
 }  // namespace
 
 TEST_CASE("store: a new directory opens as revision 0 with an empty model", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     auto store = open_ok(temp.state());
     CHECK(store->revision() == 0);
     CHECK(store->current() == Model{});
@@ -133,13 +113,13 @@ TEST_CASE("store: a new directory opens as revision 0 with an empty model", "[st
 }
 
 TEST_CASE("store: a second open of a directory in use is refused", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     auto store = open_ok(temp.state());
     CHECK_THAT(open_error(temp.state()), Catch::Contains("in use by another process"));
 }
 
 TEST_CASE("store: commits survive a reopen with their metadata", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     std::vector<Model> models = {sample(3, "a"), sample(5, "b"), sample(4, "c"), sample(0, "d")};
     {
         auto store = open_ok(temp.state());
@@ -171,7 +151,7 @@ TEST_CASE("store: commits survive a reopen with their metadata", "[store]") {
 }
 
 TEST_CASE("store: a torn last record is dropped with a warning", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     Model first = sample(3, "a");
     Model second = sample(4, "b");
     {
@@ -213,7 +193,7 @@ TEST_CASE("store: a torn last record is dropped with a warning", "[store]") {
 }
 
 TEST_CASE("store: a damaged record before the last one stops open", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     {
         auto store = open_ok(temp.state());
         for (int i = 0; i < 3; ++i)
@@ -234,7 +214,7 @@ TEST_CASE("store: a damaged record before the last one stops open", "[store]") {
 }
 
 TEST_CASE("store: a bit flip in the snapshot stops open", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     {
         auto store = open_ok(temp.state(), StoreOptions{.compact_after_records = 2});
         REQUIRE(store->commit(sample(3, "a"), "uid 0", "one"));
@@ -258,7 +238,7 @@ TEST_CASE("store: a bit flip in the snapshot stops open", "[store]") {
 }
 
 TEST_CASE("store: a journal without its snapshot is refused", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     {
         auto store = open_ok(temp.state());
         REQUIRE(store->commit(sample(3, "a"), "uid 0", "one"));
@@ -269,7 +249,7 @@ TEST_CASE("store: a journal without its snapshot is refused", "[store]") {
 }
 
 TEST_CASE("store: records that do not chain stop open", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     {
         auto store = open_ok(temp.state());
         for (int i = 0; i < 3; ++i)
@@ -301,7 +281,7 @@ TEST_CASE("store: records that do not chain stop open", "[store]") {
 }
 
 TEST_CASE("store: compaction writes a snapshot and empties the journal", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     StoreOptions options{.revisions_kept = 4, .compact_after_records = 3};
     std::vector<Model> models;
     for (int i = 0; i < 7; ++i)
@@ -331,8 +311,8 @@ TEST_CASE("store: compaction writes a snapshot and empties the journal", "[store
 }
 
 TEST_CASE("store: a crash between the snapshot's rename and the journal reset", "[store]") {
-    TempDir long_journal;
-    TempDir compacted;
+    TempDir long_journal{"store"};
+    TempDir compacted{"store"};
     std::vector<Model> models = {sample(2, "a"), sample(3, "b"), sample(4, "c")};
     {
         auto store = open_ok(long_journal.state());
@@ -374,7 +354,7 @@ TEST_CASE("store: a crash between the snapshot's rename and the journal reset", 
 }
 
 TEST_CASE("store: a one-entry change in a large model appends a small record", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     Model big = sample(10000);
     auto store = open_ok(temp.state());
     REQUIRE(store->commit(big, "uid 0", "initial"));
@@ -411,7 +391,7 @@ TEST_CASE("store: a one-entry change in a large model appends a small record", "
 }
 
 TEST_CASE("store: rolling back commits an older model as a new revision", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     Model one = sample(3, "one");
     Model two = sample(50, "two");
     Model three = sample(1, "three");
@@ -797,7 +777,7 @@ TEST_CASE("store: a typed delta is proportional to the change", "[store]") {
 }
 
 TEST_CASE("store: commits of random edits replay to the same models", "[store]") {
-    TempDir temp;
+    TempDir temp{"store"};
     Edits edits(7);
     std::vector<Model> models{Model{}};
     {
@@ -827,7 +807,7 @@ TEST_CASE("store: commits of random edits replay to the same models", "[store]")
 // Commit cost with 1k and 100k DNAT entries: run with `unit_tests "[store-bench]"`.
 TEST_CASE("store: commit time for a one-entry change", "[.][store-bench]") {
     for (std::size_t entries : {std::size_t(1000), std::size_t(100000)}) {
-        TempDir temp;
+        TempDir temp{"store"};
         auto store = open_ok(temp.state(), StoreOptions{.compact_after_records = 1000000});
         Model model = sample(entries);
         REQUIRE(store->commit(model, "uid 0", "initial"));
