@@ -122,6 +122,8 @@ class Compiler {
         return state;
     }
 
+    std::vector<kernel::Chain> chains() const { return build_chains(); }
+
   private:
     template <typename T>
     static std::vector<T> sorted_unique(std::vector<T> items) {
@@ -673,6 +675,10 @@ class Compiler {
 
 kernel::DesiredState compile(const model::Model& model) {
     return Compiler(model).run();
+}
+
+std::vector<kernel::Chain> compile_chains(const model::Model& model) {
+    return Compiler(model).chains();
 }
 
 std::vector<model::Cidr> snat_source_prefixes(const model::Model& model, const model::Vpc& home,

@@ -11,6 +11,11 @@ namespace natctl::compiler {
 
 kernel::DesiredState compile(const model::Model& model);
 
+// compile(model).table.chains alone, without the sets, their elements and routing: cheap
+// whatever the number of port mappings, for readers of rule counters (the budget metrics),
+// which need to know which rule counts what after every revision.
+std::vector<kernel::Chain> compile_chains(const model::Model& model);
+
 // The source prefixes of a SNAT entry of a gateway in VPC `home` (DESIGN.md: a VPC, a
 // vSwitch, every private IP of an instance, a CIDR): what compile() flattens into
 // snat_sources and what the translation index resolves, so that the two cannot disagree.

@@ -1,6 +1,9 @@
 #include "controller/conntrack/naming.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
 
 #include "controller/compiler/ids.hpp"
 #include "controller/model/addr.hpp"
@@ -114,10 +117,101 @@ std::unordered_map<std::uint32_t, std::string> nat_gateway_realms(const model::M
     return out;
 }
 
-SessionNames::SessionNames(model::Model model) : model_(std::move(model)) {
+namespace {
+
+// The model as it is, minus the gateways' DNAT entries (aggregates spelt out member by
+// member: test_session_log checks that nothing else is lost).
+model::NatGateway without_dnat_entries(const model::NatGateway& gateway) {
+    return model::NatGateway{gateway.name,
+                             gateway.vpc,
+                             gateway.mode,
+                             gateway.outside_interface,
+                             gateway.upstream,
+                             gateway.eips,
+                             gateway.icmp_echo_reply,
+                             gateway.deletion_protection,
+                             gateway.snat_port_range,
+                             gateway.port_budget_per_eip,
+                             gateway.max_ports_per_instance,
+                             gateway.session_log,
+                             gateway.assign_eip_addresses,
+                             gateway.snat_entries,
+                             {}};
+}
+
+model::Model without_dnat_entries(const model::Model& model) {
+    std::vector<model::NatGateway> gateways;
+    gateways.reserve(model.nat_gateways.size());
+    for (const auto& gateway : model.nat_gateways)
+        gateways.push_back(without_dnat_entries(gateway));
+    return model::Model{model.version,       model.vpcs,          model.eips,
+                        std::move(gateways), model.ipv4_gateways, model.limits};
+}
+
+}  // namespace
+
+SessionNames::SessionNames(const model::Model& model) : model_(without_dnat_entries(model)) {
     eips_ = eips_by_address(model_);
     for (const auto& [realm, name] : nat_gateway_realms(model_))
         realms_.emplace(realm, gateway(name));
+
+    std::unordered_map<std::string_view, std::uint32_t> eip_addresses;
+    for (const auto& eip : model.eips)
+        eip_addresses.emplace(eip.name, eip.address.value);
+    std::size_t entries = 0, text = 0;
+    for (const auto& gateway : model.nat_gateways)
+        for (const auto& entry : gateway.dnat_entries) {
+            ++entries;
+            text += entry.name.size();
+        }
+    dnat_names_.reserve(entries);
+    dnat_text_.reserve(text);
+    for (std::uint32_t index = 0; index < model.nat_gateways.size(); ++index)
+        for (const auto& entry : model.nat_gateways[index].dnat_entries) {
+            auto address = eip_addresses.find(entry.eip);
+            if (address == eip_addresses.end()) continue;
+            DnatName named{index,
+                           address->second,
+                           0,
+                           0,
+                           0,
+                           static_cast<std::uint32_t>(dnat_text_.size()),
+                           static_cast<std::uint32_t>(entry.name.size())};
+            if (!entry.ip_mapping() && entry.public_port) {
+                named.protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
+                named.lo = entry.public_port->lo;
+                named.hi = entry.public_port->hi;
+            }
+            dnat_text_ += entry.name;
+            dnat_names_.push_back(named);
+        }
+    std::sort(dnat_names_.begin(), dnat_names_.end(), [](const DnatName& a, const DnatName& b) {
+        return std::tie(a.gateway, a.eip, a.protocol, a.lo) <
+               std::tie(b.gateway, b.eip, b.protocol, b.lo);
+    });
+}
+
+std::string_view SessionNames::dnat_entry_for(std::uint32_t gateway, std::uint32_t eip,
+                                              PublicPort port) const {
+    // The last entry starting at or below `key`: the only one whose range can hold it.
+    auto covering = [&](std::uint8_t protocol, std::uint16_t at) -> const DnatName* {
+        const auto key = std::tuple{gateway, eip, protocol, at};
+        auto after = std::upper_bound(
+            dnat_names_.begin(), dnat_names_.end(), key, [](const auto& k, const DnatName& named) {
+                return k < std::tuple{named.gateway, named.eip, named.protocol, named.lo};
+            });
+        if (after == dnat_names_.begin()) return nullptr;
+        const auto& named = *std::prev(after);
+        if (named.gateway != gateway || named.eip != eip || named.protocol != protocol ||
+            at > named.hi)
+            return nullptr;
+        return &named;
+    };
+    // A port mapping before an IP mapping (dnat_entry_for of the whole model does the same).
+    const DnatName* named = port.protocol != 0 ? covering(port.protocol, port.port) : nullptr;
+    if (!named) named = covering(0, 0);
+    if (!named) return {};
+    return std::string_view(dnat_text_).substr(named->text_at, named->text_size);
 }
 
 SessionNames::Names SessionNames::name(const netlink::ConntrackEntry& entry) const {
@@ -134,8 +228,9 @@ SessionNames::Names SessionNames::name(const netlink::ConntrackEntry& entry) con
         if (auto it = eips_.find(entry.original.dst); it != eips_.end()) {
             names.dnat_eip = &it->second;
             if (it->second.gateway)
-                names.dnat = dnat_entry_for(*it->second.gateway, it->second.eip->name,
-                                            PublicPort{entry.protocol, entry.original.dport});
+                names.dnat = dnat_entry_for(
+                    static_cast<std::uint32_t>(it->second.gateway - model_.nat_gateways.data()),
+                    it->first, PublicPort{entry.protocol, entry.original.dport});
         }
     }
     return names;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -48,33 +49,55 @@ const model::DnatEntry* dnat_entry_for(const model::NatGateway& gateway, const s
 // assign_hashed_ids over "gw:<name>" of the NAT, then the IPv4 gateways), by realm.
 std::unordered_map<std::uint32_t, std::string> nat_gateway_realms(const model::Model& model);
 
-// Names one conntrack entry at a time against one model (its own copy: the worker thread
-// that logs sessions keeps it while the API thread moves on to newer revisions).
+// Names one conntrack entry at a time against one model, from a copy of its own (the
+// worker thread that logs sessions keeps it while the API thread moves on to newer
+// revisions). Built once per revision, so the copy leaves the DNAT entries out (100k of
+// them are most of a model): their names are kept in a flat sorted table instead, which
+// also makes naming a DNAT session a binary search rather than a walk of every entry.
 class SessionNames {
   public:
-    explicit SessionNames(model::Model model);
+    explicit SessionNames(const model::Model& model);
 
     struct Names {
         const EipInfo* snat_eip = nullptr;  // SRC_NAT to an EIP of the model
         const model::SnatEntry* snat = nullptr;
         const EipInfo* dnat_eip = nullptr;  // DST_NAT arriving on an EIP of the model
-        const model::DnatEntry* dnat = nullptr;
+        std::string_view dnat;              // the DNAT entry's name; empty: none
         // The gateway that translated it (SNAT's when both).
         const model::NatGateway* gateway() const {
             if (snat_eip && snat_eip->gateway) return snat_eip->gateway;
             return dnat_eip ? dnat_eip->gateway : nullptr;
         }
     };
+    // The views into this object live as long as it does.
     Names name(const netlink::ConntrackEntry& entry) const;
 
     const model::NatGateway* gateway_of_realm(std::uint32_t realm) const;
     const model::NatGateway* gateway(const std::string& name) const;
+    // The model without its gateways' DNAT entries.
     const model::Model& model() const { return model_; }
 
   private:
+    // A DNAT entry of a gateway on an EIP: a port mapping (protocol 6 or 17, public ports
+    // lo..hi) or an IP mapping (protocol 0). Sorted by (gateway, eip, protocol, lo); the
+    // ranges of one (gateway, eip, protocol) are disjoint (validation).
+    struct DnatName {
+        std::uint32_t gateway = 0;  // index in model_.nat_gateways
+        std::uint32_t eip = 0;      // address
+        std::uint8_t protocol = 0;
+        std::uint16_t lo = 0;
+        std::uint16_t hi = 0;
+        std::uint32_t text_at = 0;  // the name: dnat_text_[text_at, text_at + text_size)
+        std::uint32_t text_size = 0;
+    };
+    std::string_view dnat_entry_for(std::uint32_t gateway, std::uint32_t eip,
+                                    PublicPort port) const;
+
     model::Model model_;
     std::map<std::uint32_t, EipInfo> eips_;
     std::unordered_map<std::uint32_t, const model::NatGateway*> realms_;
+    std::vector<DnatName> dnat_names_;
+    std::string dnat_text_;
 };
 
 }  // namespace natctl::conntrack

@@ -185,7 +185,7 @@ void SessionRecorder::on_events(const std::vector<netlink::ConntrackEvent>& even
                                          named.snat ? named.snat->name : ""}];
             if (named.dnat_eip && named.dnat_eip->gateway)
                 ++figures_.new_by_entry[{named.dnat_eip->gateway->name, "dnat",
-                                         named.dnat ? named.dnat->name : ""}];
+                                         std::string(named.dnat)}];
         }
         if (!gateway || gateway->log_mode() != model::SessionLog::All) continue;
         const char* type = e.src_nat() && e.dst_nat() ? "snat+dnat" : e.src_nat() ? "snat" : "dnat";
@@ -204,7 +204,7 @@ void SessionRecorder::on_events(const std::vector<netlink::ConntrackEvent>& even
         if (e.src_nat()) line["entry"] = named.snat ? json(named.snat->name) : json();
         if (e.dst_nat())
             line[e.src_nat() ? "dnat_entry" : "entry"] =
-                named.dnat ? json(named.dnat->name) : json();
+                named.dnat.empty() ? json() : json(named.dnat);
         if (e.icmp) line["icmp_id"] = e.icmp->id;
         if (e.zone) line["zone"] = e.zone;
         if (event.counters) {

@@ -12,9 +12,9 @@
 
 namespace natctl::metrics {
 
-BudgetCounterTotals::Roles BudgetCounterTotals::roles_of(const kernel::DesiredState& state) {
+BudgetCounterTotals::Roles BudgetCounterTotals::roles_of(const std::vector<kernel::Chain>& chains) {
     Roles roles;
-    for (const auto& chain : state.table.chains)
+    for (const auto& chain : chains)
         for (const auto& rule : chain.rules)
             if (rule.counts)
                 roles.emplace(std::pair{chain.name, netlink::rule_identity_digest(rule.text)},
@@ -64,7 +64,7 @@ BudgetCounters::~BudgetCounters() = default;
 std::optional<std::map<kernel::CounterRole, std::uint64_t>> BudgetCounters::read() {
     if (!socket_) return std::nullopt;
     if (const auto revision = sources_.revision(); compiled_revision_ != revision) {
-        roles_ = BudgetCounterTotals::roles_of(compiler::compile(sources_.model()));
+        roles_ = BudgetCounterTotals::roles_of(compiler::compile_chains(sources_.model()));
         compiled_revision_ = revision;
     }
     auto observed = socket_->dump_rules();

@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "controller/daemon/metrics.hpp"
 #include "controller/model/types.hpp"
@@ -29,10 +30,10 @@ namespace natctl::metrics {
 class BudgetCounterTotals {
   public:
     using Key = kernel::CounterRole;
-    // Which rule counts what: (chain, rule digest) -> role, from the compiled state.
+    // Which rule counts what: (chain, rule digest) -> role, from the compiled chains.
     using Roles = std::map<std::pair<std::string, std::string>, kernel::CounterRole>;
 
-    static Roles roles_of(const kernel::DesiredState& state);
+    static Roles roles_of(const std::vector<kernel::Chain>& chains);
 
     // Adds what the counters of `observed` gained since the last update.
     void update(const Roles& roles, const kernel::ObservedTable& observed);

@@ -17,6 +17,7 @@
 #include "controller/store/store.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -465,6 +466,10 @@ Status FileStore::compact() {
     }
     journal_records_ = 0;
     journal_bytes_ = 0;
+    // The snapshot's text (the whole model, 12 MB at 100k entries, built three times over:
+    // model, payload, frame) is freed by now; give its pages back, or they stay resident
+    // between live objects until the next compaction (measured: RSS +46 MiB at 100k).
+    ::malloc_trim(0);
     return {};
 }
 

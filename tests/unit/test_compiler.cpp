@@ -17,6 +17,7 @@
 namespace model = natctl::model;
 namespace kernel = natctl::kernel;
 using natctl::compiler::compile;
+using natctl::compiler::compile_chains;
 using natctl::compiler::render;
 
 namespace {
@@ -440,9 +441,10 @@ TEST_CASE("compiler: a least-privilege route table gets an unreachable default",
         lines, fmt::format("ip route add unreachable default table {} proto 147 metric 4294967295",
                            table)));
     CHECK(has_line(
-        lines, fmt::format(
-                   "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 147",
-                   table)));
+        lines,
+        fmt::format(
+            "ip rule add priority 10300 from 10.0.1.0/24 iif veth-vpc lookup {} protocol 147",
+            table)));
 }
 
 TEST_CASE("compiler: published services return through their gateway", "[compiler]") {
@@ -457,9 +459,9 @@ TEST_CASE("compiler: published services return through their gateway", "[compile
                    fmt::format("ip rule add priority 10000 fwmark 0x{:x} lookup {} protocol 147",
                                0x4e540000u | realm, return_table)));
     CHECK(has_line(
-        lines,
-        fmt::format("ip route add default via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
-                    return_table, realm)));
+        lines, fmt::format(
+                   "ip route add default via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
+                   return_table, realm)));
 }
 
 TEST_CASE("compiler: realms and table ids are hash-derived and stable", "[compiler]") {
@@ -535,13 +537,13 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     for (const auto& set : first.table.sets)
         CHECK(std::is_sorted(set.elements.begin(), set.elements.end()));
     // Static sets by name; the per-EIP budget sets (dynamic) follow in model order.
-    const auto static_end =
-        std::find_if(first.table.sets.begin(), first.table.sets.end(),
-                     [](const kernel::Set& set) { return set.dynamic; });
+    const auto static_end = std::find_if(first.table.sets.begin(), first.table.sets.end(),
+                                         [](const kernel::Set& set) { return set.dynamic; });
     CHECK(std::all_of(static_end, first.table.sets.end(),
                       [](const kernel::Set& set) { return set.dynamic; }));
-    CHECK(std::is_sorted(first.table.sets.begin(), static_end,
-                         [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; }));
+    CHECK(
+        std::is_sorted(first.table.sets.begin(), static_end,
+                       [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; }));
     CHECK(std::is_sorted(first.rules.begin(), first.rules.end()));
     CHECK(std::is_sorted(first.routes.begin(), first.routes.end()));
     CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
@@ -600,25 +602,41 @@ TEST_CASE("render: elements are listed the way nft lists them", "[compiler]") {
           "}\n");
 }
 
+namespace {
+
+// Every examples/*.json, sorted, with its loaded model.
+std::vector<std::pair<std::filesystem::path, model::Model>> load_examples() {
+    namespace fs = std::filesystem;
+    const fs::path source = NATCTL_SOURCE_DIR;
+    std::vector<fs::path> paths;
+    for (const auto& entry : fs::directory_iterator(source / "examples"))
+        if (entry.path().extension() == ".json") paths.push_back(entry.path());
+    std::sort(paths.begin(), paths.end());
+    std::vector<std::pair<fs::path, model::Model>> out;
+    for (const auto& path : paths) {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        auto loaded = model::load_model(text.str());
+        INFO("example " << path.filename().string());
+        REQUIRE(loaded.has_value());
+        out.emplace_back(path, std::move(*loaded));
+    }
+    REQUIRE(!out.empty());
+    return out;
+}
+
+}  // namespace
+
 // Golden files: render(compile(example)) for every examples/*.json. Regenerate with
 // NATCTL_UPDATE_GOLDEN=1 and read the difference before committing it.
 TEST_CASE("compiler: golden renderings of the examples", "[compiler][golden]") {
     namespace fs = std::filesystem;
     const fs::path source = NATCTL_SOURCE_DIR;
     const bool update = std::getenv("NATCTL_UPDATE_GOLDEN") != nullptr;
-    std::vector<fs::path> examples;
-    for (const auto& entry : fs::directory_iterator(source / "examples"))
-        if (entry.path().extension() == ".json") examples.push_back(entry.path());
-    std::sort(examples.begin(), examples.end());
-    REQUIRE(!examples.empty());
-    for (const auto& example : examples) {
+    for (const auto& [example, loaded] : load_examples()) {
         INFO("example " << example.filename().string());
-        std::ifstream in(example);
-        std::stringstream text;
-        text << in.rdbuf();
-        const auto loaded = model::load_model(text.str());
-        REQUIRE(loaded.has_value());
-        const auto rendered = render(compile(*loaded));
+        const auto rendered = render(compile(loaded));
         const auto golden = source / "tests" / "golden" / (example.stem().string() + ".nft");
         if (update) {
             std::ofstream(golden) << rendered;
@@ -629,5 +647,14 @@ TEST_CASE("compiler: golden renderings of the examples", "[compiler][golden]") {
         std::stringstream expected;
         expected << expected_in.rdbuf();
         CHECK(rendered == expected.str());
+    }
+}
+
+TEST_CASE("compiler: compile_chains gives exactly the chains of a whole compile", "[compiler]") {
+    for (const auto& [example, loaded] : load_examples()) {
+        INFO("example " << example.filename().string());
+        const auto chains = compile_chains(loaded);
+        CHECK(!chains.empty());
+        CHECK(chains == compile(loaded).table.chains);
     }
 }

@@ -266,3 +266,51 @@ TEST_CASE("daemon setting session_log", "[session_log][daemon]") {
     CHECK(parse_daemon_config(R"({"session_log": {"path": "/x", "color": 1}})").error() ==
           "session_log.color: unknown setting");
 }
+
+TEST_CASE("session names: DNAT entries by public port, IP mapping last, no entry copied",
+          "[session_log]") {
+    auto document = json::parse(kModel);
+    auto& dnat = document["nat_gateways"][0]["dnat_entries"];
+    dnat.push_back({{"name", "range"},
+                    {"eip", "eip-2"},
+                    {"protocol", "udp"},
+                    {"public_port", "1000/1009"},
+                    {"private_ip", "10.0.1.10"},
+                    {"private_port", "2000/2009"}});
+    document["eips"].push_back({{"name", "eip-3"}, {"address", "203.0.113.12"}});
+    document["nat_gateways"][0]["eips"].push_back("eip-3");
+    dnat.push_back(
+        {{"name", "whole"}, {"eip", "eip-3"}, {"protocol", "any"}, {"private_ip", "10.0.1.11"}});
+    auto loaded = model::load_model(document.dump());
+    for (const auto& error : loaded ? model::Errors{} : loaded.error())
+        UNSCOPED_INFO(error.path << ": " << error.reason);
+    REQUIRE(loaded.has_value());
+    const conntrack::SessionNames names(*loaded);
+
+    auto dnat_name = [&](std::string_view eip, std::uint8_t protocol, std::uint16_t port) {
+        netlink::ConntrackEntry e;
+        e.protocol = protocol;
+        e.original = {addr("192.0.2.1"), addr(eip), 40000, port};
+        e.reply = {addr("10.0.1.10"), addr("192.0.2.1"), port, 40000};
+        e.status = netlink::kCtStatusDstNat;
+        return std::string(names.name(e).dnat);
+    };
+    CHECK(dnat_name("203.0.113.11", 6, 80) == "web");
+    CHECK(dnat_name("203.0.113.11", 17, 80).empty());  // the mapping is tcp only
+    CHECK(dnat_name("203.0.113.11", 6, 81).empty());
+    CHECK(dnat_name("203.0.113.11", 17, 1000) == "range");
+    CHECK(dnat_name("203.0.113.11", 17, 1009) == "range");
+    CHECK(dnat_name("203.0.113.11", 17, 1010).empty());
+    CHECK(dnat_name("203.0.113.11", 6, 1005).empty());
+    CHECK(dnat_name("203.0.113.12", 6, 80) == "whole");  // the IP mapping of eip-3
+    CHECK(dnat_name("203.0.113.12", 1, 0) == "whole");
+    CHECK(dnat_name("203.0.113.10", 6, 80).empty());  // eip-1: SNAT only
+    CHECK(dnat_name("203.0.113.99", 6, 80).empty());  // not an EIP
+
+    // Everything but the DNAT entries is kept as it was.
+    auto without = *loaded;
+    for (auto& gateway : without.nat_gateways)
+        gateway.dnat_entries.clear();
+    CHECK(names.model() == without);
+    CHECK(!loaded->nat_gateways.front().dnat_entries.empty());
+}
