@@ -47,6 +47,8 @@ using nlohmann::json;
 constexpr int snapshot_format = 1;
 constexpr const char* snapshot_name = "snapshot.json";
 constexpr const char* journal_name = "journal.log";
+// Snapshots this large are compacted in proportion to their size (compact_if_due).
+constexpr std::size_t kProportionalSnapshotBytes = std::size_t{1} << 20;
 
 // Author and summary come from clients; invalid UTF-8 must not make a commit throw.
 std::string dump(const json& value) {
@@ -135,6 +137,8 @@ class FileStore final : public Store {
     Status append_record(const RevisionInfo& info, json delta);
     void compact_if_due();
     Status compact();
+    // Writes the snapshot of current_ (atomically) and notes its size.
+    Status write_snapshot();
     std::string snapshot_payload(const std::string& model_text) const;
     void remember(RevisionInfo info, std::string reverse);
 
@@ -146,6 +150,7 @@ class FileStore final : public Store {
     UniqueFd journal_;
     std::size_t journal_records_ = 0;  // records in journal.log, skipped ones included
     std::size_t journal_bytes_ = 0;
+    std::size_t snapshot_bytes_ = 0;
     model::Model current_;
     std::uint64_t revision_ = 0;
     std::deque<Kept> history_;  // oldest first; back() is revision_
@@ -205,7 +210,15 @@ Status FileStore::create_initial_state() {
     revision_ = 0;
     history_.clear();
     remember(RevisionInfo{0, now(), "natctld", "initial empty state"}, {});
-    return replace_file_atomically(snapshot_path_, frame(snapshot_payload(dump_model(current_))));
+    return write_snapshot();
+}
+
+Status FileStore::write_snapshot() {
+    // Written piecewise: no JSON tree of the whole model is built.
+    const std::string text = frame(snapshot_payload(dump_model(current_)));
+    if (auto written = replace_file_atomically(snapshot_path_, text); !written) return written;
+    snapshot_bytes_ = text.size();
+    return {};
 }
 
 std::expected<json, std::string> FileStore::load_snapshot() {
@@ -214,6 +227,7 @@ std::expected<json, std::string> FileStore::load_snapshot() {
     if (!content) return std::unexpected(content.error());
     if (content->empty() || content->back() != '\n' || content->find('\n') != content->size() - 1)
         return std::unexpected(where + ": not a single complete record (truncated or damaged)");
+    snapshot_bytes_ = content->size();
     auto payload = unframe(std::string_view(*content).substr(0, content->size() - 1));
     if (!payload) return std::unexpected(fmt::format("{}: {}", where, payload.error()));
     json document = json::parse(*payload, nullptr, false);
@@ -442,6 +456,12 @@ Status FileStore::append_record(const RevisionInfo& info, json delta) {
 
 void FileStore::compact_if_due() {
     if (journal_records_ < options_.compact_after_records) return;
+    // A snapshot costs time in proportion to the model (100k entries: 12 MB written and
+    // fsync'd, ~300 ms on the API's thread). Past kProportionalSnapshotBytes the journal must
+    // also have grown to a quarter of the snapshot, which keeps that cost a constant share of
+    // each change's own bytes however large the model; start-up replays at most that much.
+    if (snapshot_bytes_ >= kProportionalSnapshotBytes && journal_bytes_ * 4 < snapshot_bytes_)
+        return;
     // The commit is durable already; a failed compaction only leaves a longer journal.
     if (auto compacted = compact(); !compacted)
         warnings_.push_back("compaction failed (will retry): " + compacted.error());
@@ -451,11 +471,7 @@ Status FileStore::compact() {
     // Order matters: the snapshot (carrying its revision) is durable under its final name
     // before the journal is cut, so a crash in between leaves records the snapshot already
     // holds, which open() skips.
-    // Written piecewise: no JSON tree of the whole model is built.
-    if (auto written =
-            replace_file_atomically(snapshot_path_, frame(snapshot_payload(dump_model(current_))));
-        !written)
-        return written;
+    if (auto written = write_snapshot(); !written) return written;
     if (::ftruncate(journal_.get(), 0) != 0) {
         broken_ = os_error("ftruncate", journal_path_);
         return std::unexpected(broken_);

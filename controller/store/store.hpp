@@ -27,8 +27,10 @@ struct RevisionInfo {
 };
 
 struct StoreOptions {
-    std::size_t revisions_kept = 20;           // rollback horizon
-    std::size_t compact_after_records = 1000;  // journal records before a new snapshot
+    std::size_t revisions_kept = 20;  // rollback horizon
+    // Journal records before a new snapshot; once the snapshot exceeds 1 MiB, the journal
+    // must also have reached a quarter of its size (a 100k-entry model: ~15k DNAT changes).
+    std::size_t compact_after_records = 1000;
 };
 
 class Store {

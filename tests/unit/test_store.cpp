@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -802,6 +803,36 @@ TEST_CASE("store: commits of random edits replay to the same models", "[store]")
         REQUIRE(at.has_value());
         CHECK(*at == models[revision]);
     }
+}
+
+TEST_CASE("store: a large snapshot is compacted in proportion to its size", "[store]") {
+    TempDir temp{"store"};
+    const auto journal = temp.state() / "journal.log";
+    auto store = open_ok(temp.state(), StoreOptions{.compact_after_records = 3});
+    Model model = sample(20000);
+    REQUIRE(store->commit(model, "uid 0", "load"));
+    REQUIRE(store->commit(sample(20000, "b"), "uid 0", "two"));
+    REQUIRE(store->commit(model, "uid 0", "three"));  // compacts: the old snapshot was small
+    REQUIRE(fs::file_size(journal) == 0);
+    REQUIRE(fs::file_size(temp.state() / "snapshot.json") > (std::size_t{1} << 20));
+
+    // Small changes: past compact_after_records, but far from a quarter of the snapshot.
+    for (std::size_t i = 0; i < 10; ++i) {
+        natctl::model::DnatEntryChange change{0, model.nat_gateways[0].dnat_entries.size(),
+                                              std::nullopt, dnat(100000 + i)};
+        REQUIRE(store->commit_change(change, "uid 0", "add"));
+        natctl::model::apply(model, change);
+    }
+    const auto records = slurp(journal);
+    CHECK(std::count(records.begin(), records.end(), '\n') == 10);  // none compacted away
+
+    // A change as large as a quarter of the snapshot brings the compaction.
+    for (auto& entry : model.nat_gateways[0].dnat_entries)
+        entry.private_port = natctl::model::PortRange{9090, 9090};
+    REQUIRE(store->commit(model, "uid 0", "every entry"));
+    CHECK(fs::file_size(journal) == 0);
+    store.reset();
+    CHECK(open_ok(temp.state())->current() == model);
 }
 
 // Commit cost with 1k and 100k DNAT entries: run with `unit_tests "[store-bench]"`.
