@@ -86,23 +86,6 @@ const model::SnatEntry* snat_entry_for(const model::Model& model, const model::N
     return best;
 }
 
-const model::DnatEntry* dnat_entry_for(const model::NatGateway& gateway, const std::string& eip,
-                                       PublicPort port) {
-    const model::DnatEntry* mapping = nullptr;
-    for (const auto& entry : gateway.dnat_entries) {
-        if (entry.eip != eip) continue;
-        if (entry.ip_mapping()) {
-            mapping = &entry;
-            continue;
-        }
-        const std::uint8_t protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
-        if (protocol == port.protocol && entry.public_port && port.port >= entry.public_port->lo &&
-            port.port <= entry.public_port->hi)
-            return &entry;
-    }
-    return mapping;
-}
-
 std::unordered_map<std::uint32_t, std::string> nat_gateway_realms(const model::Model& model) {
     std::vector<std::string> texts;
     for (const auto& gateway : model.nat_gateways)
@@ -150,11 +133,7 @@ model::Model without_dnat_entries(const model::Model& model) {
 
 }  // namespace
 
-SessionNames::SessionNames(const model::Model& model) : model_(without_dnat_entries(model)) {
-    eips_ = eips_by_address(model_);
-    for (const auto& [realm, name] : nat_gateway_realms(model_))
-        realms_.emplace(realm, gateway(name));
-
+DnatEntryNames::DnatEntryNames(const model::Model& model) {
     std::unordered_map<std::string_view, std::uint32_t> eip_addresses;
     for (const auto& eip : model.eips)
         eip_addresses.emplace(eip.name, eip.address.value);
@@ -164,54 +143,64 @@ SessionNames::SessionNames(const model::Model& model) : model_(without_dnat_entr
             ++entries;
             text += entry.name.size();
         }
-    dnat_names_.reserve(entries);
-    dnat_text_.reserve(text);
+    entries_.reserve(entries);
+    text_.reserve(text);
     for (std::uint32_t index = 0; index < model.nat_gateways.size(); ++index)
         for (const auto& entry : model.nat_gateways[index].dnat_entries) {
             auto address = eip_addresses.find(entry.eip);
             if (address == eip_addresses.end()) continue;
-            DnatName named{index,
-                           address->second,
-                           0,
-                           0,
-                           0,
-                           static_cast<std::uint32_t>(dnat_text_.size()),
-                           static_cast<std::uint32_t>(entry.name.size())};
+            Named named{index,
+                        address->second,
+                        0,
+                        0,
+                        0,
+                        static_cast<std::uint32_t>(text_.size()),
+                        static_cast<std::uint32_t>(entry.name.size())};
             if (!entry.ip_mapping() && entry.public_port) {
                 named.protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
                 named.lo = entry.public_port->lo;
                 named.hi = entry.public_port->hi;
             }
-            dnat_text_ += entry.name;
-            dnat_names_.push_back(named);
+            text_ += entry.name;
+            entries_.push_back(named);
         }
-    std::sort(dnat_names_.begin(), dnat_names_.end(), [](const DnatName& a, const DnatName& b) {
+    std::sort(entries_.begin(), entries_.end(), [](const Named& a, const Named& b) {
         return std::tie(a.gateway, a.eip, a.protocol, a.lo) <
                std::tie(b.gateway, b.eip, b.protocol, b.lo);
     });
 }
 
-std::string_view SessionNames::dnat_entry_for(std::uint32_t gateway, std::uint32_t eip,
-                                              PublicPort port) const {
-    // The last entry starting at or below `key`: the only one whose range can hold it.
-    auto covering = [&](std::uint8_t protocol, std::uint16_t at) -> const DnatName* {
-        const auto key = std::tuple{gateway, eip, protocol, at};
-        auto after = std::upper_bound(
-            dnat_names_.begin(), dnat_names_.end(), key, [](const auto& k, const DnatName& named) {
-                return k < std::tuple{named.gateway, named.eip, named.protocol, named.lo};
-            });
-        if (after == dnat_names_.begin()) return nullptr;
-        const auto& named = *std::prev(after);
-        if (named.gateway != gateway || named.eip != eip || named.protocol != protocol ||
-            at > named.hi)
-            return nullptr;
-        return &named;
-    };
-    // A port mapping before an IP mapping (dnat_entry_for of the whole model does the same).
-    const DnatName* named = port.protocol != 0 ? covering(port.protocol, port.port) : nullptr;
-    if (!named) named = covering(0, 0);
+const DnatEntryNames::Named* DnatEntryNames::covering(std::uint32_t gateway, std::uint32_t eip,
+                                                      std::uint8_t protocol,
+                                                      std::uint16_t port) const {
+    // The last entry starting at or below the key: the only one whose range can hold it.
+    const auto key = std::tuple{gateway, eip, protocol, port};
+    auto after = std::upper_bound(
+        entries_.begin(), entries_.end(), key, [](const auto& k, const Named& named) {
+            return k < std::tuple{named.gateway, named.eip, named.protocol, named.lo};
+        });
+    if (after == entries_.begin()) return nullptr;
+    const auto& named = *std::prev(after);
+    if (named.gateway != gateway || named.eip != eip || named.protocol != protocol ||
+        port > named.hi)
+        return nullptr;
+    return &named;
+}
+
+std::string_view DnatEntryNames::find(std::size_t gateway, std::uint32_t eip,
+                                      PublicPort port) const {
+    const auto at = static_cast<std::uint32_t>(gateway);
+    const Named* named = port.protocol != 0 ? covering(at, eip, port.protocol, port.port) : nullptr;
+    if (!named) named = covering(at, eip, 0, 0);
     if (!named) return {};
-    return std::string_view(dnat_text_).substr(named->text_at, named->text_size);
+    return std::string_view(text_).substr(named->text_at, named->text_size);
+}
+
+SessionNames::SessionNames(const model::Model& model)
+    : model_(without_dnat_entries(model)), dnat_names_(model) {
+    eips_ = eips_by_address(model_);
+    for (const auto& [realm, name] : nat_gateway_realms(model_))
+        realms_.emplace(realm, gateway(name));
 }
 
 SessionNames::Names SessionNames::name(const netlink::ConntrackEntry& entry) const {
@@ -228,8 +217,8 @@ SessionNames::Names SessionNames::name(const netlink::ConntrackEntry& entry) con
         if (auto it = eips_.find(entry.original.dst); it != eips_.end()) {
             names.dnat_eip = &it->second;
             if (it->second.gateway)
-                names.dnat = dnat_entry_for(
-                    static_cast<std::uint32_t>(it->second.gateway - model_.nat_gateways.data()),
+                names.dnat = dnat_names_.find(
+                    static_cast<std::size_t>(it->second.gateway - model_.nat_gateways.data()),
                     it->first, PublicPort{entry.protocol, entry.original.dport});
         }
     }

@@ -40,10 +40,36 @@ std::map<std::uint32_t, EipInfo> eips_by_address(const model::Model& model);
 const model::SnatEntry* snat_entry_for(const model::Model& model, const model::NatGateway& gateway,
                                        const std::string& eip, std::uint32_t source);
 
-// The DNAT entry of `gateway` that (eip, protocol, port) arrived through: a port mapping
-// before an IP mapping.
-const model::DnatEntry* dnat_entry_for(const model::NatGateway& gateway, const std::string& eip,
-                                       PublicPort port);
+// The names of every DNAT entry of a model by where a session arrives, in a flat sorted
+// table: a binary search per session instead of a walk of every entry (100k of them), and
+// a few bytes per entry instead of a copy of the entries.
+class DnatEntryNames {
+  public:
+    explicit DnatEntryNames(const model::Model& model);
+    // The DNAT entry of the NAT gateway at `gateway` (its index in the model) that a session
+    // to `eip` (an address), protocol and port arrived through: a port mapping before an IP
+    // mapping; empty when none. The view lives as long as this object.
+    std::string_view find(std::size_t gateway, std::uint32_t eip, PublicPort port) const;
+
+  private:
+    // A port mapping (protocol 6 or 17, public ports lo..hi) or an IP mapping (protocol 0).
+    // Sorted by (gateway, eip, protocol, lo); the ranges of one (gateway, eip, protocol) are
+    // disjoint (validation).
+    struct Named {
+        std::uint32_t gateway = 0;
+        std::uint32_t eip = 0;
+        std::uint8_t protocol = 0;
+        std::uint16_t lo = 0;
+        std::uint16_t hi = 0;
+        std::uint32_t text_at = 0;  // the name: text_[text_at, text_at + text_size)
+        std::uint32_t text_size = 0;
+    };
+    const Named* covering(std::uint32_t gateway, std::uint32_t eip, std::uint8_t protocol,
+                          std::uint16_t port) const;
+
+    std::vector<Named> entries_;
+    std::string text_;
+};
 
 // The realm the compiler gives each NAT gateway (compiler/compile.cpp assigns them with
 // assign_hashed_ids over "gw:<name>" of the NAT, then the IPv4 gateways), by realm.
@@ -52,8 +78,7 @@ std::unordered_map<std::uint32_t, std::string> nat_gateway_realms(const model::M
 // Names one conntrack entry at a time against one model, from a copy of its own (the
 // worker thread that logs sessions keeps it while the API thread moves on to newer
 // revisions). Built once per revision, so the copy leaves the DNAT entries out (100k of
-// them are most of a model): their names are kept in a flat sorted table instead, which
-// also makes naming a DNAT session a binary search rather than a walk of every entry.
+// them are most of a model): their names are kept in a DnatEntryNames instead.
 class SessionNames {
   public:
     explicit SessionNames(const model::Model& model);
@@ -78,26 +103,10 @@ class SessionNames {
     const model::Model& model() const { return model_; }
 
   private:
-    // A DNAT entry of a gateway on an EIP: a port mapping (protocol 6 or 17, public ports
-    // lo..hi) or an IP mapping (protocol 0). Sorted by (gateway, eip, protocol, lo); the
-    // ranges of one (gateway, eip, protocol) are disjoint (validation).
-    struct DnatName {
-        std::uint32_t gateway = 0;  // index in model_.nat_gateways
-        std::uint32_t eip = 0;      // address
-        std::uint8_t protocol = 0;
-        std::uint16_t lo = 0;
-        std::uint16_t hi = 0;
-        std::uint32_t text_at = 0;  // the name: dnat_text_[text_at, text_at + text_size)
-        std::uint32_t text_size = 0;
-    };
-    std::string_view dnat_entry_for(std::uint32_t gateway, std::uint32_t eip,
-                                    PublicPort port) const;
-
     model::Model model_;
     std::map<std::uint32_t, EipInfo> eips_;
     std::unordered_map<std::uint32_t, const model::NatGateway*> realms_;
-    std::vector<DnatName> dnat_names_;
-    std::string dnat_text_;
+    DnatEntryNames dnat_names_;
 };
 
 }  // namespace natctl::conntrack

@@ -64,8 +64,8 @@ json budget_in_force(const model::Model& model, const std::string& eip) {
     return nullptr;
 }
 
-json ports_view(const model::Model& model, const Accounting& accounting, const TrackerStats& stats,
-                const PortsQuery& query) {
+json ports_view(const model::Model& model, const DnatEntryNames& dnat_names,
+                const Accounting& accounting, const TrackerStats& stats, const PortsQuery& query) {
     const auto& counts = accounting.by_public();
     const auto eips = eips_by_address(model);
     const PublicCounts none;
@@ -113,10 +113,10 @@ json ports_view(const model::Model& model, const Accounting& accounting, const T
             const auto* entry = snat_entry_for(model, *info.gateway, info.eip->name, source);
             snat_entries[{info.gateway->name, entry ? entry->name : ""}] += n;
         }
-        for (const auto& [port, n] : c.public_ports) {
-            const auto* entry = dnat_entry_for(*info.gateway, info.eip->name, port);
-            dnat_entries[{info.gateway->name, entry ? entry->name : ""}] += n;
-        }
+        const auto gateway = static_cast<std::size_t>(info.gateway - model.nat_gateways.data());
+        for (const auto& [port, n] : c.public_ports)
+            dnat_entries[{info.gateway->name,
+                          std::string(dnat_names.find(gateway, address, port))}] += n;
     }
 
     auto entry_rows = [](const auto& map) {
@@ -206,8 +206,11 @@ json tracker_json(const Tracker& tracker) {
 }
 
 json ports_view(const model::Model& model, const Tracker& tracker, const PortsQuery& query) {
+    // Built before taking the tracker's lock: O(DNAT entries), and the tracker's writer
+    // would wait for it.
+    const DnatEntryNames dnat_names(model);
     return tracker.read([&](const Accounting& accounting, const TrackerStats& stats) {
-        return ports_view(model, accounting, stats, query);
+        return ports_view(model, dnat_names, accounting, stats, query);
     });
 }
 
