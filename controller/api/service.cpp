@@ -240,6 +240,9 @@ class Handler {
         // The kernel already runs `next`; put it back so that kernel and store agree.
         if (!committed) return put_kernel_back(committed.error(), previous, revision);
         validated_revision_ = *committed;
+        // Indexed now, while the write is O(model) anyway, rather than by the next one-entry
+        // change, which would otherwise pay for it (100k entries: ~40 ms).
+        dnat_index();
         return committed_response(created, answer, *committed, *kernel);
     }
 
