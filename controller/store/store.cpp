@@ -135,6 +135,7 @@ class FileStore final : public Store {
     Status replay_journal(json& model_doc, std::size_t& last_record);
     // Appends and syncs the journal record of revision_ + 1.
     Status append_record(const RevisionInfo& info, json delta);
+    bool compaction_due() const;
     void compact_if_due();
     Status compact();
     // Writes the snapshot of current_ (atomically) and notes its size.
@@ -454,14 +455,19 @@ Status FileStore::append_record(const RevisionInfo& info, json delta) {
     return {};
 }
 
-void FileStore::compact_if_due() {
-    if (journal_records_ < options_.compact_after_records) return;
+bool FileStore::compaction_due() const {
     // A snapshot costs time in proportion to the model (100k entries: 12 MB written and
-    // fsync'd, ~300 ms on the API's thread). Past kProportionalSnapshotBytes the journal must
-    // also have grown to a quarter of the snapshot, which keeps that cost a constant share of
-    // each change's own bytes however large the model; start-up replays at most that much.
-    if (snapshot_bytes_ >= kProportionalSnapshotBytes && journal_bytes_ * 4 < snapshot_bytes_)
-        return;
+    // fsync'd, ~260 ms on the API's thread), so for large ones the journal must have grown
+    // in proportion too: that keeps the cost a constant share of each change's own bytes,
+    // and start-up replays at most about that much.
+    if (journal_bytes_ >= kProportionalSnapshotBytes && journal_bytes_ >= snapshot_bytes_)
+        return true;  // e.g. a 100k-entry model just written whole: now, not 999 writes later
+    if (journal_records_ < options_.compact_after_records) return false;
+    return snapshot_bytes_ < kProportionalSnapshotBytes || journal_bytes_ * 4 >= snapshot_bytes_;
+}
+
+void FileStore::compact_if_due() {
+    if (!compaction_due()) return;
     // The commit is durable already; a failed compaction only leaves a longer journal.
     if (auto compacted = compact(); !compacted)
         warnings_.push_back("compaction failed (will retry): " + compacted.error());

@@ -30,6 +30,7 @@ struct StoreOptions {
     std::size_t revisions_kept = 20;  // rollback horizon
     // Journal records before a new snapshot; once the snapshot exceeds 1 MiB, the journal
     // must also have reached a quarter of its size (a 100k-entry model: ~15k DNAT changes).
+    // A journal over 1 MiB that outgrew the snapshot is compacted whatever its records.
     std::size_t compact_after_records = 1000;
 };
 
