@@ -50,13 +50,15 @@ class Handler {
     Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request,
             std::optional<DnatIndexCache>& dnat_index,
             std::optional<std::uint64_t>& validated_revision,
-            std::optional<std::uint64_t>& answered_revision)
+            std::optional<std::uint64_t>& answered_revision,
+            const Service::DnatChangeObserver& dnat_change_observer)
         : store_(store),
           plane_(data_plane),
           request_(request),
           dnat_index_(dnat_index),
           validated_revision_(validated_revision),
-          answered_revision_(answered_revision) {}
+          answered_revision_(answered_revision),
+          dnat_change_observer_(dnat_change_observer) {}
 
     HttpResponse run() {
         if (request_.body.size() > Service::kMaxBodyBytes)
@@ -103,6 +105,7 @@ class Handler {
     std::optional<DnatIndexCache>& dnat_index_;
     std::optional<std::uint64_t>& validated_revision_;
     std::optional<std::uint64_t>& answered_revision_;
+    const Service::DnatChangeObserver& dnat_change_observer_;
     Target target_;
 
     bool matches(const std::vector<std::string_view>& pattern, Args& args) const {
@@ -349,6 +352,7 @@ class Handler {
         if (!committed) return put_kernel_back(committed.error(), store_.current(), revision);
         dnat_index_->index.apply(change);
         dnat_index_->revision = *committed;
+        if (dnat_change_observer_) dnat_change_observer_(change, *committed);
         return committed_response(verb == Verb::Create ? 201 : 200, answer, *committed, *kernel);
     }
 
@@ -654,7 +658,7 @@ HttpResponse Service::handle(const HttpRequest& request) {
                 handle_conntrack_request(request, store_.current(), conntrack_, budget_counts_))
             return *answered;
         auto response = Handler(store_, data_plane_, request, dnat_index_, validated_revision_,
-                                answered_revision_)
+                                answered_revision_, dnat_change_observer_)
                             .run();
         // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
         // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping

@@ -98,12 +98,21 @@ class Service {
     void answered();
     // The port budget counters GET /v1/ports shows.
     void set_budget_counts(BudgetCountsSource source) { budget_counts_ = std::move(source); }
+    // Told of every one-entry DNAT change the fast write path committed, with its revision,
+    // so that what mirrors the model (the session log's names) can follow it in O(change).
+    // Whole-model writes are not reported: the revision moves on without a change.
+    using DnatChangeObserver =
+        std::function<void(const model::DnatEntryChange& change, std::uint64_t revision)>;
+    void set_dnat_change_observer(DnatChangeObserver observer) {
+        dnat_change_observer_ = std::move(observer);
+    }
 
   private:
     store::Store& store_;
     DataPlane& data_plane_;
     const conntrack::Tracker* conntrack_ = nullptr;
     BudgetCountsSource budget_counts_;
+    DnatChangeObserver dnat_change_observer_;
     // The revision a write committed, for DataPlane::committed once it is answered.
     std::optional<std::uint64_t> answered_revision_;
     std::optional<DnatIndexCache> dnat_index_;

@@ -133,10 +133,20 @@ model::Model without_dnat_entries(const model::Model& model) {
 
 }  // namespace
 
+namespace {
+
+bool row_order(std::uint32_t gateway_a, std::uint32_t eip_a, std::uint8_t protocol_a,
+               std::uint16_t lo_a, std::uint32_t gateway_b, std::uint32_t eip_b,
+               std::uint8_t protocol_b, std::uint16_t lo_b) {
+    return std::tie(gateway_a, eip_a, protocol_a, lo_a) <
+           std::tie(gateway_b, eip_b, protocol_b, lo_b);
+}
+
+}  // namespace
+
 DnatEntryNames::DnatEntryNames(const model::Model& model) {
-    std::unordered_map<std::string_view, std::uint32_t> eip_addresses;
     for (const auto& eip : model.eips)
-        eip_addresses.emplace(eip.name, eip.address.value);
+        eip_addresses_.emplace(eip.name, eip.address.value);
     std::size_t entries = 0, text = 0;
     for (const auto& gateway : model.nat_gateways)
         for (const auto& entry : gateway.dnat_entries) {
@@ -146,28 +156,75 @@ DnatEntryNames::DnatEntryNames(const model::Model& model) {
     entries_.reserve(entries);
     text_.reserve(text);
     for (std::uint32_t index = 0; index < model.nat_gateways.size(); ++index)
-        for (const auto& entry : model.nat_gateways[index].dnat_entries) {
-            auto address = eip_addresses.find(entry.eip);
-            if (address == eip_addresses.end()) continue;
-            Named named{index,
-                        address->second,
-                        0,
-                        0,
-                        0,
-                        static_cast<std::uint32_t>(text_.size()),
-                        static_cast<std::uint32_t>(entry.name.size())};
-            if (!entry.ip_mapping() && entry.public_port) {
-                named.protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
-                named.lo = entry.public_port->lo;
-                named.hi = entry.public_port->hi;
-            }
-            text_ += entry.name;
-            entries_.push_back(named);
-        }
+        for (const auto& entry : model.nat_gateways[index].dnat_entries)
+            if (auto named = row(index, entry)) entries_.push_back(*named);
     std::sort(entries_.begin(), entries_.end(), [](const Named& a, const Named& b) {
-        return std::tie(a.gateway, a.eip, a.protocol, a.lo) <
-               std::tie(b.gateway, b.eip, b.protocol, b.lo);
+        return row_order(a.gateway, a.eip, a.protocol, a.lo, b.gateway, b.eip, b.protocol, b.lo);
     });
+}
+
+std::optional<DnatEntryNames::Named> DnatEntryNames::row(std::uint32_t gateway,
+                                                         const model::DnatEntry& entry) {
+    auto address = eip_addresses_.find(entry.eip);
+    if (address == eip_addresses_.end()) return std::nullopt;
+    Named named{gateway,
+                address->second,
+                0,
+                0,
+                0,
+                static_cast<std::uint32_t>(text_.size()),
+                static_cast<std::uint32_t>(entry.name.size())};
+    if (!entry.ip_mapping() && entry.public_port) {
+        named.protocol = entry.protocol == model::DnatProtocol::Tcp ? 6 : 17;
+        named.lo = entry.public_port->lo;
+        named.hi = entry.public_port->hi;
+    }
+    text_ += entry.name;
+    return named;
+}
+
+bool DnatEntryNames::apply(const model::DnatEntryChange& change) {
+    for (const auto* entry :
+         {change.before ? &*change.before : nullptr, change.after ? &*change.after : nullptr})
+        if (entry && !eip_addresses_.contains(entry->eip)) return false;
+    const auto gateway = static_cast<std::uint32_t>(change.gateway);
+    auto position = [&](const Named& key) {
+        return std::lower_bound(entries_.begin(), entries_.end(), key,
+                                [](const Named& a, const Named& b) {
+                                    return row_order(a.gateway, a.eip, a.protocol, a.lo, b.gateway,
+                                                     b.eip, b.protocol, b.lo);
+                                });
+    };
+    if (change.before) {
+        const auto text_size = text_.size();
+        auto removed = row(gateway, *change.before);
+        text_.resize(text_size);  // only its key was wanted
+        auto at = position(*removed);
+        if (at != entries_.end() && at->gateway == removed->gateway && at->eip == removed->eip &&
+            at->protocol == removed->protocol && at->lo == removed->lo) {
+            dead_text_ += at->text_size;
+            entries_.erase(at);
+        }
+    }
+    if (change.after) {
+        auto added = row(gateway, *change.after);
+        entries_.insert(position(*added), *added);
+    }
+    compact_text();
+    return true;
+}
+
+void DnatEntryNames::compact_text() {
+    if (dead_text_ * 2 < text_.size()) return;
+    std::string text;
+    text.reserve(text_.size() - dead_text_);
+    for (auto& named : entries_) {
+        const auto at = static_cast<std::uint32_t>(text.size());
+        text.append(text_, named.text_at, named.text_size);
+        named.text_at = at;
+    }
+    text_ = std::move(text);
+    dead_text_ = 0;
 }
 
 const DnatEntryNames::Named* DnatEntryNames::covering(std::uint32_t gateway, std::uint32_t eip,
@@ -197,7 +254,10 @@ std::string_view DnatEntryNames::find(std::size_t gateway, std::uint32_t eip,
 }
 
 SessionNames::SessionNames(const model::Model& model)
-    : model_(without_dnat_entries(model)), dnat_names_(model) {
+    : SessionNames(model, DnatEntryNames(model)) {}
+
+SessionNames::SessionNames(const model::Model& model, DnatEntryNames dnat_names)
+    : model_(without_dnat_entries(model)), dnat_names_(std::move(dnat_names)) {
     eips_ = eips_by_address(model_);
     for (const auto& [realm, name] : nat_gateway_realms(model_))
         realms_.emplace(realm, gateway(name));

@@ -337,6 +337,10 @@ int run_daemon(const DaemonOptions& options) {
     SessionLogUpkeep session_log(
         io, **recorder, [&store] { return (*store)->revision(); }, current_model);
     session_log.start();
+    service.set_dnat_change_observer(
+        [&session_log](const model::DnatEntryChange& change, std::uint64_t revision) {
+            session_log.on_dnat_change(change, revision);
+        });
     auto accounting = conntrack::LiveAccounting::start(std::move(live));
     if (accounting) {
         service.set_conntrack(&(*accounting)->tracker());

@@ -10,7 +10,7 @@
 namespace natctl::daemon {
 namespace {
 
-// A revision compare per tick; the model is copied only when it changed. Sessions that
+// A revision compare per tick; names are handed over only when it changed. Sessions that
 // start within this long of a change are named with the previous model.
 constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 
@@ -61,10 +61,23 @@ void SessionLogUpkeep::start() {
     wait_signal();
 }
 
+void SessionLogUpkeep::on_dnat_change(const model::DnatEntryChange& change,
+                                      std::uint64_t revision) {
+    if (!dnat_names_ || !dnat_names_revision_ || *dnat_names_revision_ + 1 != revision) return;
+    if (dnat_names_->apply(change))
+        dnat_names_revision_ = revision;
+    else
+        dnat_names_.reset();  // refresh() rebuilds
+}
+
 void SessionLogUpkeep::refresh() {
     const auto revision = revision_();
     if (named_revision_ == revision) return;
-    recorder_.set_names(std::make_shared<const conntrack::SessionNames>(model_()));
+    if (dnat_names_revision_ != revision) {
+        dnat_names_.emplace(model_());
+        dnat_names_revision_ = revision;
+    }
+    recorder_.set_names(std::make_shared<const conntrack::SessionNames>(model_(), *dnat_names_));
     named_revision_ = revision;
 }
 

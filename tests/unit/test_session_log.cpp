@@ -9,11 +9,14 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "controller/compiler/compile.hpp"
@@ -313,4 +316,67 @@ TEST_CASE("session names: DNAT entries by public port, IP mapping last, no entry
         gateway.dnat_entries.clear();
     CHECK(names.model() == without);
     CHECK(!loaded->nat_gateways.front().dnat_entries.empty());
+}
+
+TEST_CASE("DNAT entry names follow one-entry changes exactly as a rebuild would", "[session_log]") {
+    auto document = json::parse(kModel);
+    document["nat_gateways"][0]["dnat_entries"] = json::array();
+    auto loaded = model::load_model(document.dump());
+    REQUIRE(loaded.has_value());
+    model::Model current = *loaded;
+    conntrack::DnatEntryNames names(current);
+
+    auto entry_for = [](int key) {
+        model::DnatEntry entry;
+        entry.name = fmt::format("entry-{}", key);
+        entry.eip = key % 2 ? "eip-1" : "eip-2";
+        entry.protocol = key % 3 ? model::DnatProtocol::Tcp : model::DnatProtocol::Udp;
+        const auto port = static_cast<std::uint16_t>(1000 + key * 4);
+        entry.public_port = model::PortRange{port, static_cast<std::uint16_t>(port + key % 3)};
+        entry.private_ip = model::Ipv4{addr("10.0.1.10")};
+        entry.private_port = model::PortRange{port, static_cast<std::uint16_t>(port + key % 3)};
+        return entry;
+    };
+    std::mt19937 random(7);
+    std::vector<int> keys;  // in model order
+    for (int step = 0; step < 600; ++step) {
+        auto& entries = current.nat_gateways[0].dnat_entries;
+        model::DnatEntryChange change{0, entries.size(), std::nullopt, std::nullopt};
+        const int pick = static_cast<int>(random() % 4);
+        if (keys.empty() || pick <= 1) {  // create, at the end
+            int key = static_cast<int>(random() % 2000);
+            if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+            change.after = entry_for(key);
+            keys.push_back(key);
+        } else {
+            change.position = random() % keys.size();
+            change.before = entries[change.position];
+            if (pick == 2) {  // replace with another mapping under the same name
+                auto replaced = entry_for(keys[change.position] + 2000);
+                replaced.name = change.before->name;
+                change.after = replaced;
+            } else {
+                keys.erase(keys.begin() + static_cast<std::ptrdiff_t>(change.position));
+            }
+        }
+        REQUIRE(names.apply(change));
+        model::apply(current, change);
+    }
+    const conntrack::DnatEntryNames rebuilt(current);
+    std::size_t named = 0;
+    for (std::uint32_t eip : {addr("203.0.113.10"), addr("203.0.113.11")})
+        for (std::uint8_t protocol : {std::uint8_t{6}, std::uint8_t{17}})
+            for (std::uint32_t port = 990; port < 17100; ++port) {
+                const conntrack::PublicPort at{protocol, static_cast<std::uint16_t>(port)};
+                INFO("eip " << eip << " protocol " << int(protocol) << " port " << port);
+                REQUIRE(names.find(0, eip, at) == rebuilt.find(0, eip, at));
+                named += !rebuilt.find(0, eip, at).empty();
+            }
+    CHECK(keys.size() > 100);
+    CHECK(named > 100);  // the probes did meet entries
+
+    // A change naming an EIP the table does not know leaves it to a rebuild.
+    model::DnatEntryChange unknown{0, 0, std::nullopt, entry_for(1)};
+    unknown.after->eip = "eip-9";
+    CHECK_FALSE(names.apply(unknown));
 }
