@@ -71,31 +71,95 @@ void Accounting::count(const netlink::ConntrackEntry& entry, int delta) {
     }
 }
 
+std::size_t Accounting::find_slot(const Key& key, std::uint64_t hash) const {
+    const std::size_t mask = slots_.size() - 1;
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const Slot& probe = slots_[slot];
+        if (probe.position == 0) return slot;
+        if (probe.tag == tag && key_of(entries_[probe.position - 1]) == key) return slot;
+    }
+}
+
+void Accounting::rebuild_index(std::size_t entries) {
+    std::size_t size = 16;
+    while (size < 2 * entries)
+        size *= 2;
+    slots_.assign(size, Slot{});
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const Key key = key_of(entries_[i]);
+        const std::uint64_t hash = KeyHash{}(key);
+        slots_[find_slot(key, hash)] = {static_cast<std::uint32_t>(hash >> 32),
+                                        static_cast<std::uint32_t>(i + 1)};
+    }
+}
+
+void Accounting::reserve(std::size_t sessions) {
+    entries_.reserve(sessions);
+    if (2 * sessions > slots_.size()) rebuild_index(sessions);
+}
+
+void Accounting::erase_slot(std::size_t slot) {
+    // The last entry moves into the freed place; its slot follows it.
+    const std::size_t freed = slots_[slot].position - 1;
+    if (freed != entries_.size() - 1) {
+        const Key moved = key_of(entries_.back());
+        slots_[find_slot(moved, KeyHash{}(moved))].position = static_cast<std::uint32_t>(freed + 1);
+        entries_[freed] = entries_.back();
+    }
+    entries_.pop_back();
+    // Backward shift: pull later entries of the probe run into the hole when the hole lies
+    // between their home slot and where they are, so that no tombstones are needed.
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = slot;
+    for (std::size_t next = (hole + 1) & mask; slots_[next].position != 0;
+         next = (next + 1) & mask) {
+        const std::uint64_t hash = KeyHash{}(key_of(entries_[slots_[next].position - 1]));
+        const std::size_t home = hash & mask;
+        if (((next - home) & mask) >= ((next - hole) & mask)) {
+            slots_[hole] = slots_[next];
+            hole = next;
+        }
+    }
+    slots_[hole] = Slot{};
+}
+
 void Accounting::reset(const std::vector<netlink::ConntrackEntry>& entries) {
     entries_.clear();
+    slots_.clear();
     public_.clear();
     private_.clear();
-    entries_.reserve(entries.size());
+    reserve(entries.size());
     for (const auto& entry : entries)
         add(entry);
 }
 
 void Accounting::add(const netlink::ConntrackEntry& entry) {
     if (!entry.src_nat() && !entry.dst_nat()) return;
-    auto [it, inserted] = entries_.try_emplace(key_of(entry), entry);
-    if (!inserted) {
-        if (it->second.reply == entry.reply && it->second.status == entry.status) return;
-        count(it->second, -1);  // the same connection with another translation: replace it
-        it->second = entry;
+    if (2 * (entries_.size() + 1) > slots_.size()) rebuild_index(entries_.size() + 1);
+    const Key key = key_of(entry);
+    const std::uint64_t hash = KeyHash{}(key);
+    Slot& slot = slots_[find_slot(key, hash)];
+    if (slot.position != 0) {
+        auto& known = entries_[slot.position - 1];
+        if (known.reply == entry.reply && known.status == entry.status) return;
+        count(known, -1);  // the same connection with another translation: replace it
+        known = entry;
+    } else {
+        entries_.push_back(entry);
+        slot = {static_cast<std::uint32_t>(hash >> 32),
+                static_cast<std::uint32_t>(entries_.size())};
     }
     count(entry, +1);
 }
 
 void Accounting::remove(const netlink::ConntrackEntry& entry) {
-    auto it = entries_.find(key_of(entry));
-    if (it == entries_.end()) return;
-    count(it->second, -1);
-    entries_.erase(it);
+    if (slots_.empty()) return;
+    const Key key = key_of(entry);
+    const std::size_t slot = find_slot(key, KeyHash{}(key));
+    if (slots_[slot].position == 0) return;
+    count(entries_[slots_[slot].position - 1], -1);
+    erase_slot(slot);
 }
 
 }  // namespace natctl::conntrack

@@ -17,15 +17,14 @@ std::expected<void, std::string> Tracker::resync() {
         if (!stale || stale->drained) break;
     }
     const auto start = std::chrono::steady_clock::now();
-    auto entries = dumper_.dump_nat();
-    if (!entries) {
+    Accounting fresh;
+    auto dumped = dump_into(fresh);
+    if (!dumped) {
         std::unique_lock lock(mutex_);
         ++stats_.resync_failures;
         stats_.in_sync = false;
-        return std::unexpected(fmt::format("conntrack dump: {}", entries.error().message));
+        return std::unexpected(fmt::format("conntrack dump: {}", dumped.error().message));
     }
-    Accounting fresh;
-    fresh.reset(*entries);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
     {
@@ -33,10 +32,34 @@ std::expected<void, std::string> Tracker::resync() {
         std::swap(accounting_, fresh);
         ++stats_.resyncs;
         stats_.in_sync = true;
-        stats_.last_dump_entries = entries->size();
+        stats_.last_dump_entries = *dumped;
         stats_.last_dump_duration = took;
     }
     return {};  // the old counts are freed here, outside the lock
+}
+
+std::expected<std::size_t, netlink::ConntrackError> Tracker::dump_into(Accounting& fresh) {
+    if (!stream_) {
+        auto entries = dumper_.dump_nat();
+        if (!entries) return std::unexpected(entries.error());
+        fresh.reset(*entries);
+        return entries->size();
+    }
+    // Sized before counting: growing a 200k-entry table while counting rehashes it several
+    // times. From the last dump's NAT'd entries when there was one; the first time from the
+    // kernel's count of the whole table, which also counts entries without NAT (the excess
+    // goes with the next re-dump). Sized at the first entry rather than before the request,
+    // so that zeroing the index (4 MiB at 200k) overlaps the kernel's work on the dump.
+    const std::size_t expected =
+        stats_.last_dump_entries > 0 ? stats_.last_dump_entries : stream_->table_size_hint();
+    bool sized = false;
+    return stream_->stream_nat([&](const netlink::ConntrackEntry& entry) {
+        if (!sized) {
+            fresh.reserve(expected);
+            sized = true;
+        }
+        fresh.add(entry);
+    });
 }
 
 std::expected<bool, std::string> Tracker::on_readable(std::size_t max_reads) {

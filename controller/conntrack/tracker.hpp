@@ -8,6 +8,9 @@
 // read through read(), under a shared lock. The slow part of a re-dump (reading and
 // counting 200k entries) runs outside the lock into a fresh Accounting that is swapped in,
 // so readers (API requests, scrapes) wait at most for one batch of events to be applied.
+// When the backend can stream its dump (netlink::ConntrackEntryStream, as ConntrackSocket
+// does), entries are counted as they are parsed, while the kernel produces the next ones,
+// into an Accounting sized for the table: no copy of the table in between.
 #pragma once
 
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "controller/conntrack/accounting.hpp"
 #include "netlink/conntrack_backend.hpp"
 #include "netlink/conntrack_events.hpp"
+#include "netlink/conntrack_socket.hpp"
 
 namespace natctl::conntrack {
 
@@ -50,7 +54,10 @@ class Tracker {
     // happens during the dump is missed.
     Tracker(netlink::ConntrackBackend& dumper, netlink::ConntrackEventSource& events,
             TrackerObserver* observer = nullptr)
-        : dumper_(dumper), events_(events), observer_(observer) {}
+        : dumper_(dumper),
+          stream_(dynamic_cast<netlink::ConntrackEntryStream*>(&dumper)),
+          events_(events),
+          observer_(observer) {}
 
     // Dumps the table and replaces the counts with it.
     std::expected<void, std::string> resync();
@@ -72,7 +79,11 @@ class Tracker {
     }
 
   private:
+    // A full dump counted into `fresh`: the number of entries dumped.
+    std::expected<std::size_t, netlink::ConntrackError> dump_into(Accounting& fresh);
+
     netlink::ConntrackBackend& dumper_;
+    netlink::ConntrackEntryStream* stream_;  // dumper_ when it streams, else null
     netlink::ConntrackEventSource& events_;
     TrackerObserver* observer_;
     mutable std::shared_mutex mutex_;  // guards accounting_ and stats_ against readers

@@ -328,3 +328,28 @@ TEST_CASE("purge_stale deletes exactly the stale entries in the kernel", "[kerne
     REQUIRE(again);
     CHECK(*again == 0);
 }
+
+TEST_CASE("a streamed dump spans many datagrams and equals the collected one",
+          "[kernel][conntrack]") {
+    ConntrackNamespace ns;
+    // ~190 bytes per entry, 32 KiB per dump datagram: 600 entries take several datagrams.
+    for (std::uint16_t i = 0; i < 600; ++i)
+        ns.insert({.src = "10.0.1.10",
+                   .dst = "192.0.2.1",
+                   .sport = static_cast<std::uint16_t>(10000 + i),
+                   .dport = 53,
+                   .snat_to = "203.0.113.10"});
+    ns.insert({.src = "10.0.1.10", .dst = "10.0.2.5", .sport = 5000, .dport = 53});  // no NAT
+
+    // the kernel's count includes the entry without NAT
+    CHECK(ns.socket().table_size_hint() == 601);
+    std::vector<ConntrackEntry> streamed;
+    auto passed = ns.socket().stream_nat([&](const ConntrackEntry& e) { streamed.push_back(e); });
+    REQUIRE(passed);
+    CHECK(*passed == 600);
+    auto collected = ns.socket().dump_nat();
+    REQUIRE(collected);
+    CHECK(streamed == *collected);
+    // the socket is clean for the next request
+    CHECK(ns.socket().table_size_hint() == 601);
+}
