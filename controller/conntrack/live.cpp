@@ -4,10 +4,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -20,7 +23,9 @@
 namespace natctl::conntrack {
 namespace {
 
-constexpr int kRetryMilliseconds = 1000;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds kRetryDelay{1000};
 // Events applied per lock: long enough to be cheap, short enough for readers not to wait.
 constexpr std::size_t kReadsPerBatch = 1024;
 
@@ -38,24 +43,80 @@ struct LiveAccounting::Impl {
     netlink::ConntrackEventSocket events;
     netlink::ConntrackSocket dumps;
     Tracker tracker;
-    netlink::FileDescriptor wake;  // eventfd: written to stop the worker
+    netlink::FileDescriptor wake;  // eventfd: written to stop the worker or to ask for a catch-up
     LiveOptions options;
     std::atomic<bool> stopping{false};
     std::uint64_t reported_overflows = 0;
+
+    // catch_up(): each call takes a ticket and wakes the worker; the worker notes the last
+    // ticket taken *before* it drains the event socket, so everything a ticket's caller
+    // could have wanted applied was queued by then. A served ticket carries the verdict of
+    // the drain that served it (later drains only make it more current).
+    std::mutex catch_up_mutex;
+    std::condition_variable caught_up;
+    std::uint64_t tickets_taken = 0;
+    std::uint64_t tickets_served = 0;
+    bool served_in_sync = false;
+
     std::thread worker;
 
     void stop() {
-        stopping = true;
-        const std::uint64_t one = 1;
-        [[maybe_unused]] auto written = ::write(wake.get(), &one, sizeof(one));
+        {
+            // Under the mutex: a catch_up() between its check and its wait cannot miss it.
+            std::lock_guard lock(catch_up_mutex);
+            stopping = true;
+        }
+        caught_up.notify_all();
+        poke();
         if (worker.joinable()) worker.join();
     }
 
-    // Waits for the sockets (or `timeout_ms`, -1: forever); returns the poll set.
-    std::vector<pollfd> wait(int timeout_ms) {
+    void poke() {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto written = ::write(wake.get(), &one, sizeof(one));
+    }
+
+    std::expected<void, std::string> catch_up(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(catch_up_mutex);
+        if (stopping) return std::unexpected("conntrack accounting is stopping");
+        const std::uint64_t ticket = ++tickets_taken;
+        lock.unlock();
+        poke();
+        lock.lock();
+        if (!caught_up.wait_for(lock, timeout,
+                                [&] { return stopping || tickets_served >= ticket; }))
+            return std::unexpected(
+                fmt::format("conntrack events not applied within {} ms", timeout.count()));
+        if (tickets_served < ticket) return std::unexpected("conntrack accounting is stopping");
+        if (!served_in_sync)
+            return std::unexpected(
+                "conntrack accounting is not in sync (no dump has succeeded since it started "
+                "or since events were last lost)");
+        return {};
+    }
+
+    // The worker: answers the tickets taken up to `last_taken`.
+    void serve_catch_ups(std::uint64_t last_taken, bool in_sync) {
+        {
+            std::lock_guard lock(catch_up_mutex);
+            tickets_served = last_taken;
+            served_in_sync = in_sync;
+        }
+        caught_up.notify_all();
+    }
+
+    std::uint64_t last_ticket_taken() {
+        std::lock_guard lock(catch_up_mutex);
+        return tickets_taken;
+    }
+
+    // Waits for the sockets (or `timeout_ms`, -1: forever); returns the poll set. Out of sync
+    // the event socket is left out (poll skips a negative fd): its queue is discarded by the
+    // next dump anyway, and an unread socket would otherwise wake the worker in a loop.
+    std::vector<pollfd> wait(int timeout_ms, bool in_sync) {
         std::vector<pollfd> fds;
         fds.push_back({wake.get(), POLLIN, 0});
-        fds.push_back({events.fd(), POLLIN, 0});
+        fds.push_back({in_sync ? events.fd() : -1, POLLIN, 0});
         for (const auto& watch : options.watches)
             fds.push_back({watch.fd, POLLIN, 0});
         if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR)
@@ -97,15 +158,38 @@ struct LiveAccounting::Impl {
     void run() {
         bool dumped = dump(true);
         bool first = !dumped;
+        auto next_dump = Clock::now() + kRetryDelay;
+        std::uint64_t served = 0;
         while (!stopping) {
-            auto fds = wait(dumped ? -1 : kRetryMilliseconds);
+            const auto until_dump =
+                std::chrono::ceil<std::chrono::milliseconds>(next_dump - Clock::now());
+            auto fds =
+                wait(dumped ? -1 : static_cast<int>(std::max<long>(until_dump.count(), 0)), dumped);
             if (stopping) break;
-            if (!dumped) {
+            if (fds[0].revents & POLLIN) {
+                std::uint64_t count = 0;  // resets the eventfd
+                [[maybe_unused]] auto got = ::read(wake.get(), &count, sizeof(count));
+            }
+            // A catch-up does not hasten the retry of a failed dump: it is told "not in sync"
+            // at once (the purge that asked then dumps by itself).
+            if (!dumped && Clock::now() >= next_dump) {
                 dumped = dump(first);
                 first = first && !dumped;
-                if (!dumped) continue;
+                next_dump = Clock::now() + kRetryDelay;
             }
-            if (fds[1].revents & (POLLIN | POLLERR)) dumped = drain();
+            // Noted before the drain: the drain then covers all the events these callers
+            // could have meant. A catch-up drains even when poll saw nothing, for events
+            // queued since.
+            const std::uint64_t taken = last_ticket_taken();
+            if (dumped && (taken != served || (fds[1].revents & (POLLIN | POLLERR)))) {
+                dumped = drain();
+                if (!dumped) next_dump = Clock::now() + kRetryDelay;
+            }
+            if (stopping) break;  // a drain cut short by stop() vouches for nothing
+            if (taken != served) {
+                serve_catch_ups(taken, dumped && tracker.stats().in_sync);
+                served = taken;
+            }
             for (std::size_t i = 0; i < options.watches.size(); ++i)
                 if (fds[2 + i].revents & (POLLIN | POLLERR)) options.watches[i].on_readable();
         }
@@ -120,6 +204,10 @@ LiveAccounting::~LiveAccounting() {
 
 const Tracker& LiveAccounting::tracker() const {
     return impl_->tracker;
+}
+
+std::expected<void, std::string> LiveAccounting::catch_up(std::chrono::milliseconds timeout) {
+    return impl_->catch_up(timeout);
 }
 
 std::expected<std::unique_ptr<LiveAccounting>, std::string> LiveAccounting::start(

@@ -237,6 +237,13 @@ class Daemon {
     bool stopping_ = false;
 };
 
+// Declared after the conntrack accounting: stops the purges' worker, which reads it, before
+// the accounting is destroyed.
+struct DeferredPurgesStop {
+    ReconcilerDataPlane& data_plane;
+    ~DeferredPurgesStop() { data_plane.stop_deferring_conntrack_purges(); }
+};
+
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
@@ -279,13 +286,13 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("conntrack netlink socket: {}", conntrack.error().message);
         return 1;
     }
-    // The purges after API writes dump conntrack on a worker thread: a socket of their own.
+    // The purges after API writes run on a worker thread with a socket of their own (handed
+    // over below, once the conntrack accounting they read runs).
     auto purge_conntrack = netlink::ConntrackSocket::open();
     if (!purge_conntrack)
         spdlog::error("API writes will purge conntrack before they answer: {}",
                       purge_conntrack.error().message);
     ReconcilerDataPlane data_plane(**nft, *routes, &*conntrack, features);
-    if (purge_conntrack) data_plane.defer_conntrack_purges(*purge_conntrack);
     // Before the start-up reconcile, so that it counts as an apply. Conntrack accounting
     // and others add their series with registry.add_collector.
     metrics::Registry registry;
@@ -303,6 +310,13 @@ int run_daemon(const DaemonOptions& options) {
                     "Purges following API writes that failed (retried by the next write or "
                     "resync).",
                     {}, static_cast<double>(stats->failures_total));
+        constexpr auto kPurgesHelp =
+            "Purges following API writes by where they read the NAT'd entries: the conntrack "
+            "accounting's tracker, or a dump when the tracker could not vouch for them.";
+        out.counter("natctl_conntrack_purges_total", kPurgesHelp, {{"source", "tracker"}},
+                    static_cast<double>(stats->from_tracker));
+        out.counter("natctl_conntrack_purges_total", kPurgesHelp, {{"source", "dump"}},
+                    static_cast<double>(stats->from_dump));
     });
     data_plane.set_apply_observer([&daemon_metrics](bool ok, std::chrono::duration<double> took) {
         daemon_metrics.record_apply(ok, took);
@@ -349,6 +363,12 @@ int run_daemon(const DaemonOptions& options) {
     } else {
         spdlog::error("conntrack accounting unavailable: {}", accounting.error());
     }
+    // The purges read the accounting's entries rather than dump (conntrack_purger.hpp); the
+    // data plane outlives the accounting, so the guard stops the purges' worker first.
+    if (purge_conntrack)
+        data_plane.defer_conntrack_purges(*purge_conntrack,
+                                          accounting ? tracked_nat_entries(**accounting) : nullptr);
+    const DeferredPurgesStop stop_purges_before_accounting{data_plane};
     // One reader of the budget counters for the metrics and GET /v1/ports alike.
     auto budget_counters = std::make_shared<metrics::BudgetCounters>(
         metrics::BudgetSources{current_model, [&store] { return (*store)->revision(); }});

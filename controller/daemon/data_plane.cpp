@@ -58,8 +58,14 @@ ReconcilerDataPlane::ReconcilerDataPlane(netlink::NftBackend& nft, netlink::Rout
       features_(std::move(features)),
       clock_(std::move(clock)) {}
 
-void ReconcilerDataPlane::defer_conntrack_purges(netlink::ConntrackBackend& conntrack) {
-    purger_ = std::make_unique<ConntrackPurger>(conntrack, index_mutex_, translations_);
+void ReconcilerDataPlane::defer_conntrack_purges(netlink::ConntrackBackend& conntrack,
+                                                 std::unique_ptr<NatEntrySource> tracked) {
+    purger_ = std::make_unique<ConntrackPurger>(conntrack, index_mutex_, translations_,
+                                                std::move(tracked));
+}
+
+void ReconcilerDataPlane::stop_deferring_conntrack_purges() {
+    purger_.reset();
 }
 
 std::optional<ConntrackPurger::Stats> ReconcilerDataPlane::purge_stats() const {
@@ -215,6 +221,10 @@ nlohmann::json ReconcilerDataPlane::status() {
                                                  : nlohmann::json(nullptr)},
                 {"error", stats->last->error.empty() ? nlohmann::json(nullptr)
                                                      : nlohmann::json(stats->last->error)},
+                {"source",
+                 stats->last->source == ConntrackPurger::Source::Tracker ? "tracker" : "dump"},
+                {"fallback", stats->last->fallback.empty() ? nlohmann::json(nullptr)
+                                                           : nlohmann::json(stats->last->fallback)},
             };
         out["conntrack_purge"] = {
             {"state", stats->running  ? "running"
@@ -222,6 +232,8 @@ nlohmann::json ReconcilerDataPlane::status() {
                                       : "idle"},
             {"purged_total", stats->purged_total},
             {"failures_total", stats->failures_total},
+            {"from_tracker", stats->from_tracker},
+            {"from_dump", stats->from_dump},
             {"last", std::move(last)},
         };
     }

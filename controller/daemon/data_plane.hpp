@@ -66,7 +66,12 @@ class ReconcilerDataPlane final : public api::DataPlane {
     // From now on API writes leave their conntrack purge to a worker thread that uses
     // `conntrack` (a socket of its own) and answer without waiting for it (conntrack_purger.hpp);
     // reconcile() still purges before it returns. Without this, writes purge synchronously.
-    void defer_conntrack_purges(netlink::ConntrackBackend& conntrack);
+    // `tracked`, when given, is where the worker reads the NAT'd entries rather than dump.
+    void defer_conntrack_purges(netlink::ConntrackBackend& conntrack,
+                                std::unique_ptr<NatEntrySource> tracked = nullptr);
+    // Stops the worker (after the purge it runs, if any): writes purge synchronously again.
+    // For the daemon's shutdown, before what the worker reads goes away.
+    void stop_deferring_conntrack_purges();
     // The deferred purges so far; empty without defer_conntrack_purges.
     std::optional<ConntrackPurger::Stats> purge_stats() const;
     // Waits for a queued or running deferred purge to finish.

@@ -100,10 +100,8 @@ std::vector<netlink::ConntrackEntry> stale_entries(
     return out;
 }
 
-std::expected<std::size_t, std::string> remove_stale(
-    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations,
-    const std::vector<netlink::ConntrackEntry>& entries) {
-    const auto stale = stale_entries(translations, entries);
+std::expected<std::size_t, std::string> remove_entries(
+    netlink::ConntrackBackend& conntrack, const std::vector<netlink::ConntrackEntry>& stale) {
     std::size_t removed = 0;
     std::size_t failed = 0;
     std::string first_failure;
@@ -120,6 +118,12 @@ std::expected<std::size_t, std::string> remove_stale(
             fmt::format("{} of {} stale conntrack entries removed, {} failed: {}", removed,
                         stale.size(), failed, first_failure));
     return removed;
+}
+
+std::expected<std::size_t, std::string> remove_stale(
+    netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations,
+    const std::vector<netlink::ConntrackEntry>& entries) {
+    return remove_entries(conntrack, stale_entries(translations, entries));
 }
 
 std::expected<std::size_t, std::string> purge_stale(

@@ -36,9 +36,14 @@ std::vector<netlink::ConntrackEntry> stale_entries(
     const compiler::TranslationIndex& translations,
     const std::vector<netlink::ConntrackEntry>& entries);
 
-// Deletes the stale ones among `entries` (a dump of the NAT'd entries); the number deleted
-// (entries that vanished on their own in between are not counted). A failed deletion does
-// not stop the others; the error then says how many were deleted.
+// Deletes `stale` (entries already judged stale by is_stale) by their tuple, and id when
+// they carry one; the number deleted (entries that vanished on their own in between are not
+// counted). A failed deletion does not stop the others; the error then says how many were
+// deleted. remove_stale and the daemon's purger, which judges the tracker's entries, share it.
+std::expected<std::size_t, std::string> remove_entries(
+    netlink::ConntrackBackend& conntrack, const std::vector<netlink::ConntrackEntry>& stale);
+
+// Deletes the stale ones among `entries` (a dump of the NAT'd entries) with remove_entries.
 std::expected<std::size_t, std::string> remove_stale(
     netlink::ConntrackBackend& conntrack, const compiler::TranslationIndex& translations,
     const std::vector<netlink::ConntrackEntry>& entries);

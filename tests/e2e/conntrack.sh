@@ -151,6 +151,8 @@ api GET /v1/status >/dev/null
 check_eq "status: the last purge is the write's, one entry removed, no error" \
     "[$revision, 1, null]" \
     "$(py '[d["conntrack_purge"]["last"][k] for k in ("revision", "removed", "error")]')"
+check_eq "status: the purge read the conntrack accounting, not a dump" '["tracker", null]' \
+    "$(py '[d["conntrack_purge"]["last"][k] for k in ("source", "fallback")]')"
 check_eq "flow 4 now reaches the new backend i2" "10.0.1.20" \
     "$(backend_of "$(udp_from "$NET" 192.0.2.1 40010 203.0.113.10 500)")"
 check_eq "natctl_conntrack_purge_failures_total is 0" "natctl_conntrack_purge_failures_total 0" \
