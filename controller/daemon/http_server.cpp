@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -31,16 +32,23 @@ using Local = asio::local::stream_protocol;
 class HttpSession;
 
 struct ServerShared {
-    explicit ServerShared(api::Service& s) : service(s) {}
+    ServerShared(boost::asio::io_context& io, api::Service& s) : service(s), trim_timer(io) {}
     api::Service& service;
     std::set<HttpSession*> sessions;  // sessions own themselves (shared_from_this)
     bool stopping = false;
+    boost::asio::steady_timer trim_timer;
+    bool trim_scheduled = false;
 };
 
 namespace {
 
 // A request or answer this large leaves the heap trimmed once it is written.
 constexpr std::size_t kLargeMessageBytes = 1024 * 1024;
+// Small writes free large blocks now and then too (the stored model's entry vector moves
+// when it grows, the session log's name table is replaced): the heap is also trimmed this
+// long after a write, once per burst of writes, off the answers' path. Measured at 100k
+// entries: the first one-entry change left 11 MiB of freed heap resident (RSS 52 -> 63 MiB).
+constexpr auto kTrimAfterWrites = std::chrono::seconds(1);
 
 std::string error_body(std::string_view reason) {
     return nlohmann::json{{"errors", {{{"path", ""}, {"reason", reason}}}}}.dump();
@@ -190,6 +198,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         response->body() = std::move(result.body);
         trim_after_write_ = request.body.size() >= kLargeMessageBytes ||
                             response->body().size() >= kLargeMessageBytes;
+        if (request.method != "GET" && request.method != "HEAD") schedule_trim(shared_);
         response->keep_alive(message.keep_alive() && !shared_->stopping);
         response->prepare_payload();
         write(std::move(response));
@@ -200,7 +209,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                           [self = shared_from_this(), response](
                               const boost::system::error_code& error, std::size_t) {
                               self->shared_->service.answered();
-                              if (self->trim_after_write_) self->release_large_message(*response);
+                              if (self->trim_after_write_) self->release_freed_memory(*response);
                               if (error || !response->keep_alive() || self->shared_->stopping)
                                   return self->close();
                               self->read_header();
@@ -211,11 +220,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // the answer (a 100k-entry PUT's plan is megabytes) are freed only now: without another
     // trim their pages, scattered among what natctld keeps, stay resident (~60 MiB after a
     // 100k-entry load).
-    void release_large_message(http::response<http::string_body>& response) {
+    void release_freed_memory(http::response<http::string_body>& response) {
         trim_after_write_ = false;
         std::string().swap(response.body());
         buffer_.shrink_to_fit();
         ::malloc_trim(0);
+    }
+
+    static void schedule_trim(const std::shared_ptr<ServerShared>& shared) {
+        if (shared->trim_scheduled) return;
+        shared->trim_scheduled = true;
+        shared->trim_timer.expires_after(kTrimAfterWrites);
+        shared->trim_timer.async_wait([shared](const boost::system::error_code& error) {
+            shared->trim_scheduled = false;
+            if (!error) ::malloc_trim(0);
+        });
     }
 
     void close() {
@@ -234,7 +253,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 };
 
 HttpServer::HttpServer(asio::io_context& io, api::Service& service, std::filesystem::path path)
-    : path_(std::move(path)), acceptor_(io), shared_(std::make_shared<ServerShared>(service)) {}
+    : path_(std::move(path)), acceptor_(io), shared_(std::make_shared<ServerShared>(io, service)) {}
 
 HttpServer::~HttpServer() {
     stop();
@@ -319,6 +338,7 @@ std::size_t HttpServer::connections() const {
 void HttpServer::stop() {
     if (shared_->stopping) return;
     shared_->stopping = true;
+    shared_->trim_timer.cancel();  // would keep io_context::run() going for up to a second
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     if (bound_) {

@@ -3,9 +3,11 @@
 // without copying, serialising or re-reading the rest of the model. Pure data.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <iterator>
 #include <optional>
+#include <vector>
 
 #include "controller/model/types.hpp"
 
@@ -19,9 +21,19 @@ struct DnatEntryChange {
     bool operator==(const DnatEntryChange&) const = default;
 };
 
+// Room for one more entry at the end of a full `entries`: a sixty-fourth more rather than
+// std::vector's doubling, which at 100k entries would set aside ~12 MB that a gateway whose
+// size hovers around its mark never uses. Still amortised O(1): a move of n entries every
+// n/64 insertions.
+inline void make_room_for_one(std::vector<DnatEntry>& entries) {
+    if (entries.size() < entries.capacity()) return;
+    entries.reserve(entries.size() + std::max<std::size_t>(entries.size() / 64, 16));
+}
+
 // Turns the model the change was made against into the model after it, in place.
 inline void apply(Model& model, const DnatEntryChange& change) {
     auto& entries = model.nat_gateways.at(change.gateway).dnat_entries;
+    if (change.after && !change.before) make_room_for_one(entries);
     const auto at = entries.begin() + static_cast<std::ptrdiff_t>(change.position);
     if (change.before && change.after)
         entries.at(change.position) = *change.after;
@@ -34,6 +46,7 @@ inline void apply(Model& model, const DnatEntryChange& change) {
 // The reverse of apply().
 inline void revert(Model& model, const DnatEntryChange& change) {
     auto& entries = model.nat_gateways.at(change.gateway).dnat_entries;
+    if (change.before && !change.after) make_room_for_one(entries);
     const auto at = entries.begin() + static_cast<std::ptrdiff_t>(change.position);
     if (change.before && change.after)
         entries.at(change.position) = *change.before;
