@@ -226,8 +226,9 @@ write_report() {
         done
     done
     echo
-    echo 'The natctld histogram counts every apply, including the drift reconciles that its own'
-    echo 'writes trigger; the churn of section 5 paces changes, so most of them are included.'
+    echo 'The natctld histogram counts every apply (API writes, drift repairs and periodic'
+    echo 'resyncs; natctld ignores the change notifications of its own writes), so during the'
+    echo 'churn of section 5 nearly all of them are its one-entry changes.'
     echo
 
     # ---- 3. data plane -------------------------------------------------------------------------
@@ -329,7 +330,7 @@ write_report() {
             *"whole program"*)
                 echo "- Whole program at $(kilo "$big"): \`natctl-apply\` takes $(num "$whole") ms, of which the kernel batch is $(num "$nat") ms; the rest is user space before the batch: parsing the $(kilo "$big")-entry JSON document (nlohmann DOM), validating it and compiling it — a profile of one 100k run (perf, taken while bench/run was written; 1.1 s on CPU of 1.6 s) put 41 % of the samples in natctl-apply's own code (≈ 12 % sorting and merging \`kernel::Element\`s in the compiler's \`ElementMap::compact\`, ≈ 8 % constructing and destroying their keys — a \`std::vector<std::variant<uint32_t, std::string>>\` per key and per datum —, ≈ 5 % the JSON lexer), 16 % in libc (malloc/free, memcmp) and 40 % in the kernel (the batch, page faults of those allocations, the reconciler's dump of the table and the conntrack hygiene's dump). \`nft -f\` parses the same entries as text in about the same time. What would close it: fixed-width element keys in \`kernel::Set\` (no heap per element), one sort of the compiled elements instead of repeated compaction merges, a SAX/streaming model parser; a cold \`PUT /v1/config\` through natctld (section 5) pays the same plus the store's write." ;;
             *p99*)
-                echo "- API p99 at $(kilo "$cbig") ($(num "$api99_s") → $(num "$api99_b") ms; with ${API_CHANGES[-1]} changes at $(kilo "$cbig") it is their worst): the tail grows with N even where the median does not. bench/run does not profile it; a change that waits for work over the whole table on the API's thread (a periodic or drift resync dumps every element) would look exactly like this. What would close it: find the slow changes (natctld's debug log or perf during \`bench/api_latency.sh\` at $(kilo "$cbig")) and, if it is the resync, run it off the API's thread or incrementally." ;;
+                echo "- API p99 at $(kilo "$cbig") ($(num "$api99_s") → $(num "$api99_b") ms over ${API_CHANGES[-1]} changes$( ((API_CHANGES[-1] < 100)) && echo ", so their worst")): the tail grows with N even where the median does not. bench/run does not profile it. Known causes of slow single changes at 100k: the first one-entry change after a whole-model load moves the stored entry vector (~11 ms, once; then once per 1/64 growth), and anything that waits for work over the whole table on the API's thread (a periodic or drift resync dumps every element). What would close it: find the slow changes (natctld's debug log, or perf during \`bench/api_latency.sh\` at $(kilo "$cbig"))." ;;
             *"nft -f"*)
                 echo "- \`nft -f\` / natctl: both pay the kernel's processing of the same elements (natctl's batch is $(ratio "$nat" "$kern") of the kernel's own time), so the ratio is at most (nft's parsing + kernel) / kernel. It rises only by lowering the kernel's own time per element (smaller batches per element, a set size hint, which natctl rejects because it is a hard cap) — natctl's share is already the floor." ;;
             *iptables-nft-restore*)
