@@ -5,6 +5,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "controller/compiler/compile.hpp"
 #include "controller/compiler/ids.hpp"
 #include "controller/model/addr.hpp"
 #include "kernelstate/kernel_state.hpp"
@@ -34,28 +35,14 @@ const model::Vpc* find_vpc(const model::Model& model, const std::string& name) {
     return nullptr;
 }
 
-// The prefixes a SNAT entry's source stands for.
+// The prefixes a SNAT entry's source stands for: the compiler's reading, so that sessions are
+// named by the prefixes the data plane translates.
 std::vector<model::Cidr> source_prefixes(const model::Model& model,
                                          const model::NatGateway& gateway,
                                          const model::SnatSource& source) {
-    std::vector<model::Cidr> out;
     const auto* vpc = find_vpc(model, gateway.vpc);
-    if (const auto* s = std::get_if<model::CidrSource>(&source)) {
-        out.push_back(s->cidr);
-    } else if (!vpc) {
-        return out;
-    } else if (std::holds_alternative<model::VpcSource>(source)) {
-        out.push_back(vpc->cidr);
-    } else if (const auto* v = std::get_if<model::VSwitchSource>(&source)) {
-        for (const auto& vswitch : vpc->vswitches)
-            if (vswitch.name == v->name) out.push_back(vswitch.cidr);
-    } else if (const auto* i = std::get_if<model::InstanceSource>(&source)) {
-        for (const auto& instance : vpc->instances)
-            if (instance.name == i->name)
-                for (const auto& address : instance.private_ips)
-                    out.push_back(model::Cidr{address, 32});
-    }
-    return out;
+    if (!vpc) return {};  // not in a validated model
+    return compiler::snat_source_prefixes(model, *vpc, source);
 }
 
 }  // namespace
