@@ -32,6 +32,7 @@
 #include "controller/conntrack/tracker.hpp"
 #include "netlink/conntrack_events.hpp"
 #include "netlink/conntrack_socket.hpp"
+#include "netlink/mnl_socket.hpp"
 
 namespace {
 
@@ -42,9 +43,6 @@ double ms_since(Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-struct SocketCloser {
-    void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
-};
 struct ConntrackDeleter {
     void operator()(nf_conntrack* ct) const { nfct_destroy(ct); }
 };
@@ -54,7 +52,7 @@ struct ConntrackDeleter {
 // sets up the translation and the SRC_NAT status itself). Batched: ~64 KiB per sendto,
 // no ACKs; errors still come back and are counted.
 std::size_t inject(std::size_t count) {
-    std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open(NETLINK_NETFILTER));
+    natctl::netlink::MnlSocket socket(mnl_socket_open(NETLINK_NETFILTER));
     if (!socket || mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
         std::perror("ctnetlink socket");
         std::exit(1);

@@ -51,23 +51,15 @@ int on_event(const nlmsghdr* header, void* data) {
 
 }  // namespace
 
-void ConntrackEventSocket::SocketCloser::operator()(mnl_socket* socket) const {
-    mnl_socket_close(socket);
-}
-
-ConntrackEventSocket::ConntrackEventSocket(std::unique_ptr<mnl_socket, SocketCloser> socket)
+ConntrackEventSocket::ConntrackEventSocket(MnlSocket socket)
     : socket_(std::move(socket)), receive_buffer_(kReceiveSize) {}
 
 std::expected<ConntrackEventSocket, ConntrackError> ConntrackEventSocket::open(
     std::size_t receive_buffer) {
-    std::unique_ptr<mnl_socket, SocketCloser> socket(
-        mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    MnlSocket socket(mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!socket) return std::unexpected(system_error("opening a conntrack event socket", errno));
-    const int fd = mnl_socket_get_fd(socket.get());
-    const int size = static_cast<int>(std::min<std::size_t>(receive_buffer, 1u << 30));
     // Before the subscription, so that no burst meets the default buffer.
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0 &&
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+    if (!set_receive_buffer(mnl_socket_get_fd(socket.get()), receive_buffer))
         return std::unexpected(system_error("sizing the conntrack event socket's buffer", errno));
     const unsigned groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_DESTROY;
     if (mnl_socket_bind(socket.get(), groups, MNL_SOCKET_AUTOPID) < 0)

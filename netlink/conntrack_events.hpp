@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "netlink/conntrack_backend.hpp"
+#include "netlink/mnl_socket.hpp"
 
 struct mnl_socket;
 
@@ -60,12 +61,9 @@ class ConntrackEventSocket final : public ConntrackEventSource {
     std::expected<ConntrackEventBatch, ConntrackError> read(std::size_t max_messages) override;
 
   private:
-    struct SocketCloser {
-        void operator()(mnl_socket* socket) const;
-    };
-    explicit ConntrackEventSocket(std::unique_ptr<mnl_socket, SocketCloser> socket);
+    explicit ConntrackEventSocket(MnlSocket socket);
 
-    std::unique_ptr<mnl_socket, SocketCloser> socket_;
+    MnlSocket socket_;
     std::vector<char> receive_buffer_;
 };
 

@@ -203,25 +203,18 @@ bool carries_original_tuple(const nlmsghdr* header) {
 
 }  // namespace
 
-void ConntrackSocket::SocketCloser::operator()(mnl_socket* socket) const {
-    mnl_socket_close(socket);
-}
-
-ConntrackSocket::ConntrackSocket(std::unique_ptr<mnl_socket, SocketCloser> socket)
+ConntrackSocket::ConntrackSocket(MnlSocket socket)
     : socket_(std::move(socket)),
       port_id_(mnl_socket_get_portid(socket_.get())),
       receive_buffer_(kReceiveSize) {}
 
 std::expected<ConntrackSocket, ConntrackError> ConntrackSocket::open(std::size_t receive_buffer) {
-    std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open(NETLINK_NETFILTER));
+    MnlSocket socket(mnl_socket_open(NETLINK_NETFILTER));
     if (!socket) return std::unexpected(system_error("opening a conntrack socket", errno));
     if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return std::unexpected(system_error("binding the conntrack socket", errno));
     const int fd = mnl_socket_get_fd(socket.get());
-    const int size = static_cast<int>(std::min<std::size_t>(receive_buffer, 1u << 30));
-    // FORCE lifts the rmem_max cap (needs CAP_NET_ADMIN); otherwise take what the cap allows.
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    set_receive_buffer(fd, receive_buffer);
     timeval timeout{kReceiveTimeoutSeconds, 0};
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0)
         return std::unexpected(system_error("setting the conntrack socket's timeout", errno));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "netlink/conntrack_backend.hpp"
+#include "netlink/mnl_socket.hpp"
 
 struct mnl_socket;
 
@@ -56,12 +57,9 @@ class ConntrackSocket final : public ConntrackBackend, public ConntrackEntryStre
     std::expected<bool, ConntrackError> remove(const ConntrackEntry& entry) override;
 
   private:
-    struct SocketCloser {
-        void operator()(mnl_socket* socket) const;
-    };
-    explicit ConntrackSocket(std::unique_ptr<mnl_socket, SocketCloser> socket);
+    explicit ConntrackSocket(MnlSocket socket);
 
-    std::unique_ptr<mnl_socket, SocketCloser> socket_;
+    MnlSocket socket_;
     std::uint32_t port_id_ = 0;
     std::uint32_t next_sequence_ = 1;
     std::vector<char> receive_buffer_;

@@ -146,25 +146,17 @@ std::optional<NflogPacket> decode_nflog_message(const nlmsghdr* header) {
     return packet;
 }
 
-void NflogSocket::SocketCloser::operator()(mnl_socket* socket) const {
-    mnl_socket_close(socket);
-}
-
-NflogSocket::NflogSocket(std::unique_ptr<mnl_socket, SocketCloser> socket)
+NflogSocket::NflogSocket(MnlSocket socket)
     : socket_(std::move(socket)), receive_buffer_(kReceiveSize) {}
 
 std::expected<NflogSocket, ConntrackError> NflogSocket::open(std::uint16_t group,
                                                              std::size_t receive_buffer) {
-    std::unique_ptr<mnl_socket, SocketCloser> socket(
-        mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
+    MnlSocket socket(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
     if (!socket) return std::unexpected(system_error("opening an NFLOG socket", errno));
     if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return std::unexpected(system_error("binding the NFLOG socket", errno));
     const int fd = mnl_socket_get_fd(socket.get());
-    const int size = static_cast<int>(std::min<std::size_t>(receive_buffer, 1u << 30));
-    // FORCE lifts the rmem_max cap (needs CAP_NET_ADMIN); otherwise take what the cap allows.
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    set_receive_buffer(fd, receive_buffer);
     // The configuration is answered at once; a lost answer fails open() instead of hanging.
     timeval timeout{kConfigTimeoutSeconds, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));

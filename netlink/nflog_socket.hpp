@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "netlink/conntrack_backend.hpp"
+#include "netlink/mnl_socket.hpp"
 
 struct mnl_socket;
 struct nlmsghdr;
@@ -63,12 +64,9 @@ class NflogSocket {
     std::expected<NflogBatch, ConntrackError> read(std::size_t max_messages);
 
   private:
-    struct SocketCloser {
-        void operator()(mnl_socket* socket) const;
-    };
-    explicit NflogSocket(std::unique_ptr<mnl_socket, SocketCloser> socket);
+    explicit NflogSocket(MnlSocket socket);
 
-    std::unique_ptr<mnl_socket, SocketCloser> socket_;
+    MnlSocket socket_;
     std::vector<char> receive_buffer_;
 };
 

@@ -33,10 +33,6 @@
 
 namespace natctl::netlink {
 
-void NftSocket::MnlClose::operator()(mnl_socket* socket) const {
-    mnl_socket_close(socket);
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -177,13 +173,13 @@ std::string element_owner(const MessageRecord& record, const nlmsghdr* message,
 
 }  // namespace
 
-NftSocket::NftSocket(std::unique_ptr<mnl_socket, MnlClose> socket)
+NftSocket::NftSocket(MnlSocket socket)
     : socket_(std::move(socket)),
       port_id_(mnl_socket_get_portid(socket_.get())),
       sequence_(static_cast<std::uint32_t>(std::time(nullptr))) {}
 
 std::expected<std::unique_ptr<NftSocket>, NftError> NftSocket::open() {
-    std::unique_ptr<mnl_socket, MnlClose> socket(mnl_socket_open(NETLINK_NETFILTER));
+    MnlSocket socket(mnl_socket_open(NETLINK_NETFILTER));
     if (!socket) return std::unexpected(socket_error("cannot open netfilter netlink socket"));
     if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return std::unexpected(socket_error("cannot bind netfilter netlink socket"));

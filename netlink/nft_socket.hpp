@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "netlink/mnl_socket.hpp"
 #include "netlink/nft_transaction.hpp"
 
 struct mnl_socket;
@@ -38,15 +39,11 @@ class NftSocket final : public NftBackend {
     // (nlmsg_pid), so that a listener can tell them from everyone else's.
     std::uint32_t port_id() const { return port_id_; }
 
-    struct MnlClose {
-        void operator()(mnl_socket* socket) const;
-    };
-
   private:
-    explicit NftSocket(std::unique_ptr<mnl_socket, MnlClose> socket);
+    explicit NftSocket(MnlSocket socket);
     std::expected<kernel::ObservedTable, NftError> dump_table(bool with_sets);
 
-    std::unique_ptr<mnl_socket, MnlClose> socket_;
+    MnlSocket socket_;
     std::uint32_t port_id_ = 0;
     std::uint32_t sequence_ = 0;
     std::uint32_t next_set_id_ = 1;

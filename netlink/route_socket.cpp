@@ -156,17 +156,13 @@ std::string RouteSocket::Failure::text() const {
     return text;
 }
 
-void RouteSocket::SocketCloser::operator()(mnl_socket* socket) const {
-    mnl_socket_close(socket);
-}
-
-RouteSocket::RouteSocket(std::unique_ptr<mnl_socket, SocketCloser> socket)
+RouteSocket::RouteSocket(MnlSocket socket)
     : socket_(std::move(socket)),
       port_id_(mnl_socket_get_portid(socket_.get())),
       receive_buffer_(kReceiveSize) {}
 
 std::expected<RouteSocket, std::string> RouteSocket::open() {
-    std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
+    MnlSocket socket(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
     if (!socket)
         return std::unexpected(
             fmt::format("cannot open rtnetlink socket: {}", std::strerror(errno)));

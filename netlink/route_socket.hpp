@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "netlink/mnl_socket.hpp"
 #include "netlink/route_backend.hpp"
 
 struct mnl_socket;
@@ -46,10 +47,7 @@ class RouteSocket final : public RouteBackend {
     using MessageHandler = std::function<void(const nlmsghdr&)>;
 
   private:
-    struct SocketCloser {
-        void operator()(mnl_socket* socket) const;
-    };
-    explicit RouteSocket(std::unique_ptr<mnl_socket, SocketCloser> socket);
+    explicit RouteSocket(MnlSocket socket);
 
     // Sends the message built in `request` and reads until its ACK (or, for dumps, until
     // NLMSG_DONE), handing each data message to `on_message`.
@@ -64,7 +62,7 @@ class RouteSocket final : public RouteBackend {
     RouteResult send_address(const kernel::Address& address, std::uint16_t type,
                              std::uint16_t flags);
 
-    std::unique_ptr<mnl_socket, SocketCloser> socket_;
+    MnlSocket socket_;
     std::uint32_t port_id_ = 0;
     std::uint32_t next_sequence_ = 1;
     std::vector<char> receive_buffer_;

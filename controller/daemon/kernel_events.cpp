@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "kernelstate/kernel_state.hpp"
+#include "netlink/mnl_socket.hpp"
 
 namespace natctl::daemon {
 namespace {
@@ -147,9 +148,7 @@ std::expected<void, std::string> KernelEventWatcher::subscribe(Subscription& sub
             return std::unexpected(fmt::format("{} event socket: joining group {}: {}",
                                                subscription.name, group, std::strerror(errno)));
     }
-    // SO_RCVBUFFORCE needs CAP_NET_ADMIN, which natctld has; fall back to the capped size.
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBuffer, sizeof kReceiveBuffer) != 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
+    netlink::set_receive_buffer(fd, static_cast<std::size_t>(kReceiveBuffer));
     subscription.descriptor = std::move(descriptor);
     return {};
 }

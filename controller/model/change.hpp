@@ -43,17 +43,4 @@ inline void apply(Model& model, const DnatEntryChange& change) {
         entries.erase(at);
 }
 
-// The reverse of apply().
-inline void revert(Model& model, const DnatEntryChange& change) {
-    auto& entries = model.nat_gateways.at(change.gateway).dnat_entries;
-    if (change.before && !change.after) make_room_for_one(entries);
-    const auto at = entries.begin() + static_cast<std::ptrdiff_t>(change.position);
-    if (change.before && change.after)
-        entries.at(change.position) = *change.before;
-    else if (change.after)
-        entries.erase(at);
-    else if (change.before)
-        entries.insert(at, *change.before);
-}
-
 }  // namespace natctl::model

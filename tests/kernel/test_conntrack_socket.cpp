@@ -26,15 +26,14 @@
 #include "controller/reconciler/conntrack_hygiene.hpp"
 #include "netlink/conntrack_socket.hpp"
 #include "tests/kernel/netns_fixture.hpp"
+#include "tests/unit/ipv4.hpp"
 
 using natctl::netlink::ConntrackEntry;
 using natctl::netlink::ConntrackSocket;
 
-namespace {
+using natctl::testing::addr;
 
-std::uint32_t addr(std::string_view text) {
-    return natctl::model::parse_ipv4(text).value().value;
-}
+namespace {
 
 // ngw-1 of vpc-a: DNAT udp eip-1:10-20 → 10.0.1.10:80-90; SNAT vsw-a → eip-1, app-1 → eip-2;
 // IP mapping eip-3 → 10.0.1.21.

@@ -17,6 +17,7 @@
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
 #include "netlink/conntrack_fake.hpp"
+#include "tests/unit/ipv4.hpp"
 
 using namespace natctl;
 using conntrack::Accounting;
@@ -25,11 +26,9 @@ using netlink::ConntrackEntry;
 using netlink::ConntrackEvent;
 using netlink::ConntrackEventType;
 
-namespace {
+using natctl::testing::addr;
 
-std::uint32_t addr(std::string_view text) {
-    return model::parse_ipv4(text).value().value;
-}
+namespace {
 
 constexpr std::uint8_t kTcp = 6, kUdp = 17;
 

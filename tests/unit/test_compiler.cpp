@@ -13,12 +13,15 @@
 #include "controller/compiler/render.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
+#include "tests/unit/ipv4.hpp"
 
 namespace model = natctl::model;
 namespace kernel = natctl::kernel;
 using natctl::compiler::compile;
 using natctl::compiler::compile_chains;
 using natctl::compiler::render;
+
+using natctl::testing::addr;
 
 namespace {
 
@@ -28,10 +31,6 @@ model::Ipv4 ip(std::string_view text) {
 model::Cidr cidr(std::string_view text) {
     return model::parse_cidr(text).value();
 }
-std::uint32_t addr(std::string_view text) {
-    return ip(text).value;
-}
-
 // One VPC (10.0.0.0/16, vSwitch vsw-a 10.0.1.0/24 on the system table), three EIPs and a
 // NAT gateway ngw-1 with no entries yet.
 model::Model base_model() {

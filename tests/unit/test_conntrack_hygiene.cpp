@@ -19,15 +19,14 @@
 #include "netlink/conntrack_fake.hpp"
 #include "netlink/nft_fake.hpp"
 #include "netlink/route_fake.hpp"
+#include "tests/unit/ipv4.hpp"
 
 using namespace natctl;
 using netlink::ConntrackEntry;
 
-namespace {
+using natctl::testing::addr;
 
-std::uint32_t addr(std::string_view text) {
-    return model::parse_ipv4(text).value().value;
-}
+namespace {
 
 // vpc-a (10.0.0.0/16) with two NAT gateways and vpc-m (10.1.0.0/16) with a masquerade
 // gateway.

@@ -29,15 +29,14 @@
 #include "netlink/conntrack_socket.hpp"
 #include "netlink/mnl_receive.hpp"
 #include "netlink/netns.hpp"
+#include "tests/unit/ipv4.hpp"
 
 using namespace natctl;
 using netlink::ConntrackEntry;
 
-namespace {
+using natctl::testing::addr;
 
-std::uint32_t addr(std::string_view text) {
-    return model::parse_ipv4(text).value().value;
-}
+namespace {
 
 constexpr std::uint32_t kSequence = 7;
 constexpr std::uint32_t kPortId = 4242;

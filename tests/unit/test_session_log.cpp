@@ -26,16 +26,15 @@
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
 #include "netlink/nflog_socket.hpp"
+#include "tests/unit/ipv4.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 using namespace natctl;
 using nlohmann::json;
 
-namespace {
+using natctl::testing::addr;
 
-std::uint32_t addr(std::string_view text) {
-    return model::parse_ipv4(text).value().value;
-}
+namespace {
 
 constexpr const char* kModel = R"({
   "version": 1,
