@@ -9,6 +9,8 @@ packages=(
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
+    # tests/packaging/deb.sh: dpkg-buildpackage, lintian, systemd-analyze security
+    dpkg-dev debhelper lintian systemd
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package

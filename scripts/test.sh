@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 build_dir=${NATCTL_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNATCTL_WERROR=ON >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure --timeout 1200 "$@"
