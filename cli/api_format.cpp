@@ -95,8 +95,23 @@ std::string time_text(const json& value) {
 }  // namespace
 
 std::string format_status(const json& status) {
-    return render_pairs(
-        ordered_pairs(status, {"revision", "reconcile", "kernel_features", "drift_repairs"}));
+    // The host's warnings are sentences: one line each, after the figures.
+    json figures = status;
+    json warnings = json::array();
+    if (figures.is_object())
+        if (auto host = figures.find("host"); host != figures.end() && host->is_object())
+            if (auto found = host->find("warnings"); found != host->end()) {
+                warnings = *found;
+                host->erase(found);
+            }
+    std::string out = render_pairs(ordered_pairs(
+        figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"}));
+    if (warnings.is_array() && !warnings.empty()) {
+        out += "host warnings:\n";
+        for (const auto& warning : warnings)
+            out += fmt::format("  - {}\n", cell_text(warning));
+    }
+    return out;
 }
 
 std::string format_explain(const json& explanation) {

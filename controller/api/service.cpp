@@ -51,14 +51,16 @@ class Handler {
             std::optional<DnatIndexCache>& dnat_index,
             std::optional<std::uint64_t>& validated_revision,
             std::optional<std::uint64_t>& answered_revision,
-            const Service::DnatChangeObserver& dnat_change_observer)
+            const Service::DnatChangeObserver& dnat_change_observer,
+            const Service::StatusSections& status_sections)
         : store_(store),
           plane_(data_plane),
           request_(request),
           dnat_index_(dnat_index),
           validated_revision_(validated_revision),
           answered_revision_(answered_revision),
-          dnat_change_observer_(dnat_change_observer) {}
+          dnat_change_observer_(dnat_change_observer),
+          status_sections_(status_sections) {}
 
     HttpResponse run() {
         if (request_.body.size() > Service::kMaxBodyBytes)
@@ -106,6 +108,7 @@ class Handler {
     std::optional<std::uint64_t>& validated_revision_;
     std::optional<std::uint64_t>& answered_revision_;
     const Service::DnatChangeObserver& dnat_change_observer_;
+    const Service::StatusSections& status_sections_;
     Target target_;
 
     bool matches(const std::vector<std::string_view>& pattern, Args& args) const {
@@ -509,6 +512,8 @@ class Handler {
         json out = plane_.status();
         if (!out.is_object()) out = json::object();
         out["revision"] = store_.revision();
+        for (const auto& [name, section] : status_sections_)
+            out[name] = section();
         return read(out);
     }
 
@@ -658,7 +663,7 @@ HttpResponse Service::handle(const HttpRequest& request) {
                 handle_conntrack_request(request, store_.current(), conntrack_, budget_counts_))
             return *answered;
         auto response = Handler(store_, data_plane_, request, dnat_index_, validated_revision_,
-                                answered_revision_, dnat_change_observer_)
+                                answered_revision_, dnat_change_observer_, status_sections_)
                             .run();
         // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
         // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping

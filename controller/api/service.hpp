@@ -106,6 +106,12 @@ class Service {
     void set_dnat_change_observer(DnatChangeObserver observer) {
         dnat_change_observer_ = std::move(observer);
     }
+    // A section natctld adds to GET /v1/status under `name` (the host settings, say),
+    // computed at each request.
+    using StatusSections = std::vector<std::pair<std::string, std::function<nlohmann::json()>>>;
+    void add_status_section(std::string name, std::function<nlohmann::json()> section) {
+        status_sections_.emplace_back(std::move(name), std::move(section));
+    }
 
   private:
     store::Store& store_;
@@ -113,6 +119,7 @@ class Service {
     const conntrack::Tracker* conntrack_ = nullptr;
     BudgetCountsSource budget_counts_;
     DnatChangeObserver dnat_change_observer_;
+    StatusSections status_sections_;
     // The revision a write committed, for DataPlane::committed once it is answered.
     std::optional<std::uint64_t> answered_revision_;
     std::optional<DnatIndexCache> dnat_index_;

@@ -105,6 +105,13 @@ std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view te
             auto file = session_log_field(value);
             if (!file) return std::unexpected(file.error());
             config.session_log_file = *file;
+        } else if (key == "host_settings") {
+            if (value == "check")
+                config.host_settings = HostSettingsMode::Check;
+            else if (value == "set")
+                config.host_settings = HostSettingsMode::Set;
+            else
+                return std::unexpected("host_settings: expected \"check\" or \"set\"");
         } else if (key == "resync_interval_s") {
             auto n = unsigned_field(value, key, 0, 86400);
             if (!n) return std::unexpected(n.error());

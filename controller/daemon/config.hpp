@@ -13,6 +13,8 @@
 
 #include <spdlog/common.h>
 
+#include "controller/daemon/host_settings.hpp"
+
 namespace natctl::daemon {
 
 // A session log written to a file: rotated once it would exceed max_bytes, keeping
@@ -42,13 +44,17 @@ struct DaemonConfig {
     // systemd journal ("journal", the default) or a file ({"path", "max_bytes", "keep"}).
     // The destination needs a restart; SIGHUP reopens the file (after logrotate).
     std::optional<SessionLogFile> session_log_file;
+    // "check": warn about host settings that do not suit the model; "set": also set what
+    // is safe to set (host_settings.hpp). SIGHUP applies a change at once.
+    HostSettingsMode host_settings = HostSettingsMode::Check;
 
     bool operator==(const DaemonConfig&) const = default;
 };
 
 // Every key is optional; unknown keys, wrong types and out-of-range values are errors.
 // Example: {"log_level": "debug", "revisions_kept": 50, "drift_debounce_ms": 100,
-//           "session_log": {"path": "/var/log/natctl/sessions.jsonl", "keep": 5}}
+//           "session_log": {"path": "/var/log/natctl/sessions.jsonl", "keep": 5},
+//           "host_settings": "set"}
 std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text);
 
 // An empty path means "no file": the defaults.

@@ -4,11 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+
 #include <csignal>
 #include <cstdint>
 #include <memory>
@@ -20,6 +22,7 @@
 #include "controller/conntrack/live.hpp"
 #include "controller/daemon/config.hpp"
 #include "controller/daemon/data_plane.hpp"
+#include "controller/daemon/host_monitor.hpp"
 #include "controller/daemon/http_server.hpp"
 #include "controller/daemon/kernel_events.hpp"
 #include "controller/daemon/metrics.hpp"
@@ -27,6 +30,7 @@
 #include "controller/daemon/metrics_conntrack.hpp"
 #include "controller/daemon/metrics_daemon.hpp"
 #include "controller/daemon/metrics_server.hpp"
+#include "controller/daemon/reload.hpp"
 #include "controller/daemon/session_log_upkeep.hpp"
 #include "controller/store/store.hpp"
 #include "netlink/conntrack_socket.hpp"
@@ -61,7 +65,7 @@ class Daemon {
   public:
     Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
            api::Service& service, DaemonConfig config, const DaemonOptions& options,
-           metrics::MetricsServer& metrics, OwnSockets own_sockets)
+           metrics::MetricsServer& metrics, OwnSockets own_sockets, HostMonitor& host)
         : io_(io),
           store_(store),
           data_plane_(data_plane),
@@ -69,6 +73,7 @@ class Daemon {
           options_(options),
           server_(io, service, options.socket),
           metrics_(metrics),
+          host_(host),
           watcher_(
               io, [this](std::string_view what) { on_kernel_event(what); }, own_sockets),
           signals_(io, SIGTERM, SIGINT, SIGHUP),
@@ -84,6 +89,7 @@ class Daemon {
             spdlog::error("kernel change notifications unavailable: {}", watching.error());
         }
         if (!startup_in_sync) schedule_repair(ReconcileCause::Startup, retry_delay_);
+        host_.start();
         arm_resync();
         if (auto listening = server_.listen(); !listening) return listening;
         if (auto listening = metrics_.listen(); !listening) return listening;
@@ -96,6 +102,7 @@ class Daemon {
             watchdog_interval_ = std::chrono::microseconds(usec / 2);
             ping_watchdog();
         }
+        record_reload({});
         sd_notifyf(0, "READY=1\nSTATUS=serving revision %llu",
                    static_cast<unsigned long long>(store_.revision()));
         return {};
@@ -121,6 +128,7 @@ class Daemon {
         server_.stop();
         metrics_.stop();
         watcher_.stop();
+        host_.stop();
         signals_.cancel();
         repair_timer_.cancel();
         resync_timer_.cancel();
@@ -145,10 +153,19 @@ class Daemon {
         });
     }
 
+    // RELOADING=1 ... READY=1 for systemd, and the outcome for `natctld --reload`
+    // (reload.hpp), which systemd's ExecReload waits on.
     void reload() {
+        sd_notifyf(
+            0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+            static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::steady_clock::now().time_since_epoch())
+                                                .count()));
         auto next = load_daemon_config(options_.config);
         if (!next) {
             spdlog::error("SIGHUP: keeping the current settings: {}", next.error());
+            record_reload(next.error());
+            sd_notify(0, "READY=1");
             return;
         }
         if (next->revisions_kept != config_.revisions_kept ||
@@ -158,8 +175,18 @@ class Daemon {
         bool resync_changed = next->resync_interval != config_.resync_interval;
         config_ = *next;
         if (resync_changed) arm_resync();
+        host_.set_mode(config_.host_settings);
         spdlog::info("SIGHUP: settings re-read from {}",
                      options_.config.empty() ? "(defaults)" : options_.config.string());
+        record_reload({});
+        sd_notify(0, "READY=1");
+    }
+
+    void record_reload(std::string refused) {
+        ReloadRecord record{::getpid(), reloads_++, std::move(refused)};
+        if (auto written = write_reload_record(reload_record_path(options_.socket), record);
+            !written)
+            spdlog::warn("reload record: {}", written.error());
     }
 
     void on_kernel_event(std::string_view what) {
@@ -224,6 +251,7 @@ class Daemon {
     const DaemonOptions& options_;
     HttpServer server_;
     metrics::MetricsServer& metrics_;
+    HostMonitor& host_;
     KernelEventWatcher watcher_;
     asio::signal_set signals_;
     asio::steady_timer repair_timer_;
@@ -233,6 +261,7 @@ class Daemon {
     std::chrono::microseconds watchdog_interval_{0};
     std::chrono::milliseconds retry_delay_ = kFirstRetryDelay;
     std::chrono::steady_clock::time_point stop_deadline_;
+    std::uint64_t reloads_ = 0;
     bool repair_pending_ = false;
     bool stopping_ = false;
 };
@@ -376,8 +405,10 @@ int run_daemon(const DaemonOptions& options) {
     service.set_budget_counts([budget_counters] { return budget_counters->read(); });
     metrics::MetricsServer metrics_server(io, *metrics_endpoint,
                                           [&registry] { return registry.render(); });
+    HostMonitor host(io, current_model, config->host_settings);
+    service.add_status_section("host", [&host] { return host.status(); });
     Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server,
-                  OwnSockets{(*nft)->port_id(), routes->port_id()});
+                  OwnSockets{(*nft)->port_id(), routes->port_id()}, host);
     if (auto started = daemon.start(startup.has_value()); !started) {
         spdlog::critical("{}", started.error());
         return 1;

@@ -240,3 +240,17 @@ TEST_CASE("cli: get tables show the fields people look for", "[cli]") {
         CHECK(whole.find(title) != std::string::npos);
     CHECK(whole.find("IPv4 gateways") == std::string::npos);  // none in the quickstart
 }
+
+TEST_CASE("cli: status prints the host's warnings one per line, after the figures", "[cli]") {
+    const json status = json::parse(R"({"revision": 2,
+        "host": {"settings": "check", "values": {"ip_forward": 0},
+                 "warnings": ["net.ipv4.ip_forward is 0, wanted 1: no forwarding",
+                              "net.netfilter.nf_conntrack_max is 10, wanted at least 20: small"]}})");
+    CHECK(format_status(status) ==
+          "revision                2\n"
+          "host settings           check\n"
+          "host values ip forward  0\n"
+          "host warnings:\n"
+          "  - net.ipv4.ip_forward is 0, wanted 1: no forwarding\n"
+          "  - net.netfilter.nf_conntrack_max is 10, wanted at least 20: small\n");
+}
