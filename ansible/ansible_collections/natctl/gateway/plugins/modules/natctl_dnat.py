@@ -13,14 +13,14 @@ module: natctl_dnat
 short_description: Manage one DNAT entry (port mapping or IP mapping) of a natctl NAT gateway
 version_added: 0.1.0
 description:
-  - Creates, replaces or removes the DNAT entry O(name) of the NAT gateway O(nat_gateway) through
+  - Creates, replaces or removes the DNAT entry C(name) of the NAT gateway C(nat_gateway) through
     C(/v1/nat_gateways/GW/dnat_entries) and leaves the rest of the model alone.
-  - A port mapping (O(public_port) and O(private_port) set) is changed in time proportional to the
+  - A port mapping (C(public_port) and C(private_port) set) is changed in time proportional to the
     change, not to the model, by natctld's fast path.
-  - Without O(public_port) and O(private_port) and with O(protocol=any) the entry is an IP mapping:
-    everything arriving on the EIP goes to O(private_ip).
+  - Without C(public_port) and C(private_port) and with C(protocol=any) the entry is an IP mapping, which sends
+    everything arriving on the EIP to C(private_ip).
 author:
-  - natctl maintainers
+  - natctl maintainers (@natctl)
 extends_documentation_fragment:
   - natctl.gateway.natctld
   - natctl.gateway.natctld.writes
@@ -39,20 +39,20 @@ options:
     choices: [present, absent]
     default: present
   eip:
-    description: Name of the EIP the entry listens on; associated with the gateway. Required with O(state=present).
+    description: Name of the EIP the entry listens on; associated with the gateway. Required with C(state=present).
     type: str
   protocol:
-    description: C(tcp) or C(udp) for a port mapping, C(any) for an IP mapping. Required with O(state=present).
+    description: C(tcp) or C(udp) for a port mapping, C(any) for an IP mapping. Required with C(state=present).
     type: str
     choices: [tcp, udp, any]
   public_port:
     description: Public port or range (C(80), C(8000-8009)) on the EIP.
     type: str
   private_ip:
-    description: Private address the traffic goes to. Required with O(state=present).
+    description: Private address the traffic goes to. Required with C(state=present).
     type: str
   private_port:
-    description: Private port or range, as many ports as O(public_port).
+    description: Private port or range, as many ports as C(public_port).
     type: str
 seealso:
   - module: natctl.gateway.natctl_snat
@@ -102,7 +102,7 @@ dry_run:
   returned: always
   type: bool
 reasons:
-  description: Every problem natctld found, as C(path: reason).
+  description: "Every problem natctld found, as C(path: reason)."
   returned: failed
   type: list
   elements: str

@@ -13,14 +13,14 @@ module: natctl_eip
 short_description: Manage one elastic IP of natctl and its association with a NAT gateway
 version_added: 0.1.0
 description:
-  - Makes the EIP O(name) exist with O(address) and, with O(nat_gateway), associated with that
+  - Makes the EIP C(name) exist with C(address) and, with C(nat_gateway), associated with that
     NAT gateway; or makes it absent (disassociated and removed).
   - The EIP and its association change together in one write of the model (C(PUT /v1/config) with
-    C(If-Match)), so that natctld validates both at once, also in check mode: removing an EIP an
+    C(If-Match)), so that natctld validates both at once, also in check mode; removing an EIP an
     SNAT or DNAT entry still uses fails with natctld's reasons and changes nothing.
-  - An EIP associated with another gateway is moved to O(nat_gateway).
+  - An EIP associated with another gateway is moved to C(nat_gateway).
 author:
-  - natctl maintainers
+  - natctl maintainers (@natctl)
 extends_documentation_fragment:
   - natctl.gateway.natctld
   - natctl.gateway.natctld.writes
@@ -84,7 +84,7 @@ dry_run:
   returned: always
   type: bool
 reasons:
-  description: Every problem natctld found, as C(path: reason).
+  description: "Every problem natctld found, as C(path: reason)."
   returned: failed
   type: list
   elements: str

@@ -14,9 +14,9 @@ short_description: Read natctld's revision, reconcile status, port usage, model 
 version_added: 0.1.0
 description:
   - Reads natctld's state through its API socket and changes nothing.
-  - C(revision) is always returned; O(gather) chooses what else is read.
+  - C(revision) is always returned; C(gather) chooses what else is read.
 author:
-  - natctl maintainers
+  - natctl maintainers (@natctl)
 extends_documentation_fragment:
   - natctl.gateway.natctld
 options:
@@ -79,7 +79,7 @@ revision:
   sample: 42
 status:
   description: natctld's status (C(GET /v1/status)).
-  returned: when O(gather) has C(status)
+  returned: when C(gather) has C(status)
   type: dict
   contains:
     reconcile:
@@ -93,23 +93,23 @@ status:
       type: int
 ports:
   description:
-    - Port and session accounting (C(GET /v1/ports)): per EIP C(sessions), C(port_budget), C(utilization),
+    - Port and session accounting from C(GET /v1/ports), per EIP C(sessions), C(port_budget), C(utilization),
       C(top_destinations), C(top_sources), C(budget_in_force); per SNAT and DNAT entry C(sessions);
       C(conntrack) accounting health; C(budget) refusal counters.
     - C(null) when natctld's conntrack accounting is not running.
-  returned: when O(gather) has C(ports)
+  returned: when C(gather) has C(ports)
   type: dict
 ports_error:
   description: Why C(ports) is C(null).
-  returned: when O(gather) has C(ports) and the accounting is not running
+  returned: when C(gather) has C(ports) and the accounting is not running
   type: str
 model:
   description: The current model, in natctl's canonical JSON.
-  returned: when O(gather) has C(model)
+  returned: when C(gather) has C(model)
   type: dict
 revisions:
   description: The kept revisions, oldest first, each C({revision, time, author, summary}).
-  returned: when O(gather) has C(revisions)
+  returned: when C(gather) has C(revisions)
   type: list
   elements: dict
 '''

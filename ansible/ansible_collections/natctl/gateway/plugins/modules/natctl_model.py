@@ -21,9 +21,9 @@ description:
   - In check mode natctld validates and plans the model (C(?dry_run=1)) and changes nothing, so an
     invalid model fails in C(--check) as it would for real, and C(plan) says what would change.
   - A model equal to natctld's current one changes nothing and is reported C(ok) (no new revision).
-  - An invalid model fails with every problem natctld found, each as C(path: reason) in C(reasons).
+  - "An invalid model fails with every problem natctld found, each as C(path: reason) in C(reasons)."
 author:
-  - natctl maintainers
+  - natctl maintainers (@natctl)
 extends_documentation_fragment:
   - natctl.gateway.natctld
   - natctl.gateway.natctld.writes
@@ -31,14 +31,14 @@ options:
   model:
     description:
       - The model, as in natctl's JSON format (C(version), C(vpcs), C(eips), C(nat_gateways), C(ipv4_gateways), C(limits)).
-      - See C(natctl schema) or C(docs/reference) in natctl's sources for every field.
-      - Mutually exclusive with O(src).
+      - Its fields are described in natctl's README.md ("What natctl programs") and shown in its C(examples/) directory.
+      - Mutually exclusive with C(src).
     type: dict
   src:
     description:
       - Path of a JSON file holding the model, on the managed host.
-      - Mutually exclusive with O(model). To send a file from the controller, use
-        O(model)C(: "{{ lookup('file', 'model.json') | from_json }}").
+      - Mutually exclusive with C(model). To send a file from the controller, use
+        C(model) with the C(file) lookup and the C(from_json) filter (see the examples).
     type: path
   revision:
     description:
@@ -125,7 +125,7 @@ dry_run:
   returned: always
   type: bool
 reasons:
-  description: Every problem natctld found with the model, as C(path: reason).
+  description: "Every problem natctld found with the model, as C(path: reason)."
   returned: failed
   type: list
   elements: str

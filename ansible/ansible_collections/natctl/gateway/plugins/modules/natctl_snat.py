@@ -13,12 +13,12 @@ module: natctl_snat
 short_description: Manage one SNAT entry of a natctl NAT gateway
 version_added: 0.1.0
 description:
-  - Creates, replaces or removes the SNAT entry O(name) of the NAT gateway O(nat_gateway) through
+  - Creates, replaces or removes the SNAT entry C(name) of the NAT gateway C(nat_gateway) through
     C(/v1/nat_gateways/GW/snat_entries) and leaves the rest of the model alone.
   - An SNAT entry translates the sources it covers (a VPC, a vSwitch, an instance or a CIDR) to
     one of its EIPs; the entry with the longest matching prefix wins.
 author:
-  - natctl maintainers
+  - natctl maintainers (@natctl)
 extends_documentation_fragment:
   - natctl.gateway.natctld
   - natctl.gateway.natctld.writes
@@ -37,7 +37,7 @@ options:
     choices: [present, absent]
     default: present
   source:
-    description: The sources the entry translates; exactly one of its suboptions. Required with O(state=present).
+    description: The sources the entry translates; exactly one of its suboptions. Required with C(state=present).
     type: dict
     suboptions:
       vpc:
@@ -55,7 +55,7 @@ options:
   eips:
     description:
       - Names of the EIPs the sources are translated to; each associated with the gateway.
-        Required with O(state=present).
+        Required with C(state=present).
     type: list
     elements: str
   eip_affinity:
@@ -108,7 +108,7 @@ dry_run:
   returned: always
   type: bool
 reasons:
-  description: Every problem natctld found, as C(path: reason).
+  description: "Every problem natctld found, as C(path: reason)."
   returned: failed
   type: list
   elements: str
