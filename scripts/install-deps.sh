@@ -9,6 +9,10 @@ packages=(
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
+    # the natctl.gateway Ansible collection (tests/ansible): ansible-core with ansible-test,
+    # pytest for its units, and what its offline sanity tests run (validate-modules: voluptuous)
+    ansible-core python3-pytest python3-pytest-xdist python3-pytest-forked python3-voluptuous
+    pylint python3-pycodestyle yamllint
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package
