@@ -47,7 +47,7 @@ playbook() {
 recap_count() { printf '%s' "$RECAP" | grep -o "$1=[0-9]*" | cut -d= -f2; }
 
 # ---- the role writes natctld's settings; natctld starts with them --------------------------
-role_vars=(-e natctld_install=false -e natctld_manage_service=false
+role_vars=(-e '{"natctld_install": false, "natctld_manage_service": false}'
     -e natctld_config_path="$DAEMON_DIR/natctld.json" -e natctld_socket="$SOCK"
     -e '{"natctld_config": {"drift_debounce_ms": 100, "log_level": "debug"}}')
 playbook "role writes natctld's settings" "$E2E_TMP/role1.log" "$HERE/role.yml" "${role_vars[@]}"
