@@ -17,6 +17,7 @@ source "$(dirname "$0")/../daemon/lib.sh"
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 E2E_PREFIX="n12-$$"
+# shellcheck disable=SC2034  # the namespace names lib.sh's helpers use
 GW="$E2E_PREFIX-gw"
 SW="$E2E_PREFIX-sw"
 NET="$E2E_PREFIX-net"
@@ -55,8 +56,11 @@ check_eq "the settings are the role's" 100 \
     "$("$ANSIBLE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["drift_debounce_ms"])' "$DAEMON_DIR/natctld.json")"
 start_daemon
 wait_ready || { fail "natctld did not come up with the role's settings"; sed 's/^/    log: /' "$DAEMON_DIR/natctld.log" | tail -20; e2e_finish; exit 1; }
-grep -q 'debug' "$DAEMON_DIR/natctld.log" && pass "natctld runs with the role's log level" ||
+if grep -q 'debug' "$DAEMON_DIR/natctld.log"; then
+    pass "natctld runs with the role's log level"
+else
     fail "natctld's log shows no debug line (the role's log_level)"
+fi
 
 # ---- integration targets ------------------------------------------------------------------
 write_variant_model "$E2E_TMP/variant.json"
@@ -82,11 +86,17 @@ check_eq "role's second run: changed tasks" 0 "$(recap_count changed)"
 playbook "role in check mode with the quick-start model" "$E2E_TMP/role4.log" "$HERE/role.yml" "${role_vars[@]}" \
     -e '{"natctld_model": '"$(cat "$NATCTL_SOURCE_DIR/examples/quickstart.json")"'}' --check --diff
 check_eq "role's check run: changed tasks (the model only)" 1 "$(recap_count changed)"
-grep -q 'eip-lab' "$E2E_TMP/role4.log" && pass "check mode's diff shows the EIP the model drops" ||
+if grep -q 'eip-lab' "$E2E_TMP/role4.log"; then
+    pass "check mode's diff shows the EIP the model drops"
+else
     fail "no diff of the model in the check run"
+fi
 kernel_matches_store "after the role"
 api GET /v1/config
-printf '%s' "$HTTP_BODY" | grep -q '"eip-lab"' && pass "check mode left the variant in place" ||
+if printf '%s' "$HTTP_BODY" | grep -q '"eip-lab"'; then
+    pass "check mode left the variant in place"
+else
     fail "check mode changed the model"
+fi
 
 e2e_finish

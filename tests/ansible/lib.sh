@@ -9,6 +9,7 @@
 ANSIBLE_PYTHON=/usr/bin/python3
 : "${NATCTL_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 COLLECTIONS_ROOT="$NATCTL_SOURCE_DIR/ansible"
+# shellcheck disable=SC2034  # used by the scripts that source this file
 COLLECTION_DIR="$COLLECTIONS_ROOT/ansible_collections/natctl/gateway"
 
 # ansible_preconditions: exits 77 (skip) when ansible-core or Debian's python3 is missing.
