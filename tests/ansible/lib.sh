@@ -28,6 +28,8 @@ ansible_env() {
     export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_ROOT"
     export ANSIBLE_PYTHON_INTERPRETER="$ANSIBLE_PYTHON"
     export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0
+    # modules run straight from the pipe, without a temporary file per task
+    export ANSIBLE_PIPELINING=1
     export ANSIBLE_LOCAL_TEMP="$1/.ansible/tmp" ANSIBLE_REMOTE_TEMP="$1/.ansible/tmp"
     export LC_ALL=C.UTF-8
 }
