@@ -11,6 +11,10 @@ packages=(
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
     # tests/packaging/deb.sh: dpkg-buildpackage, lintian, systemd-analyze security
     dpkg-dev debhelper lintian systemd
+    # the natctl.gateway Ansible collection (tests/ansible): ansible-core with ansible-test,
+    # pytest for its units, and what its offline sanity tests run (validate-modules: voluptuous)
+    ansible-core python3-pytest python3-pytest-xdist python3-pytest-forked python3-voluptuous
+    pylint python3-pycodestyle yamllint
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package
