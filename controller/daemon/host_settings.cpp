@@ -61,19 +61,6 @@ std::vector<std::string> model_interfaces(const model::Model& model) {
     return {names.begin(), names.end()};
 }
 
-const char* rp_filter_mode(std::uint64_t value) {
-    switch (value) {
-        case 0:
-            return "off";
-        case 1:
-            return "strict";
-        case 2:
-            return "loose";
-        default:
-            return "unknown";
-    }
-}
-
 void check_forwarding(const model::Model& model, const Sysctls& sysctls, HostReport& report) {
     auto forward = number(sysctls.read(kIpForward));
     report.values["ip_forward"] = json_number(forward);
