@@ -292,9 +292,23 @@ apply_scenario() {
 }
 
 # Kernel state of the gateway as text, for before/after comparisons.
+# Drops the "elements = { ... }" block (one or more lines) of every set with "flags dynamic":
+# connlimit/meter sets are filled by packets, not by natctl.
+without_dynamic_elements() {
+    awk '
+        /^\tset / || /^\tmap / { dynamic = 0 }
+        /flags .*dynamic/ { dynamic = 1 }
+        dynamic && /elements = \{/ { skipping = 1 }
+        skipping { if (/\}/) skipping = 0; next }
+        { print }
+    '
+}
+
 gw_state() {
     {
-        echo "## nft (without counter values: stray retransmissions of earlier checks may still count)"; nsx "$GW" nft -s list ruleset
+        echo "## nft (without counter values: stray retransmissions of earlier checks may still count;"
+        echo "##      without the elements of dynamic sets: the kernel adds and expires those per connection)"
+        nsx "$GW" nft -s list ruleset | without_dynamic_elements
         echo "## rules"; nsx "$GW" ip rule show
         echo "## routes"; nsx "$GW" ip -N route show table all
         echo "## addresses"; nsx "$GW" ip -4 addr show
