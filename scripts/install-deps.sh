@@ -9,6 +9,9 @@ packages=(
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
+    # the libFuzzer targets (scripts/fuzz.sh, tests/fuzz/regression.sh): clang 16 is the
+    # oldest Debian 12 clang whose C++23 support compiles natctl against libstdc++ 12
+    clang-16 libclang-rt-16-dev
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package
