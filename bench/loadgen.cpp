@@ -12,12 +12,16 @@
 //        one (or after S seconds with none). Prints: udp received C seconds T rate R
 //   loadgen udp --dst A.B.C.D:P --duration S [--size B]
 //        blasts B-byte datagrams (default 64) from one socket with sendmmsg.
-//        Prints: udp sent C seconds T rate R
+//        Prints: udp sent C seconds T cpu_ns N rate R, where N is the sender's CPU time
+//        (user + system) per datagram: with veth the gateway's forwarding runs in the
+//        sender's softirq context, so N holds the whole path's cost per packet and, unlike
+//        the rate, barely moves when other work shares the machine
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -280,7 +284,16 @@ int udp_client(const Options& options) {
         messages[i].msg_hdr.msg_iov = &iov[i];
         messages[i].msg_hdr.msg_iovlen = 1;
     }
+    auto cpu_ns = [] {
+        rusage usage{};
+        ::getrusage(RUSAGE_SELF, &usage);
+        auto ns = [](const timeval& t) {
+            return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_usec) * 1e3;
+        };
+        return ns(usage.ru_utime) + ns(usage.ru_stime);
+    };
     std::uint64_t sent = 0;
+    const double cpu_begin = cpu_ns();
     auto begin = Clock::now();
     auto end = begin + std::chrono::duration_cast<Clock::duration>(
                            std::chrono::duration<double>(options.duration));
@@ -292,8 +305,11 @@ int udp_client(const Options& options) {
             die("sendmmsg");
     }
     double elapsed = seconds(Clock::now() - begin);
-    std::printf("udp sent %llu seconds %.3f rate %.0f\n", static_cast<unsigned long long>(sent),
-                elapsed, static_cast<double>(sent) / elapsed);
+    const double cpu = cpu_ns() - cpu_begin;
+    std::printf("udp sent %llu seconds %.3f cpu_ns %.0f rate %.0f\n",
+                static_cast<unsigned long long>(sent), elapsed,
+                sent > 0 ? cpu / static_cast<double>(sent) : 0.0,
+                static_cast<double>(sent) / elapsed);
     return 0;
 }
 

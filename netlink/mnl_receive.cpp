@@ -1,4 +1,5 @@
 #include "netlink/mnl_receive.hpp"
+#include "netlink/nlmsg_fits.hpp"
 
 #include <linux/netlink.h>
 #include <sys/socket.h>
@@ -131,7 +132,7 @@ int receive_datagram(int fd, Datagram& datagram) {
 bool ends_dump(const Datagram& datagram, std::uint32_t sequence) {
     const auto* header = reinterpret_cast<const nlmsghdr*>(datagram.bytes.data());
     int remaining = static_cast<int>(datagram.length);
-    while (mnl_nlmsg_ok(header, remaining)) {
+    while (message_fits(header, remaining)) {
         if (header->nlmsg_seq == sequence &&
             (header->nlmsg_type == NLMSG_DONE || header->nlmsg_type == NLMSG_ERROR))
             return true;

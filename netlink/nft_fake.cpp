@@ -105,7 +105,7 @@ std::expected<void, NftError> NftFake::apply(const NftTransaction& transaction) 
 std::expected<void, NftError> NftFake::apply_op(std::optional<FakeTable>& table, const NftOp& op) {
     auto what = describe_op(op);
     if (op.kind == NftOp::Kind::AddTable) {
-        if (!table) table.emplace();
+        if (!table) table = FakeTable{};
         return {};
     }
     if (!table) return rejected(ENOENT, what);

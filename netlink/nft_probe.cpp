@@ -1,4 +1,5 @@
 #include "netlink/nft_probe.hpp"
+#include "netlink/nlmsg_fits.hpp"
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/flowtable.h>
@@ -77,7 +78,7 @@ int probe_flowtable() {
         if (received <= 0) return -EIO;
         auto* message = reinterpret_cast<nlmsghdr*>(reply.data());
         int remaining = static_cast<int>(received);
-        while (mnl_nlmsg_ok(message, remaining)) {
+        while (message_fits(message, remaining)) {
             if (message->nlmsg_type == NLMSG_ERROR && message->nlmsg_seq == flowtable_sequence) {
                 const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
                 return -error->error;

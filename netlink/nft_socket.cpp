@@ -30,6 +30,7 @@
 
 #include "netlink/nft_encode.hpp"
 #include "netlink/nft_readback.hpp"
+#include "netlink/nlmsg_fits.hpp"
 
 namespace natctl::netlink {
 
@@ -451,7 +452,7 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
         }
         auto remaining = static_cast<int>(received);
         for (auto* message = reinterpret_cast<const nlmsghdr*>(receive.data());
-             mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
+             message_fits(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
             if (message->nlmsg_type != NLMSG_ERROR) continue;
             const auto* ack = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
             if (ack->error == 0) {

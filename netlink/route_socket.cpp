@@ -1,4 +1,5 @@
 #include "netlink/route_socket.hpp"
+#include "netlink/nlmsg_fits.hpp"
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
@@ -197,7 +198,7 @@ std::expected<void, RouteSocket::Failure> RouteSocket::transact(std::vector<char
         if (received < 0) return std::unexpected(Failure{errno, "no answer from the kernel"});
         const auto* message = reinterpret_cast<const nlmsghdr*>(receive_buffer_.data());
         auto remaining = static_cast<int>(received);
-        for (; mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
+        for (; message_fits(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
             // Answers to an earlier request that timed out are not ours to read.
             if (message->nlmsg_seq != sequence || message->nlmsg_pid != port_id_) continue;
             if (message->nlmsg_type == NLMSG_ERROR) {

@@ -15,6 +15,9 @@ packages=(
     # pytest for its units, and what its offline sanity tests run (validate-modules: voluptuous)
     ansible-core python3-pytest python3-pytest-xdist python3-pytest-forked python3-voluptuous
     pylint python3-pycodestyle yamllint
+    # the libFuzzer targets (scripts/fuzz.sh, tests/fuzz/regression.sh): clang 16 is the
+    # oldest Debian 12 clang whose C++23 support compiles natctl against libstdc++ 12
+    clang-16 libclang-rt-16-dev
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package

@@ -445,7 +445,7 @@ class Compiler {
                    {rules::prerouting_dnat_ports(), rules::prerouting_dnat_ip()});
         base_chain("mark_replies", "filter", "prerouting", -150, {rules::mark_replies()});
         base_chain("input", "filter", "input", 0, {rules::input_echo_silent()});
-        base_chain("forward", "filter", "forward", 0, {rules::forward_to_inbound()});
+        base_chain("forward", "filter", "forward", 0, rules::forward());
         base_chain("postrouting", "nat", "postrouting", 100, rules::postrouting());
 
         std::vector<kernel::Chain> regular;

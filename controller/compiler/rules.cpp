@@ -24,8 +24,8 @@ constexpr std::uint32_t kRtClassid = 0;
 constexpr std::uint8_t kCtDirOriginal = 0;
 constexpr std::uint8_t kCtDirReply = 1;
 constexpr std::uint32_t kCtStateEstablishedRelated = 0x2 | 0x4;
-constexpr std::uint32_t kCtStateNew = 0x8;
-constexpr std::uint32_t kCtStatusDnat = 0x20;  // IPS_DST_NAT
+constexpr std::uint32_t kCtStatusConfirmed = 0x8;  // IPS_CONFIRMED
+constexpr std::uint32_t kCtStatusDnat = 0x20;      // IPS_DST_NAT
 constexpr std::uint32_t kNatRangeProtoSpecified = 0x2;
 constexpr std::uint8_t kIpprotoIcmp = 1;
 constexpr std::uint8_t kIcmpEchoRequest = 8;
@@ -75,10 +75,11 @@ Expr verdict(Verdict::Kind kind, std::string chain = {}) {
 Expr immediate(Register dreg, std::vector<std::uint8_t> data) {
     return Immediate{dreg, std::move(data), std::nullopt};
 }
-// `ct status dnat` / `ct state established,related`: a bit test on a host-order word.
-std::vector<Expr> ct_bits(std::uint32_t key, std::uint32_t bits) {
+// `ct status dnat` / `ct state established,related` (any of the bits set) or, with
+// `set` false, `ct status ! confirmed` (none set): a bit test on a host-order word.
+std::vector<Expr> ct_bits(std::uint32_t key, std::uint32_t bits, bool set = true) {
     return {CtLoad{key, std::nullopt, kReg1}, Bitwise{kReg1, kReg1, host_u32(bits), host_u32(0)},
-            Cmp{kReg1, CmpOp::Neq, host_u32(0)}};
+            Cmp{kReg1, set ? CmpOp::Neq : CmpOp::Eq, host_u32(0)}};
 }
 
 // `meta l4proto { tcp, udp }`: its anonymous set is always the rule's first.
@@ -165,10 +166,21 @@ Rule input_echo_silent() {
                       Counter{}, verdict(Verdict::Kind::Drop)});
 }
 
-Rule forward_to_inbound() {
-    return make_rule("iifname @outside_ifaces ip daddr @vpc_cidrs jump inbound",
-                     {MetaLoad{kMetaIifname, kReg1}, lookup(kOutsideIfaces), ip_daddr(),
-                      lookup(kVpcCidrs), verdict(Verdict::Kind::Jump, kInboundChain)});
+std::vector<Rule> forward() {
+    // A confirmed connection's first packet passed every hook (a dropped first packet leaves
+    // its entry unconfirmed and freed), so its later packets need nothing from natctl: this
+    // leaves them conntrack's work alone. `ct status confirmed` rather than `ct state
+    // established`: conntrack calls every packet of a flow that has had no reply (one-way
+    // UDP: streaming, telemetry) "new", and those would otherwise walk the inbound chain
+    // and its set lookups on every packet.
+    auto confirmed = ct_bits(kCtStatus, kCtStatusConfirmed);
+    confirmed.push_back(verdict(Verdict::Kind::Accept));
+    std::vector<Rule> out;
+    out.push_back(make_rule("ct status confirmed accept", std::move(confirmed)));
+    out.push_back(make_rule("iifname @outside_ifaces ip daddr @vpc_cidrs jump inbound",
+                            {MetaLoad{kMetaIifname, kReg1}, lookup(kOutsideIfaces), ip_daddr(),
+                             lookup(kVpcCidrs), verdict(Verdict::Kind::Jump, kInboundChain)}));
+    return out;
 }
 
 std::vector<Rule> inbound() {
@@ -346,11 +358,14 @@ Rule instance_limit(const std::string& set, std::uint32_t max_connections,
 }
 
 Rule budget_dispatch(const std::string& accounting_chain) {
-    auto exprs = ct_bits(kCtState, kCtStateNew);
-    Rule rule =
-        make_rule(fmt::format("ct state new meta l4proto {{ tcp, udp }} ip saddr @{} goto {}",
-                              kBudgetEips, accounting_chain),
-                  std::move(exprs));
+    // A connection's first packet only (its entry is confirmed after the last postrouting
+    // hook). Not `ct state new`: that holds for every packet of a flow without a reply yet,
+    // and each would cost a `ct count` walk.
+    auto exprs = ct_bits(kCtStatus, kCtStatusConfirmed, false);
+    Rule rule = make_rule(
+        fmt::format("ct status ! confirmed meta l4proto {{ tcp, udp }} ip saddr @{} goto {}",
+                    kBudgetEips, accounting_chain),
+        std::move(exprs));
     match_tcp_udp(rule);
     rule.exprs.push_back(ip_saddr());
     rule.exprs.push_back(lookup(kBudgetEips));

@@ -41,7 +41,8 @@ kernel::Rule prerouting_dnat_ports();
 kernel::Rule prerouting_dnat_ip();
 kernel::Rule mark_replies();
 kernel::Rule input_echo_silent();
-kernel::Rule forward_to_inbound();
+// Established and confirmed packets first (accepted at once), then the inbound check.
+std::vector<kernel::Rule> forward();
 std::vector<kernel::Rule> inbound();
 std::vector<kernel::Rule> postrouting();
 
@@ -65,8 +66,8 @@ kernel::Rule refuse(bool tcp_udp_only, const std::optional<RefusalLog>& log);
 // max_ports_per_instance: refuses a private source already holding max_connections.
 kernel::Rule instance_limit(const std::string& set, std::uint32_t max_connections,
                             const std::optional<RefusalLog>& log);
-// Postrouting, after SNAT: a new TCP/UDP connection from an EIP with a budget goes to the
-// accounting chain, which holds two rules per EIP (mark full, backstop).
+// Postrouting, after SNAT: the first packet of a TCP/UDP connection from an EIP with a
+// budget goes to the accounting chain, which holds two rules per EIP (mark full, backstop).
 kernel::Rule budget_dispatch(const std::string& accounting_chain);
 kernel::Rule budget_mark_full(std::uint32_t eip, const std::string& count_set,
                               const std::string& full_set, std::uint32_t budget,

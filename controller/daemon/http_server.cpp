@@ -1,5 +1,7 @@
 #include "controller/daemon/http_server.hpp"
 
+#include "controller/daemon/http_request.hpp"
+
 #include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
@@ -8,12 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -104,7 +104,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   private:
     void read_header() {
         parser_.emplace();
-        parser_->body_limit(api::Service::kMaxBodyBytes);
+        limit_request_parser(*parser_);
         busy_ = false;
         http::async_read_header(
             socket_, buffer_, *parser_,
@@ -167,19 +167,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
     void handle() {
         auto& message = parser_->get();
-        api::HttpRequest request;
-        request.method = std::string(message.method_string());
-        request.target = std::string(message.target());
-        for (const auto& field : message) {
-            std::string name(field.name_string());
-            std::ranges::transform(name, name.begin(), [](unsigned char c) {
-                return static_cast<char>(std::tolower(c));
-            });
-            auto [it, inserted] = request.headers.emplace(name, std::string(field.value()));
-            if (!inserted) it->second += ", " + std::string(field.value());  // RFC 9110 5.3
-        }
-        request.body = std::move(message.body());
-        request.peer_uid = peer_uid_;
+        api::HttpRequest request = to_api_request(message, peer_uid_);
 
         api::HttpResponse result = shared_->service.handle(request);
         if (request.method != "GET" && request.method != "HEAD")

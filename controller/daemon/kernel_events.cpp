@@ -22,6 +22,7 @@
 
 #include "kernelstate/kernel_state.hpp"
 #include "netlink/mnl_socket.hpp"
+#include "netlink/nlmsg_fits.hpp"
 
 namespace natctl::daemon {
 namespace {
@@ -188,7 +189,7 @@ void KernelEventWatcher::drain(Subscription& subscription) {
         if (!relevant.empty()) continue;  // one reconcile covers the rest of the burst
         int remaining = static_cast<int>(n);
         for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer_.data());
-             mnl_nlmsg_ok(message, remaining);
+             netlink::message_fits(message, remaining);
              message = static_cast<const nlmsghdr*>(mnl_nlmsg_next(message, &remaining))) {
             if (caused_by_socket(*message, subscription.own_port_id)) continue;
             if (subscription.concerns(*message)) {

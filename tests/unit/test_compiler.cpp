@@ -378,6 +378,37 @@ TEST_CASE("compiler: ICMP echo reply toggle", "[compiler]") {
                                        key_only(addr("203.0.113.12"))});
 }
 
+TEST_CASE("compiler: a flow's later packets cost one conntrack test per filter chain",
+          "[compiler]") {
+    // Every filter base chain (they run on every packet, unlike the nat chains) starts with
+    // a test of the packet's conntrack entry that lets an established or confirmed flow's
+    // packets through without a set lookup (docs/KERNEL-LAYOUT.md).
+    auto m = base_model();
+    const auto state = compile(m);
+    auto first_rule = [&](const std::string& chain) -> const kernel::Rule& {
+        for (const auto& c : state.table.chains)
+            if (c.name == chain) {
+                REQUIRE(c.base.has_value());
+                REQUIRE_FALSE(c.rules.empty());
+                return c.rules.front();
+            }
+        FAIL("no chain " << chain);
+        throw;
+    };
+    CHECK(first_rule("forward").text == "ct status confirmed accept");
+    CHECK(first_rule("budget").text.starts_with("ct status ! confirmed "));
+    CHECK(first_rule("mark_replies").text.starts_with("ct direction reply "));
+    for (const char* chain : {"forward", "budget", "mark_replies"}) {
+        INFO(chain);
+        const auto& exprs = first_rule(chain).exprs;
+        REQUIRE_FALSE(exprs.empty());
+        CHECK(std::holds_alternative<kernel::CtLoad>(exprs.front()));
+        CHECK(std::none_of(
+            exprs.begin(), exprs.begin() + std::min<std::size_t>(3, exprs.size()),
+            [](const kernel::Expr& e) { return std::holds_alternative<kernel::Lookup>(e); }));
+    }
+}
+
 TEST_CASE("compiler: system route table defaults to the VPC's first NAT gateway", "[compiler]") {
     auto m = base_model();
     const auto system_table =
