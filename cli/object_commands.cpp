@@ -144,8 +144,9 @@ void add_gateway_group(CLI::App& app, const GlobalOptions& globals, int& exit_co
                  [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "gateway");
                      command.add_flag("--force", options.command.force,
-                                      "Delete its entries and release its EIPs with it "
-                                      "(never overrides deletion protection)");
+                                      "Delete its entries with it and disassociate its EIPs "
+                                      "(they stay allocated: `natctl eip delete` releases "
+                                      "one); never overrides deletion protection");
                  });
 }
 

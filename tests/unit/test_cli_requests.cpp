@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/exit_codes.hpp"
+#include "cli/object_commands.hpp"
 #include "cli/object_requests.hpp"
 
 namespace {
@@ -195,4 +196,18 @@ TEST_CASE("cli: next hops and SNAT sources parse from KIND:NAME", "[cli]") {
     CHECK(parse_source("instance:app-1") == json{{"instance", "app-1"}});
     CHECK_FALSE(parse_source("subnet:x").has_value());
     CHECK_FALSE(parse_source("vsw-a").has_value());
+}
+
+TEST_CASE("cli: gateway delete --force help says EIPs are disassociated, not released", "[cli]") {
+    // A forced delete only disassociates the gateway's EIPs (the API keeps them allocated);
+    // the help must not promise a release.
+    CLI::App app{"natctl"};
+    GlobalOptions globals;
+    int exit_code = 0;
+    add_object_commands(app, globals, exit_code);
+    auto* remove = app.get_subcommand("gateway")->get_subcommand("delete");
+    const auto description = remove->get_option("--force")->get_description();
+    CHECK(description.find("disassociate") != std::string::npos);
+    CHECK(description.find("release its EIPs") == std::string::npos);
+    CHECK(remove->help().find("disassociate its EIPs") != std::string::npos);
 }
