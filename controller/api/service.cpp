@@ -457,9 +457,13 @@ class Handler {
 
     HttpResponse put_config() {
         return write([&](model::Model& m, Notes&) -> std::optional<Failure> {
-            auto parsed = model::parse_model(request_.body);
-            if (!parsed) return Failure{400, std::move(parsed.error())};
-            m = std::move(*parsed);
+            auto document = model::parse_json(request_.body);
+            if (!document) return Failure{400, std::move(document.error())};
+            auto read = model::read_model(*document);
+            // write() validates a model that reads; one that does not is refused with every
+            // problem at once, the semantic ones of what could be read included.
+            if (!read.errors.empty()) return Failure{400, model::document_errors(read)};
+            m = std::move(read.model);
             return std::nullopt;
         });
     }

@@ -87,16 +87,17 @@ std::vector<std::size_t> order_key(std::string_view path) {
             ++pos;
             continue;
         }
-        if (path[pos] == '[') {
+        if (path[pos] == '[' && path.find(']', pos) != std::string_view::npos) {
             auto close = path.find(']', pos);
             std::size_t index = 0;
             for (auto i = pos + 1; i < close; ++i)
-                index = index * 10 + static_cast<std::size_t>(path[i] - '0');
+                if (path[i] >= '0' && path[i] <= '9')
+                    index = index * 10 + static_cast<std::size_t>(path[i] - '0');
             key.push_back(index);
             pos = close + 1;
             continue;
         }
-        auto end = path.find_first_of(".[", pos);
+        auto end = path.find_first_of(".[", pos + 1);
         auto field = path.substr(pos, end == std::string_view::npos ? path.npos : end - pos);
         auto found = std::find(kFieldOrder.begin(), kFieldOrder.end(), field);
         key.push_back(static_cast<std::size_t>(found - kFieldOrder.begin()));
@@ -1013,12 +1014,75 @@ Errors validate(const Model& model) {
     return Validator(model).run();
 }
 
-std::expected<Model, Errors> load_model(std::string_view text) {
-    auto model = parse_model(text);
-    if (!model) return model;
-    auto errors = validate(*model);
+namespace {
+
+bool at_or_under(std::string_view path, std::string_view root) {
+    if (!path.starts_with(root)) return false;
+    if (path.size() == root.size() || root.empty()) return true;
+    return path[root.size()] == '.' || path[root.size()] == '[';
+}
+
+// Whether `reason` cites `path` (validate() names the other party of a conflict by its path:
+// "duplicate destination 0.0.0.0/0 (first at vpcs[0].route_tables[0].routes[0].destination)").
+bool cites(std::string_view reason, std::string_view path) {
+    auto is_path_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ']';
+    };
+    for (auto at = reason.find(path); at != std::string_view::npos;
+         at = reason.find(path, at + 1)) {
+        auto after = at + path.size();
+        bool starts = at == 0 || !is_path_char(reason[at - 1]);
+        bool ends =
+            after == reason.size() ||
+            !(std::isalnum(static_cast<unsigned char>(reason[after])) || reason[after] == '_');
+        if (starts && ends) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+Errors document_errors(const ReadResult& read) {
+    Errors all = read.errors;
+    std::vector<std::string_view> placeholders;
+    for (const auto& error : read.errors)
+        if (!error.path.empty()) placeholders.push_back(error.path);
+    for (const auto& path : read.unread)
+        placeholders.push_back(path);
+    // A document that is not even an object, or whose version is unknown, has nothing that
+    // could be judged further.
+    bool judgeable = std::none_of(read.errors.begin(), read.errors.end(), [](const Error& e) {
+        return e.path.empty() || e.path == "version";
+    });
+    if (judgeable) {
+        for (auto& error : validate(read.model)) {
+            // Findings about a placeholder (a value that could not be read, left at its
+            // default) or citing one would be about something the document does not say.
+            bool about_placeholder =
+                std::any_of(placeholders.begin(), placeholders.end(), [&](std::string_view path) {
+                    return at_or_under(error.path, path) || cites(error.reason, path);
+                });
+            if (!about_placeholder) all.push_back(std::move(error));
+        }
+    }
+    std::stable_sort(all.begin(), all.end(), [](const Error& a, const Error& b) {
+        return order_key(a.path) < order_key(b.path);
+    });
+    return all;
+}
+
+std::expected<Model, Errors> load_document(const nlohmann::json& document) {
+    auto read = read_model(document);
+    if (!read.errors.empty()) return std::unexpected(document_errors(read));
+    auto errors = validate(read.model);
     if (!errors.empty()) return std::unexpected(std::move(errors));
-    return model;
+    return std::move(read.model);
+}
+
+std::expected<Model, Errors> load_model(std::string_view text) {
+    auto document = parse_json(text);
+    if (!document) return std::unexpected(std::move(document.error()));
+    return load_document(*document);
 }
 
 DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {

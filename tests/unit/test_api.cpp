@@ -647,6 +647,21 @@ TEST_CASE("IPv4 gateway enable and disable", "[api]") {
     CHECK(f.call("GET", "/v1/ipv4_gateways/igw-1/enable").status == 405);
 }
 
+
+TEST_CASE("PUT /v1/config reports reading and semantic errors at once", "[api]") {
+    Fixture f;
+    auto document = json::parse(design_text());
+    document["nat_gateways"][0]["dnat_entries"][0]["public_port"] = "70000";
+    document["nat_gateways"][0]["dnat_entries"][1]["eip"] = "eip-9";
+    auto response = f.call("PUT", "/v1/config", document.dump());
+    REQUIRE(response.status == 400);
+    auto errors = errors_of(response);
+    CHECK(errors.size() == 2);
+    CHECK(has_error(errors, "nat_gateways[0].dnat_entries[0].public_port", "70000"));
+    CHECK(has_error(errors, "nat_gateways[0].dnat_entries[1].eip", "eip eip-9 does not exist"));
+    f.require_untouched();
+}
+
 TEST_CASE("dry_run answers the plan and changes nothing", "[api]") {
     Fixture f;
     for (const auto* target : {"/v1/eips?dry_run=1", "/v1/eips?dry_run=true", "/v1/eips?dry_run"}) {

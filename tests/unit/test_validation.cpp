@@ -759,3 +759,69 @@ TEST_CASE("load_model parses and validates", "[model]") {
     auto empty = natctl::model::load_model(R"({"version": 1})");
     CHECK(empty.has_value());
 }
+
+namespace {
+
+Errors load_errors(const json& document) {
+    auto loaded = natctl::model::load_model(document.dump());
+    REQUIRE_FALSE(loaded.has_value());
+    return loaded.error();
+}
+
+}  // namespace
+
+TEST_CASE("a reading error does not hide the document's semantic errors", "[model]") {
+    // Issue 14: public_port 70000 used to hide the unknown EIP of another entry.
+    auto document = apply(base_document(), {{kDnatEntries + "/0/public_port", "70000"},
+                                            {kDnatEntries + "/1/eip", "eip-9"}});
+    auto errors = load_errors(document);
+    INFO(show(errors));
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].path == "nat_gateways[0].dnat_entries[0].public_port");
+    CHECK(errors[0].reason.find("70000") != std::string::npos);
+    CHECK(errors[1] ==
+          natctl::model::Error{"nat_gateways[0].dnat_entries[1].eip", "eip eip-9 does not exist"});
+
+    // Both in one entry: the entry's other fields are still judged.
+    document = apply(base_document(), {{kDnatEntries + "/0/public_port", "70000"},
+                                       {kDnatEntries + "/0/eip", "eip-9"}});
+    errors = load_errors(document);
+    INFO(show(errors));
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].path == "nat_gateways[0].dnat_entries[0].eip");
+    CHECK(errors[1].path == "nat_gateways[0].dnat_entries[0].public_port");
+
+    // The API's whole-document write goes through the same function.
+    auto read = natctl::model::read_model(document);
+    CHECK(natctl::model::document_errors(read) == errors);
+}
+
+TEST_CASE("values that could not be read are not judged as their placeholders", "[model]") {
+    // A malformed CIDR reads as 0.0.0.0/0, an unreadable route as a default route: neither
+    // may produce findings about overlaps or duplicates the document does not contain.
+    auto document =
+        apply(base_document(),
+              {{"/vpcs/0/vswitches/0/cidr", "10.0.1.0/33"},
+               {"/vpcs/0/route_tables/0/routes/0", 7},
+               {"/vpcs/0/route_tables/0/routes/-",
+                {{"destination", "0.0.0.0/0"}, {"next_hop", {{"nat_gateway", "ngw-1"}}}}},
+               {"/eips/0/address", "203.0.113"},
+               {kSnatEntries + "/2/eips/0", "eip-7"}});
+    auto errors = load_errors(document);
+    INFO(show(errors));
+    std::vector<std::string> paths;
+    for (const auto& error : errors)
+        paths.push_back(error.path);
+    CHECK(paths == std::vector<std::string>{"vpcs[0].vswitches[0].cidr",
+                                            "vpcs[0].route_tables[0].routes[0]", "eips[0].address",
+                                            "nat_gateways[0].snat_entries[2].eips[0]"});
+}
+
+TEST_CASE("a document that is not an object or has another version is not judged further",
+          "[model]") {
+    auto errors = load_errors(json::array({1}));
+    CHECK(errors == Errors{{"", "expected an object, got an array"}});
+    errors = load_errors(apply(base_document(), {{"/version", 2}, {"/eips/0/name", "bad name"}}));
+    CHECK(errors.size() == 1);
+    CHECK(errors.at(0).path == "version");
+}
