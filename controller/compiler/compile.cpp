@@ -411,8 +411,8 @@ class Compiler {
 
     std::vector<kernel::Set> budget_sets() const {
         std::vector<kernel::Set> sets;
-        for (const auto& eip : budget_eip_list())
-            for (auto& set : budget::eip_accounting_sets(eip))
+        for (const auto& [eip, gateway] : budgeted_eips())
+            for (auto& set : budget::eip_accounting_sets(budget_gateway(gateway), eip))
                 sets.push_back(std::move(set));
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];

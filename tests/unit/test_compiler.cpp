@@ -139,9 +139,10 @@ TEST_CASE("compiler: SNAT sources are flattened per gateway realm, longest prefi
     const auto* chain = chain_of(state, "snat/ngw-1/web");
     REQUIRE(chain);
     REQUIRE(chain->rules.size() == 3);
-    CHECK(chain->rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-3 "
-          "snat to 203.0.113.12:1025-65535");
+    CHECK(
+        chain->rules[0].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-3/55000 "
+        "snat to 203.0.113.12:1025-65535");
     CHECK(chain->rules[1].text == "meta l4proto { tcp, udp } counter packets 0 bytes 0 drop");
     CHECK(chain->rules[2].text == "snat to 203.0.113.12");
     CHECK(chain->rules[0].owner == "nat_gateways[0].snat_entries[2]");
@@ -199,12 +200,14 @@ TEST_CASE("compiler: several EIPs spread by jhash, with and without affinity", "
     const auto* second = chain_of(state, "snat/ngw-1/sticky/1");
     REQUIRE(second);
     REQUIRE(second->rules.size() == 3);
-    CHECK(second->rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-2 "
-          "snat to 203.0.113.11:2000-3000");
-    CHECK(second->rules[1].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-1 "
-          "counter packets 0 bytes 0 snat to 203.0.113.10:2000-3000");
+    CHECK(
+        second->rules[0].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-2/55000 "
+        "snat to 203.0.113.11:2000-3000");
+    CHECK(
+        second->rules[1].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-1/55000 "
+        "counter packets 0 bytes 0 snat to 203.0.113.10:2000-3000");
 
     auto hash_of = [](const kernel::Rule& rule) {
         for (const auto& expr : rule.exprs)
