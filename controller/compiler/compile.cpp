@@ -232,8 +232,8 @@ class Compiler {
     // ---- sets ----
 
     std::vector<kernel::Set> build_sets() {
-        ElementMap dnat_ip, dnat_open, dnat_ports, echo_silent, outside_ifaces, outside_realms,
-            return_marks, snat_ip, snat_sources;
+        ElementMap dnat_ip, dnat_open, dnat_ports, echo_local, echo_silent, outside_ifaces,
+            outside_realms, return_marks, snat_ip, snat_sources;
         std::vector<model::Cidr> igw_covered, vpc_cidrs;
 
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
@@ -250,6 +250,7 @@ class Compiler {
                 return_marks.insert(map_element({*address}, {nat_[index].return_mark()}));
                 if (entry.ip_mapping()) {
                     dnat_ip.insert(map_element({*address}, {entry.private_ip.value}));
+                    if (gateway.answers_echo()) echo_local.insert(key_element({*address}));
                     continue;
                 }
                 // Shared with the API's incremental path (incremental.hpp).
@@ -314,6 +315,7 @@ class Compiler {
                      {FieldType::Ipv4, FieldType::InetProto, FieldType::InetService},
                      {FieldType::Ipv4, FieldType::InetService}, false),
             dnat_ports.take());
+        add(make_set(rules::kEchoLocal, {FieldType::Ipv4}, {}, false), echo_local.take());
         add(make_set(rules::kEchoSilent, {FieldType::Ipv4}, {}, false), echo_silent.take());
         add(make_set(rules::kIgwCovered, {FieldType::Ipv4}, {}, true),
             interval_elements(igw_covered));
@@ -442,7 +444,8 @@ class Compiler {
                               std::move(chain_rules), ""});
         };
         base_chain("prerouting", "nat", "prerouting", -100,
-                   {rules::prerouting_dnat_ports(), rules::prerouting_dnat_ip()});
+                   {rules::prerouting_echo_local(), rules::prerouting_dnat_ports(),
+                    rules::prerouting_dnat_ip()});
         base_chain("mark_replies", "filter", "prerouting", -150, {rules::mark_replies()});
         base_chain("input", "filter", "input", 0, {rules::input_echo_silent()});
         base_chain("forward", "filter", "forward", 0, {rules::forward_to_inbound()});
