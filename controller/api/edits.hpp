@@ -53,6 +53,9 @@ Collection<model::Ipv4Gateway> ipv4_gateways();  // DELETE: ?mode=private|public
 Edit edit_limits(const std::string& body);
 Edit associate_eip(std::string gateway, std::string eip);
 Edit disassociate_eip(std::string gateway, std::string eip);
-Edit enable_ipv4_gateway(std::string gateway, bool enable);
+// `route_tables` (enable only): the VPC's route tables to switch to the gateway, each
+// getting 0.0.0.0/0 -> it; refused (409, naming the route) where one has a default route.
+Edit enable_ipv4_gateway(std::string gateway, bool enable,
+                         std::vector<std::string> route_tables = {});
 
 }  // namespace natctl::api

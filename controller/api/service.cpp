@@ -169,6 +169,29 @@ class Handler {
         return failure(400, "", "this endpoint takes no body (or {})");
     }
 
+    // The body of POST /v1/ipv4_gateways/NAME/enable: none, {} or {"route_tables": [names]}.
+    std::expected<std::vector<std::string>, Failure> activation_route_tables() const {
+        if (!no_body()) return std::vector<std::string>{};
+        auto body = body_json();
+        if (!body) return std::unexpected(body.error());
+        if (!body->is_object())
+            return std::unexpected(
+                failure(400, "", "expected an object {\"route_tables\": [...]}"));
+        std::vector<std::string> names;
+        for (const auto& [key, value] : body->items()) {
+            if (key != "route_tables") return std::unexpected(failure(400, key, "unknown field"));
+            if (!value.is_array())
+                return std::unexpected(failure(400, key, "expected an array of route table names"));
+            for (std::size_t i = 0; i < value.size(); ++i) {
+                if (!value[i].is_string())
+                    return std::unexpected(failure(400, fmt::format("route_tables[{}]", i),
+                                                   "expected a route table name"));
+                names.push_back(value[i].get<std::string>());
+            }
+        }
+        return names;
+    }
+
     std::optional<Failure> check_if_match() const {
         auto header = request_.headers.find("if-match");
         if (header == request_.headers.end()) return std::nullopt;
@@ -374,6 +397,10 @@ class Handler {
                 if (!body) return body.error();
                 auto item = collection.parse(*body);
                 if (!item) return Failure{400, std::move(item.error())};
+                // Alibaba's CreateIpv4Gateway: created disabled, traffic untouched until
+                // it is activated with the route tables to switch (POST .../enable).
+                if constexpr (std::is_same_v<T, model::Ipv4Gateway>)
+                    if (!item->enabled) item->enabled = false;
                 const auto name = collection.name_of(*item);
                 for (const auto& existing : **items)
                     if (collection.name_of(existing) == name)
@@ -604,8 +631,9 @@ class Handler {
              {{"POST",
                {},
                [this](const Args& a) {
-                   if (auto refused = no_body()) return error_response(*refused);
-                   return write(enable_ipv4_gateway(a[0], true));
+                   auto route_tables = activation_route_tables();
+                   if (!route_tables) return error_response(route_tables.error());
+                   return write(enable_ipv4_gateway(a[0], true, std::move(*route_tables)));
                }}}},
             {{"v1", "ipv4_gateways", "*", "disable"},
              {{"POST",

@@ -383,10 +383,12 @@ class Reader {
 
     std::optional<Eip> eip(const json& value, const std::string& path) {
         if (!expect_object(value, path)) return std::nullopt;
-        reject_unknown_fields(value, path, {"name", "address"});
+        reject_unknown_fields(value, path, {"name", "address", "instance", "private_ip"});
         Eip result;
         required(value, path, "name", result.name, &Reader::string);
         required(value, path, "address", result.address, &Reader::ipv4);
+        optional(value, path, "instance", result.instance, &Reader::string);
+        optional(value, path, "private_ip", result.private_ip, &Reader::ipv4);
         return result;
     }
 
@@ -716,7 +718,10 @@ nlohmann::json to_json(const Model& model) {
     put_array(
         out, "eips", model.eips,
         [](const Eip& eip) -> json {
-            return {{"name", eip.name}, {"address", to_string(eip.address)}};
+            json item = {{"name", eip.name}, {"address", to_string(eip.address)}};
+            if (eip.instance) item["instance"] = *eip.instance;
+            if (eip.private_ip) item["private_ip"] = to_string(*eip.private_ip);
+            return item;
         },
         false);
     put_array(out, "nat_gateways", model.nat_gateways, write_nat_gateway, false);

@@ -10,6 +10,7 @@
 #include "controller/api/explain.hpp"
 #include "controller/api/plan.hpp"
 #include "controller/api/service.hpp"
+#include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
 
@@ -636,17 +637,92 @@ TEST_CASE("IPv4 gateway enable and disable", "[api]") {
     REQUIRE(same.status == 200);
     CHECK(body_of(same)["changed"] == false);
     f.require_untouched();
+    // A disabled gateway carries nothing: refused while a route points at it.
+    auto routed = f.call("POST", "/v1/ipv4_gateways/igw-1/disable");
+    REQUIRE(routed.status == 422);
+    CHECK(has_error(errors_of(routed), "vpcs[0].route_tables[1].routes[0].next_hop.ipv4_gateway",
+                    "ipv4 gateway igw-1 is disabled"));
+    f.require_untouched();
+    REQUIRE(f.call("DELETE", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0").status ==
+            200);
     auto disabled = f.call("POST", "/v1/ipv4_gateways/igw-1/disable");
     REQUIRE(disabled.status == 200);
     CHECK(lists(body_of(disabled)["plan"]["changed"], "ipv4_gateway", "igw-1"));
     CHECK_FALSE(f.store.current().ipv4_gateways[0].is_enabled());
     REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/enable").status == 200);
     CHECK(f.store.current().ipv4_gateways[0].is_enabled());
-    CHECK(f.store.revision() == 3);
+    CHECK(f.store.revision() == 4);
     CHECK(f.call("POST", "/v1/ipv4_gateways/igw-9/enable").status == 404);
     CHECK(f.call("GET", "/v1/ipv4_gateways/igw-1/enable").status == 405);
 }
 
+TEST_CASE("IPv4 gateway lifecycle: created disabled, activated with its route tables", "[api]") {
+    Fixture f;
+    REQUIRE(f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=public").status == 200);
+    auto created = f.call("POST", "/v1/ipv4_gateways",
+                          R"({"name": "igw-2", "vpc": "vpc-prod", "outside_interface": "veth-wan",
+                              "upstream": "198.51.100.1"})");
+    REQUIRE(created.status == 201);
+    REQUIRE(f.store.current().ipv4_gateways.size() == 1);
+    CHECK(f.store.current().ipv4_gateways[0].enabled == std::optional<bool>(false));
+    const auto revision = f.store.revision();
+
+    // rt-private has 0.0.0.0/0 -> ngw-1: the activation is refused whole, naming it.
+    auto refused = f.call("POST", "/v1/ipv4_gateways/igw-2/enable",
+                          R"({"route_tables": ["rt-public", "rt-private"]})");
+    REQUIRE(refused.status == 409);
+    auto errors = errors_of(refused);
+    CHECK(errors.size() == 1);
+    CHECK(has_error(errors, "vpcs[0].route_tables[0].routes[0]",
+                    "route table rt-private already has a default route 0.0.0.0/0 -> "
+                    "nat_gateway ngw-1"));
+    CHECK(f.store.revision() == revision);
+    CHECK(
+        f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": ["rt-9"]})").status ==
+        404);
+    CHECK(f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"tables": []})").status == 400);
+    CHECK(f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": [1]})").status ==
+          400);
+
+    auto enabled =
+        f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": ["rt-public"]})");
+    INFO(enabled.body);
+    REQUIRE(enabled.status == 200);
+    CHECK(f.store.current().ipv4_gateways[0].is_enabled());
+    const auto& routes = f.store.current().vpcs[0].route_tables[1].routes;
+    REQUIRE(routes.size() == 1);
+    CHECK(routes[0].next_hop == model::NextHop{model::Ipv4GatewayHop{"igw-2"}});
+    CHECK(body_of(enabled)["plan"]["notes"] ==
+          json::array({"route table rt-public: 0.0.0.0/0 -> ipv4 gateway igw-2 added"}));
+}
+
+TEST_CASE("EIPs associated with instances: create, re-associate in one PUT, delete refused",
+          "[api]") {
+    Fixture f;
+    REQUIRE(f.call("POST", "/v1/eips",
+                   R"({"name": "eip-4", "address": "203.0.113.20", "instance": "web-1"})")
+                .status == 201);
+    CHECK(f.store.current().eips.back().instance == std::optional<std::string>("web-1"));
+    auto moved = f.call("PUT", "/v1/eips/eip-4",
+                        R"({"name": "eip-4", "address": "203.0.113.20", "instance": "app-1",
+                            "private_ip": "10.0.1.21"})");
+    INFO(moved.body);
+    REQUIRE(moved.status == 200);
+    CHECK(lists(body_of(moved)["plan"]["changed"], "eip", "eip-4"));
+    CHECK(f.store.current().eips.back().private_ip == model::parse_ipv4("10.0.1.21").value());
+    auto bad = f.call("PUT", "/v1/eips/eip-4",
+                      R"({"name": "eip-4", "address": "203.0.113.20", "instance": "bastion"})");
+    REQUIRE(bad.status == 422);
+    CHECK(has_error(errors_of(bad), "eips[3].instance", "instance bastion has public_ip"));
+    auto release = f.call("DELETE", "/v1/eips/eip-4");
+    REQUIRE(release.status == 409);
+    CHECK(has_error(errors_of(release), "eips[3].instance",
+                    "eip eip-4 is associated with instance app-1"));
+    REQUIRE(
+        f.call("PUT", "/v1/eips/eip-4", R"({"name": "eip-4", "address": "203.0.113.20"})").status ==
+        200);
+    CHECK(f.call("DELETE", "/v1/eips/eip-4").status == 200);
+}
 
 TEST_CASE("PUT /v1/config reports reading and semantic errors at once", "[api]") {
     Fixture f;
@@ -777,6 +853,23 @@ bool mentions(const json& steps, const std::string& part) {
 }
 
 }  // namespace
+
+TEST_CASE("explain: an EIP associated with an instance, both ways", "[api]") {
+    Fixture f;
+    REQUIRE(f.call("POST", "/v1/eips",
+                   R"({"name": "eip-4", "address": "203.0.113.20", "instance": "app-1",
+                       "private_ip": "10.0.1.21"})")
+                .status == 201);
+    auto out = explain(f, "src=10.0.1.21&dst=8.8.8.8:443&proto=tcp");
+    CHECK(out["translation"]["kind"] == "instance_eip");
+    CHECK(out["translation"]["eip"]["address"] == "203.0.113.20");
+    auto in = explain(f, "src=8.8.8.8&dst=203.0.113.20:22&proto=tcp");
+    CHECK(in["translation"]["kind"] == "instance_eip");
+    CHECK(in["translation"]["address"] == "10.0.1.21");
+    // app-1's other address keeps its SNAT entry.
+    CHECK(explain(f, "src=10.0.1.20&dst=8.8.8.8:443&proto=tcp")["translation"]["kind"] !=
+          "instance_eip");
+}
 
 TEST_CASE("explain egress: SNAT by longest prefix, IP mapping, public IP", "[api]") {
     Fixture f;

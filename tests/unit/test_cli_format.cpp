@@ -219,9 +219,9 @@ TEST_CASE("cli: get tables show the fields people look for", "[cli]") {
     auto eips = select_objects(model, Kind::Eip, std::nullopt, std::nullopt);
     REQUIRE(eips.has_value());
     CHECK(render_objects(Kind::Eip, *eips, model) ==
-          "NAME        ADDRESS       GATEWAY\n"
-          "eip-egress  203.0.113.10  ngw-demo\n"
-          "eip-web     203.0.113.11  ngw-demo\n");
+          "NAME        ADDRESS       GATEWAY   INSTANCE\n"
+          "eip-egress  203.0.113.10  ngw-demo  -\n"
+          "eip-web     203.0.113.11  ngw-demo  -\n");
 
     auto routes = select_objects(model, Kind::RouteTable, std::nullopt, std::nullopt);
     REQUIRE(routes.has_value());

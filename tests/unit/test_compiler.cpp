@@ -368,6 +368,12 @@ TEST_CASE("compiler: IPv4 gateway coverage and the inbound policy follow `enable
               std::vector<kernel::Element>{key_only(addr("203.0.113.50"))});
         for (const auto& rule : state.rules)
             CHECK(rule.priority != 10200u);
+        // Traffic untouched until activation: the disabled gateway carries nothing, the
+        // public IP arrives by the NAT gateway as in a VPC without an IPv4 gateway.
+        CHECK(set_of(state, "outside_realms").elements.size() == 1);
+        CHECK(set_of(state, "return_marks").elements ==
+              std::vector<kernel::Element>{
+                  pair(addr("203.0.113.50"), 0x4e540000u | realm_of("ngw-1"))});
     }
 }
 
@@ -659,4 +665,40 @@ TEST_CASE("compiler: compile_chains gives exactly the chains of a whole compile"
         CHECK(!chains.empty());
         CHECK(chains == compile(loaded).table.chains);
     }
+}
+
+TEST_CASE("compiler: an EIP associated with an instance is 1:1 and beats an IP mapping",
+          "[compiler]") {
+    auto m = base_model();
+    m.eips.push_back({"eip-4", ip("203.0.113.20"), "app-1", ip("10.0.1.21")});
+    m.eips.push_back({"eip-5", ip("203.0.113.21"), "web-1", std::nullopt});
+    m.nat_gateways[0].dnat_entries = {ip_mapping("app-map", "eip-3", "10.0.1.21")};
+    const auto state = compile(m);
+    // Egress: the associated EIP wins for 10.0.1.21; web-1 leaves by eip-5 (its first IP);
+    // 10.0.1.20 has neither.
+    CHECK(set_of(state, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.10"), addr("203.0.113.21")),
+                                       pair(addr("10.0.1.21"), addr("203.0.113.20"))});
+    CHECK(set_of(state, "dnat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("203.0.113.12"), addr("10.0.1.21")),
+                                       pair(addr("203.0.113.20"), addr("10.0.1.21")),
+                                       pair(addr("203.0.113.21"), addr("10.0.1.10"))});
+    CHECK(set_of(state, "dnat_open").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.12")),
+                                       key_only(addr("203.0.113.20")),
+                                       key_only(addr("203.0.113.21"))});
+    const auto lines = route_lines(state);
+    CHECK(has_line(lines, "ip address add 203.0.113.20/32 dev veth-wan"));
+    CHECK(has_line(lines, "ip address add 203.0.113.21/32 dev veth-wan"));
+
+    // Re-associated: only the 1:1 elements change.
+    auto moved = m;
+    moved.eips[3].instance = "web-1";
+    moved.eips[3].private_ip.reset();
+    moved.eips.pop_back();
+    const auto after = compile(moved);
+    CHECK(set_of(after, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.10"), addr("203.0.113.20")),
+                                       pair(addr("10.0.1.21"), addr("203.0.113.12"))});
+    CHECK(after.table.chains == state.table.chains);
 }
