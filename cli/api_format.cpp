@@ -94,9 +94,39 @@ std::string time_text(const json& value) {
 
 }  // namespace
 
+// One row per NAT gateway, entry and IPv4 gateway of GET /v1/status's "objects".
+std::string format_object_status(const json& objects) {
+    TextTable table({"KIND", "NAME", "STATUS", "ROUTES", "REASON"});
+    auto row = [&](const std::string& kind, const std::string& name, const json& object) {
+        std::string routes;
+        for (const auto& route : object.value("routes", json::array()))
+            routes += (routes.empty() ? "" : ", ") + cell_text(route);
+        table.add_row({kind, name, cell_text(object.value("status", json())), routes,
+                       cell_text(object.value("reason", json()))});
+    };
+    for (const auto& gateway : objects.value("nat_gateways", json::array())) {
+        if (!gateway.is_object()) continue;
+        const auto name = cell_text(gateway.value("name", json()));
+        row("nat_gateway", name, gateway);
+        for (const char* kind : {"snat_entries", "dnat_entries"})
+            for (const auto& entry : gateway.value(kind, json::array()))
+                if (entry.is_object())
+                    row(kind[0] == 's' ? "snat_entry" : "dnat_entry",
+                        name + "/" + cell_text(entry.value("name", json())), entry);
+    }
+    for (const auto& gateway : objects.value("ipv4_gateways", json::array()))
+        if (gateway.is_object())
+            row("ipv4_gateway", cell_text(gateway.value("name", json())), gateway);
+    return table.render();
+}
+
 std::string format_status(const json& status) {
-    return render_pairs(
-        ordered_pairs(status, {"revision", "reconcile", "kernel_features", "drift_repairs"}));
+    std::string out = render_pairs(ordered_pairs(
+        status, {"revision", "reconcile", "kernel_features", "drift_repairs"}, {"objects"}));
+    if (status.is_object())
+        if (auto objects = status.find("objects"); objects != status.end() && objects->is_object())
+            out += "\n" + format_object_status(*objects);
+    return out;
 }
 
 std::string format_explain(const json& explanation) {

@@ -218,6 +218,13 @@ std::expected<model::NatGateway*, Failure> gateway_of(model::Model& m, const Arg
 
 }  // namespace
 
+std::vector<model::Error> routes_to_nat_gateway(const model::Model& m, const std::string& name) {
+    return routes_to<model::NatGatewayHop>(m, name);
+}
+std::vector<model::Error> routes_to_ipv4_gateway(const model::Model& m, const std::string& name) {
+    return routes_to<model::Ipv4GatewayHop>(m, name);
+}
+
 Collection<model::Vpc> vpcs() {
     return {.kind = "vpc",
             .locate = [](model::Model& m, const Args&)

@@ -16,6 +16,7 @@
 #include "controller/api/edits.hpp"
 #include "controller/api/explain.hpp"
 #include "controller/api/http.hpp"
+#include "controller/api/object_status.hpp"
 #include "controller/api/objects.hpp"
 #include "controller/api/plan.hpp"
 #include "controller/api/ports.hpp"
@@ -540,6 +541,7 @@ class Handler {
         json out = plane_.status();
         if (!out.is_object()) out = json::object();
         out["revision"] = store_.revision();
+        out["objects"] = object_status(store_.current(), out);
         return read(out);
     }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "controller/api/explain.hpp"
+#include "controller/api/object_status.hpp"
 #include "controller/api/plan.hpp"
 #include "controller/api/service.hpp"
 #include "controller/model/addr.hpp"
@@ -812,7 +813,10 @@ TEST_CASE("revisions, rollback and status", "[api]") {
 
     auto status = f.call("GET", "/v1/status");
     REQUIRE(status.status == 200);
-    CHECK(body_of(status) ==
+    auto status_body = body_of(status);
+    CHECK(status_body["objects"].is_object());  // per-object status: its own test
+    status_body.erase("objects");
+    CHECK(status_body ==
           json{{"revision", 4}, {"reconcile", {{"state", "in_sync"}}}, {"drift_repairs", 2}});
 }
 
@@ -999,4 +1003,40 @@ TEST_CASE("explain refuses malformed queries", "[api]") {
         CHECK(response.status == 400);
         errors_of(response);
     }
+}
+
+TEST_CASE("status lists each gateway and entry with its status and the routes to it", "[api]") {
+    Fixture f;
+    auto response = f.call("GET", "/v1/status");
+    REQUIRE(response.status == 200);
+    const auto objects = body_of(response)["objects"];
+    const auto& ngw = objects["nat_gateways"][0];
+    CHECK(ngw["name"] == "ngw-1");
+    CHECK(ngw["status"] == "Available");
+    CHECK(ngw["reason"].is_null());
+    CHECK(ngw["routes"] ==
+          json::array({"rt-private:0.0.0.0/0", "vpc-prod/system:0.0.0.0/0 (implicit)"}));
+    CHECK(ngw["snat_entries"].size() == 3);
+    CHECK(ngw["dnat_entries"][0] ==
+          json({{"name", "web"}, {"status", "Available"}, {"reason", nullptr}}));
+    CHECK(objects["ipv4_gateways"][0] == json({{"name", "igw-1"},
+                                               {"routes", {"rt-public:0.0.0.0/0"}},
+                                               {"status", "Active"},
+                                               {"reason", nullptr}}));
+
+    // A disabled IPv4 gateway is Available (created, traffic untouched).
+    auto disabled_model = design_model();
+    disabled_model.vpcs[0].route_tables[1].routes.clear();
+    disabled_model.ipv4_gateways[0].enabled = false;
+    const auto disabled = api::object_status(disabled_model, body_of(response));
+    CHECK(disabled["ipv4_gateways"][0]["status"] == "Available");
+    CHECK(disabled["ipv4_gateways"][0]["routes"].empty());
+
+    // The kernel does not hold the stored model: everything Failed, with the reason.
+    const json failed_plane = {{"reconcile", {{"state", "failed"}, {"last_error", "EPERM"}}}};
+    const auto failed = api::object_status(design_model(), failed_plane);
+    CHECK(failed["nat_gateways"][0]["status"] == "Failed");
+    CHECK(failed["nat_gateways"][0]["snat_entries"][1]["reason"] ==
+          "the kernel does not hold the stored model: EPERM");
+    CHECK(failed["ipv4_gateways"][0]["status"] == "Failed");
 }

@@ -240,3 +240,20 @@ TEST_CASE("cli: get tables show the fields people look for", "[cli]") {
         CHECK(whole.find(title) != std::string::npos);
     CHECK(whole.find("IPv4 gateways") == std::string::npos);  // none in the quickstart
 }
+
+TEST_CASE("cli: status ends with one row per gateway and entry", "[cli]") {
+    const json status = json::parse(R"({"revision": 5, "objects": {
+        "nat_gateways": [{"name": "ngw-1", "status": "Available", "reason": null,
+                          "routes": ["rt-nat:0.0.0.0/0", "rt-b:192.0.2.0/24"],
+                          "snat_entries": [{"name": "s", "status": "Available", "reason": null}],
+                          "dnat_entries": []}],
+        "ipv4_gateways": [{"name": "igw-1", "status": "Available", "routes": [],
+                           "reason": "disabled"}]}})");
+    CHECK(format_status(status) ==
+          "revision  5\n"
+          "\n"
+          "KIND          NAME     STATUS     ROUTES                               REASON\n"
+          "nat_gateway   ngw-1    Available  rt-nat:0.0.0.0/0, rt-b:192.0.2.0/24  -\n"
+          "snat_entry    ngw-1/s  Available  -                                    -\n"
+          "ipv4_gateway  igw-1    Available  -                                    disabled\n");
+}
