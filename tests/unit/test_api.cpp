@@ -786,14 +786,14 @@ TEST_CASE("a failing data plane stores nothing; a failing store puts the kernel 
 TEST_CASE("revisions, rollback and status", "[api]") {
     Fixture f;
     REQUIRE(f.call("DELETE", "/v1/nat_gateways/ngw-1/dnat_entries/web").status == 200);
-    REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/disable").status == 200);
+    REQUIRE(f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=public").status == 200);
 
     auto listed = body_of(f.call("GET", "/v1/revisions"))["revisions"];
     REQUIRE(listed.size() == 3);
     CHECK(listed[2] == json{{"revision", 3},
                             {"time", 1700000003},
                             {"author", "uid 1000"},
-                            {"summary", "POST /v1/ipv4_gateways/igw-1/disable"}});
+                            {"summary", "DELETE /v1/ipv4_gateways/igw-1?mode=public"}});
 
     CHECK(f.call("POST", "/v1/rollback", R"({"revision": 42})").status == 404);
     CHECK(f.call("POST", "/v1/rollback", R"({"revision": "1"})").status == 400);
@@ -806,7 +806,7 @@ TEST_CASE("revisions, rollback and status", "[api]") {
     auto body = body_of(rolled);
     CHECK(body["revision"] == 4);
     CHECK(lists(body["plan"]["added"], "dnat_entry", "web"));
-    CHECK(lists(body["plan"]["changed"], "ipv4_gateway", "igw-1"));
+    CHECK(lists(body["plan"]["added"], "ipv4_gateway", "igw-1"));
     CHECK(f.store.current() == design_model());
     CHECK(f.plane.applied.back() == design_model());
     CHECK(f.store.revisions().back().summary == "rollback to 1");
@@ -982,6 +982,10 @@ TEST_CASE("explain ingress: DNAT port offsets, IP mapping, public IP, IPv4 gatew
         auto steered = explain(f, "src=192.0.2.7&dst=10.0.1.10:22");
         CHECK(steered["verdict"] == "forwarded");
         CHECK(mentions(steered["steps"], "steers it to instance web-1"));
+        // Disabling needs the route to it gone first (a disabled gateway carries nothing).
+        REQUIRE(
+            f.call("DELETE", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0").status ==
+            200);
         REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/disable").status == 200);
         CHECK(explain(f, "src=192.0.2.7&dst=10.0.1.10:22")["verdict"] == "dropped");
     }

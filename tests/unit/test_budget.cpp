@@ -109,7 +109,7 @@ TEST_CASE("budget: a multi-EIP entry tries its EIPs from the hashed one on, then
     const auto inverted = std::find_if(
         second.rules[0].exprs.begin(), second.rules[0].exprs.end(), [](const kernel::Expr& e) {
             const auto* lookup = std::get_if<kernel::Lookup>(&e);
-            return lookup && lookup->set_name == "budget_full/eip-b" && lookup->invert;
+            return lookup && lookup->set_name == "budget_full/eip-b/50" && lookup->invert;
         });
     CHECK(inverted != second.rules[0].exprs.end());
 }
@@ -247,8 +247,8 @@ TEST_CASE("budget: elements the data plane adds to dynamic sets are never drift"
 
     kernel::Element tuple{
         {ip("198.51.100.7").value, std::uint32_t{6}, std::uint32_t{443}}, {}, {}, {}, std::nullopt};
-    REQUIRE(nft.fill_dynamic_set("budget_full/eip-a", tuple));
-    REQUIRE(nft.fill_dynamic_set("budget_count/eip-a", tuple));
+    REQUIRE(nft.fill_dynamic_set("budget_full/eip-a/50", tuple));
+    REQUIRE(nft.fill_dynamic_set("budget_count/eip-a/50", tuple));
     CHECK(!nft.fill_dynamic_set("budget_eips", tuple));  // not dynamic
 
     auto observed = nft.dump();
