@@ -94,8 +94,35 @@ std::string time_text(const json& value) {
 
 }  // namespace
 
+// One row per NAT gateway, entry and IPv4 gateway of GET /v1/status's "objects".
+std::string format_object_status(const json& objects) {
+    TextTable table({"KIND", "NAME", "STATUS", "ROUTES", "REASON"});
+    auto row = [&](const std::string& kind, const std::string& name, const json& object) {
+        std::string routes;
+        for (const auto& route : object.value("routes", json::array()))
+            routes += (routes.empty() ? "" : ", ") + cell_text(route);
+        table.add_row({kind, name, cell_text(object.value("status", json())), routes,
+                       cell_text(object.value("reason", json()))});
+    };
+    for (const auto& gateway : objects.value("nat_gateways", json::array())) {
+        if (!gateway.is_object()) continue;
+        const auto name = cell_text(gateway.value("name", json()));
+        row("nat_gateway", name, gateway);
+        for (const char* kind : {"snat_entries", "dnat_entries"})
+            for (const auto& entry : gateway.value(kind, json::array()))
+                if (entry.is_object())
+                    row(kind[0] == 's' ? "snat_entry" : "dnat_entry",
+                        name + "/" + cell_text(entry.value("name", json())), entry);
+    }
+    for (const auto& gateway : objects.value("ipv4_gateways", json::array()))
+        if (gateway.is_object())
+            row("ipv4_gateway", cell_text(gateway.value("name", json())), gateway);
+    return table.render();
+}
+
 std::string format_status(const json& status) {
-    // The host's warnings are sentences: one line each, after the figures.
+    // The host's warnings are sentences: one line each, after the figures; the per-object
+    // status is a table at the end.
     json figures = status;
     json warnings = json::array();
     if (figures.is_object())
@@ -105,12 +132,18 @@ std::string format_status(const json& status) {
                 host->erase(found);
             }
     std::string out = render_pairs(ordered_pairs(
-        figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"}));
+        figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"}, {"objects"}));
     if (warnings.is_array() && !warnings.empty()) {
-        out += "host warnings:\n";
+        out += "host warnings:
+";
         for (const auto& warning : warnings)
-            out += fmt::format("  - {}\n", cell_text(warning));
+            out += fmt::format("  - {}
+", cell_text(warning));
     }
+    if (status.is_object())
+        if (auto objects = status.find("objects"); objects != status.end() && objects->is_object())
+            out += "
+" + format_object_status(*objects);
     return out;
 }
 

@@ -191,10 +191,14 @@ std::string render_kind(Kind kind, const std::vector<Found>& objects, const json
             return table.render();
         }
         case Kind::Eip: {
-            TextTable table({"NAME", "ADDRESS", "GATEWAY"});
-            for (const auto& [parent, eip] : objects)
+            TextTable table({"NAME", "ADDRESS", "GATEWAY", "INSTANCE"});
+            for (const auto& [parent, eip] : objects) {
+                std::string instance = text_member(eip, "instance");
+                if (!instance.empty() && eip.contains("private_ip"))
+                    instance += " (" + text_member(eip, "private_ip") + ")";
                 table.add_row({name_of(eip), text_member(eip, "address"),
-                               gateway_of_eip(model, name_of(eip))});
+                               gateway_of_eip(model, name_of(eip)), instance});
+            }
             return table.render();
         }
         case Kind::Gateway: {

@@ -99,9 +99,9 @@ void add_name(CLI::App& command, VerbOptions& options, const std::string& what) 
         ->type_name("NAME");
 }
 
-void add_gateway_parent(CLI::App& command, VerbOptions& options) {
-    command.add_option("--gateway", options.command.parent, "The NAT gateway")
-        ->required()
+CLI::Option* add_gateway_parent(CLI::App& command, VerbOptions& options, bool required = true) {
+    return command.add_option("--gateway", options.command.parent, "The NAT gateway")
+        ->required(required)
         ->type_name("GW");
 }
 
@@ -144,8 +144,9 @@ void add_gateway_group(CLI::App& app, const GlobalOptions& globals, int& exit_co
                  [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "gateway");
                      command.add_flag("--force", options.command.force,
-                                      "Delete its entries and release its EIPs with it "
-                                      "(never overrides deletion protection)");
+                                      "Delete its entries with it and disassociate its EIPs "
+                                      "(they stay allocated: `natctl eip delete` releases "
+                                      "one); never overrides deletion protection");
                  });
 }
 
@@ -163,18 +164,34 @@ void add_eip_group(CLI::App& app, const GlobalOptions& globals, int& exit_code) 
                  "natctl eip delete eip-3", [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "EIP");
                  });
-    builder.verb("associate", Verb::Associate, "Attach an EIP to a NAT gateway",
-                 "natctl eip associate eip-3 --gateway ngw-1",
+    builder.verb("associate", Verb::Associate,
+                 "Attach an EIP to a NAT gateway, or associate it with an instance (1:1 both "
+                 "ways; an EIP already on an instance moves to the new one in one change)",
+                 "natctl eip associate eip-3 --gateway ngw-1\n"
+                 "  natctl eip associate eip-4 --instance web-1 --private-ip 10.0.1.10",
                  [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "EIP");
-                     add_gateway_parent(command, options);
+                     auto* gateway = add_gateway_parent(command, options, false);
+                     command.add_option("--instance", options.command.instance, "The instance")
+                         ->type_name("NAME")
+                         ->excludes(gateway);
+                     command
+                         .add_option("--private-ip", options.command.private_ip,
+                                     "The instance's private IP (default: its first)")
+                         ->type_name("IP");
                  });
     builder.verb("disassociate", Verb::Disassociate,
-                 "Detach an EIP from a NAT gateway (refused while an entry uses it)",
-                 "natctl eip disassociate eip-3 --gateway ngw-1",
+                 "Detach an EIP from a NAT gateway (refused while an entry uses it) or from "
+                 "its instance",
+                 "natctl eip disassociate eip-3 --gateway ngw-1\n"
+                 "  natctl eip disassociate eip-4 --instance",
                  [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "EIP");
-                     add_gateway_parent(command, options);
+                     auto* gateway = add_gateway_parent(command, options, false);
+                     command
+                         .add_flag("--instance", options.command.from_instance,
+                                   "Disassociate it from the instance it is associated with")
+                         ->excludes(gateway);
                  });
 }
 
@@ -258,9 +275,19 @@ void add_ipv4_gateway_group(CLI::App& app, const GlobalOptions& globals, int& ex
                      add_name(command, options, "IPv4 gateway");
                      add_body(command, options, Kind::Ipv4Gateway);
                  });
-    builder.verb("enable", Verb::Enable, "Make all public traffic of the VPC pass the gateway",
-                 "natctl ipv4-gateway enable igw-1", [](CLI::App& command, VerbOptions& options) {
+    builder.verb("enable", Verb::Enable,
+                 "Activate the gateway: all public traffic of the VPC passes it; each "
+                 "--route-table gets 0.0.0.0/0 -> the gateway (refused where it has a default "
+                 "route)",
+                 "natctl ipv4-gateway enable igw-1 --route-table rt-public",
+                 [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "IPv4 gateway");
+                     command
+                         .add_option("--route-table", options.command.route_tables,
+                                     "A route table of the VPC to switch to the gateway "
+                                     "(repeat)")
+                         ->type_name("TABLE")
+                         ->allow_extra_args(false);
                  });
     builder.verb("disable", Verb::Disable, "Stop filtering the VPC's public traffic",
                  "natctl ipv4-gateway disable igw-1", [](CLI::App& command, VerbOptions& options) {

@@ -37,6 +37,10 @@ constexpr std::array kGatewayFields{
 
 constexpr std::array kEipFields{
     FieldSpec{"address", "address", FieldType::Text, "The public IPv4 address"},
+    FieldSpec{"instance", "instance", FieldType::Text,
+              "Associate with this instance (1:1 both ways)"},
+    FieldSpec{"private-ip", "private_ip", FieldType::Text,
+              "The instance's private IP (default: its first)"},
 };
 
 constexpr std::array kSnatFields{
@@ -188,6 +192,37 @@ std::expected<ApiRequest, CommandError> route_request(const ObjectCommand& comma
         std::nullopt};
 }
 
+// An EIP associated with an instance is a field of the EIP: associating, re-associating
+// (one PUT, so that the old instance's mapping and the new one change in one apply) and
+// disassociating replace the EIP object.
+std::expected<ApiRequest, CommandError> instance_association(const ObjectCommand& command,
+                                                             const json& model) {
+    if (!command.parent.empty())
+        return std::unexpected(usage("--gateway and --instance exclude each other"));
+    if (command.verb == Verb::Associate && command.instance.empty())
+        return std::unexpected(usage("--private-ip needs --instance NAME"));
+    auto current = select_objects(model, Kind::Eip, command.name, std::nullopt);
+    if (!current) return std::unexpected(CommandError{kExitRefused, current.error()});
+    json object = current->front().object;
+    if (command.verb == Verb::Associate) {
+        object["instance"] = command.instance;
+        if (command.private_ip.empty())
+            object.erase("private_ip");
+        else
+            object["private_ip"] = command.private_ip;
+    } else {
+        if (!object.contains("instance"))
+            return std::unexpected(CommandError{
+                kExitRefused,
+                fmt::format("eip {} is not associated with an instance", command.name)});
+        object.erase("instance");
+        object.erase("private_ip");
+    }
+    return ApiRequest{"PUT",
+                      with_dry_run(object_target(Kind::Eip, {}, command.name), command.dry_run),
+                      std::move(object)};
+}
+
 }  // namespace
 
 std::span<const FieldSpec> object_fields(Kind kind) {
@@ -259,6 +294,12 @@ std::expected<ApiRequest, CommandError> build_request(const ObjectCommand& comma
         case Verb::Associate:
         case Verb::Disassociate:
             if (command.kind != Kind::Eip) break;
+            if (!command.instance.empty() || command.from_instance || !command.private_ip.empty())
+                return instance_association(command, model);
+            if (command.parent.empty())
+                return std::unexpected(usage(command.verb == Verb::Associate
+                                                 ? "give --gateway GW or --instance NAME"
+                                                 : "give --gateway GW or --instance"));
             return ApiRequest{
                 command.verb == Verb::Associate ? "POST" : "DELETE",
                 with_dry_run(fmt::format("/v1/nat_gateways/{}/eips/{}", url_encode(command.parent),
@@ -266,14 +307,17 @@ std::expected<ApiRequest, CommandError> build_request(const ObjectCommand& comma
                              command.dry_run),
                 std::nullopt};
         case Verb::Enable:
-        case Verb::Disable:
+        case Verb::Disable: {
             if (command.kind != Kind::Ipv4Gateway) break;
+            std::optional<json> body;
+            if (!command.route_tables.empty()) body = json{{"route_tables", command.route_tables}};
             return ApiRequest{
                 "POST",
                 with_dry_run(fmt::format("/v1/ipv4_gateways/{}/{}", url_encode(command.name),
                                          command.verb == Verb::Enable ? "enable" : "disable"),
                              command.dry_run),
-                std::nullopt};
+                std::move(body)};
+        }
         case Verb::Add:
             break;
     }

@@ -46,7 +46,11 @@ struct ObjectCommand {
     Kind kind = Kind::Gateway;  // Kind::RouteTable stands for `route add|delete`
     Verb verb = Verb::Create;
     std::string name;
-    std::string parent;  // --gateway (snat, dnat, eip associate) or --vpc (route)
+    std::string parent;          // --gateway (snat, dnat, eip associate) or --vpc (route)
+    std::string instance;        // eip associate --instance
+    std::string private_ip;      // eip associate --private-ip
+    bool from_instance = false;  // eip disassociate --instance
+    std::vector<std::string> route_tables;    // ipv4-gateway enable --route-table
     std::optional<nlohmann::json> file_body;  // -f FILE: the object's JSON
     FieldValues fields;
     bool force = false;       // gateway delete

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "controller/api/objects.hpp"
 #include "controller/model/addr.hpp"
@@ -70,6 +72,24 @@ void remove_routes_to(model::Model& m, const std::string& name) {
     }
 }
 
+// "0.0.0.0/0 -> nat_gateway ngw-1", as the route is written in the model.
+std::string describe_route(const model::Route& route) {
+    const auto hop = std::visit(
+        [](const auto& next) -> std::string {
+            using T = std::decay_t<decltype(next)>;
+            if constexpr (std::is_same_v<T, model::NatGatewayHop>)
+                return "nat_gateway " + next.name;
+            else if constexpr (std::is_same_v<T, model::Ipv4GatewayHop>)
+                return "ipv4_gateway " + next.name;
+            else if constexpr (std::is_same_v<T, model::InstanceHop>)
+                return "instance " + next.name;
+            else
+                return "blackhole";
+        },
+        route.next_hop);
+    return fmt::format("{} -> {}", to_string(route.destination), hop);
+}
+
 std::expected<nlohmann::json, Failure> parse_body(const std::string& body) {
     try {
         return nlohmann::json::parse(body);
@@ -95,6 +115,15 @@ std::optional<Failure> delete_vpc(model::Model& m, const model::Vpc& vpc, const 
 }
 
 std::optional<Failure> delete_eip(model::Model& m, const model::Eip& eip, const Target&, Notes&) {
+    if (eip.instance)
+        return failure(409,
+                       fmt::format("eips[{}].instance", std::find_if(m.eips.begin(), m.eips.end(),
+                                                                     [&](const model::Eip& e) {
+                                                                         return e.name == eip.name;
+                                                                     }) -
+                                                            m.eips.begin()),
+                       fmt::format("eip {} is associated with instance {}: disassociate it first",
+                                   eip.name, *eip.instance));
     for (std::size_t g = 0; g < m.nat_gateways.size(); ++g) {
         const auto& names = m.nat_gateways[g].eips;
         auto it = std::find(names.begin(), names.end(), eip.name);
@@ -188,6 +217,13 @@ std::expected<model::NatGateway*, Failure> gateway_of(model::Model& m, const Arg
 }
 
 }  // namespace
+
+std::vector<model::Error> routes_to_nat_gateway(const model::Model& m, const std::string& name) {
+    return routes_to<model::NatGatewayHop>(m, name);
+}
+std::vector<model::Error> routes_to_ipv4_gateway(const model::Model& m, const std::string& name) {
+    return routes_to<model::Ipv4GatewayHop>(m, name);
+}
 
 Collection<model::Vpc> vpcs() {
     return {.kind = "vpc",
@@ -375,10 +411,65 @@ Edit disassociate_eip(std::string gateway_name, std::string eip_name) {
     };
 }
 
-Edit enable_ipv4_gateway(std::string gateway_name, bool enable) {
-    return [gateway_name, enable](model::Model& m, Notes&) -> std::optional<Failure> {
+Edit enable_ipv4_gateway(std::string gateway_name, bool enable,
+                         std::vector<std::string> route_tables) {
+    return [gateway_name, enable, route_tables](model::Model& m,
+                                                Notes& notes) -> std::optional<Failure> {
         auto gateway = find_named(m.ipv4_gateways, gateway_name, "ipv4 gateway");
         if (!gateway) return gateway.error();
+        // Activation switches the named route tables to the gateway (Alibaba's
+        // EnableVpcIpv4Gateway with RouteTableList): each gets 0.0.0.0/0 -> the gateway, and
+        // a table that already has a default route is refused, naming it, rather than having
+        // its route replaced behind the operator's back.
+        if (!route_tables.empty()) {
+            auto vpc = find_named(m.vpcs, (*gateway)->vpc, "vpc");
+            if (!vpc) return vpc.error();
+            const auto v = static_cast<std::size_t>(*vpc - m.vpcs.data());
+            const auto default_route = model::parse_cidr("0.0.0.0/0").value();
+            Failure refused{409, {}};
+            std::vector<std::pair<std::vector<model::Route>*, std::string>> switched;
+            for (std::size_t i = 0; i < route_tables.size(); ++i) {
+                const auto& name = route_tables[i];
+                std::vector<model::Route>* routes = nullptr;
+                std::string path;
+                for (std::size_t t = 0; t < (*vpc)->route_tables.size(); ++t)
+                    if ((*vpc)->route_tables[t].name == name) {
+                        routes = &(*vpc)->route_tables[t].routes;
+                        path = fmt::format("vpcs[{}].route_tables[{}]", v, t);
+                    }
+                const auto system_name =
+                    (*vpc)->system_route_table
+                        ? (*vpc)->system_route_table->name.value_or((*vpc)->name + "/system")
+                        : (*vpc)->name + "/system";
+                if (!routes && name == system_name) {
+                    if (!(*vpc)->system_route_table) (*vpc)->system_route_table.emplace();
+                    routes = &(*vpc)->system_route_table->routes;
+                    path = fmt::format("vpcs[{}].system_route_table", v);
+                }
+                if (!routes) {
+                    refused.status = 404;
+                    refused.errors.push_back({fmt::format("route_tables[{}]", i),
+                                              fmt::format("route table {} does not exist in vpc {}",
+                                                          name, (*vpc)->name)});
+                    continue;
+                }
+                for (std::size_t r = 0; r < routes->size(); ++r)
+                    if ((*routes)[r].destination == default_route)
+                        refused.errors.push_back(
+                            {fmt::format("{}.routes[{}]", path, r),
+                             fmt::format("route table {} already has a default route {}: "
+                                         "delete it before switching the table to ipv4 "
+                                         "gateway {}",
+                                         name, describe_route((*routes)[r]), gateway_name)});
+                switched.emplace_back(routes, name);
+            }
+            if (!refused.errors.empty()) return refused;
+            for (auto& [routes, name] : switched) {
+                routes->push_back({default_route, model::Ipv4GatewayHop{gateway_name}});
+                notes.push_back(fmt::format("route table {}: 0.0.0.0/0 -> ipv4 gateway {} added",
+                                            name, gateway_name));
+            }
+        }
         // Only a real change is written: enabling an enabled gateway stays a no-op, also
         // when "enabled" was left to its default.
         if ((*gateway)->is_enabled() != enable) (*gateway)->enabled = enable;

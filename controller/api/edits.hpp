@@ -50,9 +50,17 @@ Collection<model::SnatEntry> snat_entries();
 Collection<model::DnatEntry> dnat_entries();
 Collection<model::Ipv4Gateway> ipv4_gateways();  // DELETE: ?mode=private|public
 
+// The routes whose next hop is the NAT gateway / IPv4 gateway `name`, each as its path in
+// the model and "table:destination" (the system route table by its effective name).
+std::vector<model::Error> routes_to_nat_gateway(const model::Model& m, const std::string& name);
+std::vector<model::Error> routes_to_ipv4_gateway(const model::Model& m, const std::string& name);
+
 Edit edit_limits(const std::string& body);
 Edit associate_eip(std::string gateway, std::string eip);
 Edit disassociate_eip(std::string gateway, std::string eip);
-Edit enable_ipv4_gateway(std::string gateway, bool enable);
+// `route_tables` (enable only): the VPC's route tables to switch to the gateway, each
+// getting 0.0.0.0/0 -> it; refused (409, naming the route) where one has a default route.
+Edit enable_ipv4_gateway(std::string gateway, bool enable,
+                         std::vector<std::string> route_tables = {});
 
 }  // namespace natctl::api

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "controller/api/objects.hpp"
+#include "controller/compiler/compile.hpp"
 #include "controller/model/addr.hpp"
 
 namespace natctl::api {
@@ -227,6 +228,20 @@ class Explainer {
                              to_string(*instance->public_ip), to_string(*instance->public_ip)));
             return finish("egress", "translated");
         }
+        for (const auto& associated : compiler::instance_eips(m_)) {
+            if (associated.private_ip != q_.src.value) continue;
+            const auto& eip = m_.eips[associated.eip];
+            out_["translation"] = {
+                {"kind", "instance_eip"},
+                {"eip", eip_json(m_, eip.name)},
+                {"instance", *eip.instance},
+                {"reason",
+                 "an EIP associated with the instance is 1:1 both ways, with the "
+                 "egress priority of a public_ip"}};
+            step(fmt::format("eip {} is associated with instance {} ({}): source becomes {}",
+                             eip.name, *eip.instance, to_string(q_.src), to_string(eip.address)));
+            return finish("egress", "translated");
+        }
         if (auto [owner, mapping] = ip_mapping_of(m_, q_.src); mapping) {
             out_["translation"] = {{"kind", "ip_mapping"},
                                    {"entry", mapping->name},
@@ -403,6 +418,28 @@ class Explainer {
     }
 
     json eip_ingress(const model::Eip& eip) {
+        for (const auto& associated : compiler::instance_eips(m_)) {
+            if (m_.eips[associated.eip].name != eip.name) continue;
+            const auto& vpc = m_.vpcs[associated.vpc];
+            out_["vpc"] = vpc.name;
+            const model::Ipv4 private_ip{associated.private_ip};
+            out_["translation"] = {
+                {"kind", "instance_eip"},
+                {"instance", *eip.instance},
+                {"address", to_string(private_ip)},
+                {"reason",
+                 "an EIP associated with an instance is 1:1 both ways: every port "
+                 "and protocol"}};
+            step(fmt::format("{} is eip {}, associated with instance {}: destination becomes {}",
+                             to_string(q_.dst), eip.name, *eip.instance, to_string(private_ip)));
+            const auto* igw = ipv4_gateway_of(m_, vpc.name);
+            if (igw && igw->is_enabled()) {
+                const char* verdict = ipv4_gateway_policy(*igw, private_ip);
+                return finish("ingress",
+                              std::string_view(verdict) == "dropped" ? "dropped" : "translated");
+            }
+            return finish("ingress", "translated");
+        }
         const model::NatGateway* gateway = nullptr;
         for (const auto& candidate : m_.nat_gateways)
             for (const auto& name : candidate.eips)

@@ -16,6 +16,7 @@
 #include "controller/api/edits.hpp"
 #include "controller/api/explain.hpp"
 #include "controller/api/http.hpp"
+#include "controller/api/object_status.hpp"
 #include "controller/api/objects.hpp"
 #include "controller/api/plan.hpp"
 #include "controller/api/ports.hpp"
@@ -170,6 +171,29 @@ class Handler {
         if (!body) return body.error();
         if (body->is_object() && body->empty()) return std::nullopt;
         return failure(400, "", "this endpoint takes no body (or {})");
+    }
+
+    // The body of POST /v1/ipv4_gateways/NAME/enable: none, {} or {"route_tables": [names]}.
+    std::expected<std::vector<std::string>, Failure> activation_route_tables() const {
+        if (!no_body()) return std::vector<std::string>{};
+        auto body = body_json();
+        if (!body) return std::unexpected(body.error());
+        if (!body->is_object())
+            return std::unexpected(
+                failure(400, "", "expected an object {\"route_tables\": [...]}"));
+        std::vector<std::string> names;
+        for (const auto& [key, value] : body->items()) {
+            if (key != "route_tables") return std::unexpected(failure(400, key, "unknown field"));
+            if (!value.is_array())
+                return std::unexpected(failure(400, key, "expected an array of route table names"));
+            for (std::size_t i = 0; i < value.size(); ++i) {
+                if (!value[i].is_string())
+                    return std::unexpected(failure(400, fmt::format("route_tables[{}]", i),
+                                                   "expected a route table name"));
+                names.push_back(value[i].get<std::string>());
+            }
+        }
+        return names;
     }
 
     std::optional<Failure> check_if_match() const {
@@ -393,6 +417,10 @@ class Handler {
                 if (!body) return body.error();
                 auto item = collection.parse(*body);
                 if (!item) return Failure{400, std::move(item.error())};
+                // Alibaba's CreateIpv4Gateway: created disabled, traffic untouched until
+                // it is activated with the route tables to switch (POST .../enable).
+                if constexpr (std::is_same_v<T, model::Ipv4Gateway>)
+                    if (!item->enabled) item->enabled = false;
                 const auto name = collection.name_of(*item);
                 for (const auto& existing : **items)
                     if (collection.name_of(existing) == name)
@@ -477,9 +505,13 @@ class Handler {
     HttpResponse put_config() {
         auto dry_run = write_preconditions();
         if (!dry_run) return error_response(dry_run.error());
-        auto parsed = model::parse_model(request_.body);
-        if (!parsed) return error_response({400, std::move(parsed.error())});
-        return write_model(std::move(*parsed), {}, *dry_run, 200, {});
+        auto document = model::parse_json(request_.body);
+        if (!document) return error_response({400, std::move(document.error())});
+        auto read = model::read_model(*document);
+        // A model that does not read whole is refused with every problem at once, the
+        // semantic ones of what could be read included; write_model validates the rest.
+        if (!read.errors.empty()) return error_response({400, model::document_errors(read)});
+        return write_model(std::move(read.model), {}, *dry_run, 200, {});
     }
 
     HttpResponse revisions() const {
@@ -529,6 +561,7 @@ class Handler {
         out["revision"] = store_.revision();
         for (const auto& [name, section] : status_sections_)
             out[name] = section();
+        out["objects"] = object_status(store_.current(), out);
         return read(out);
     }
 
@@ -620,8 +653,9 @@ class Handler {
              {{"POST",
                {},
                [this](const Args& a) {
-                   if (auto refused = no_body()) return error_response(*refused);
-                   return write(enable_ipv4_gateway(a[0], true));
+                   auto route_tables = activation_route_tables();
+                   if (!route_tables) return error_response(route_tables.error());
+                   return write(enable_ipv4_gateway(a[0], true, std::move(*route_tables)));
                }}}},
             {{"v1", "ipv4_gateways", "*", "disable"},
              {{"POST",

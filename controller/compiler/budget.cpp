@@ -33,14 +33,14 @@ kernel::Set tuple_set(std::string name, bool timeout) {
 
 }  // namespace
 
-std::string full_set(const std::string& eip) {
-    return "budget_full/" + eip;
+std::string full_set(const std::string& eip, std::uint32_t budget) {
+    return fmt::format("budget_full/{}/{}", eip, budget);
 }
-std::string count_set(const std::string& eip) {
-    return "budget_count/" + eip;
+std::string count_set(const std::string& eip, std::uint32_t budget) {
+    return fmt::format("budget_count/{}/{}", eip, budget);
 }
-std::string limit_set(const std::string& eip) {
-    return "budget_limit/" + eip;
+std::string limit_set(const std::string& eip, std::uint32_t budget) {
+    return fmt::format("budget_limit/{}/{}", eip, budget);
 }
 std::string instance_set(const std::string& gateway) {
     return "instance_ports/" + gateway;
@@ -77,8 +77,8 @@ std::vector<kernel::Chain> snat_entry_chains(const Gateway& gateway, const std::
     for (const auto& eip : eips)
         addresses.push_back(eip.address);
     if (eips.size() == 1) {
-        main.rules.push_back(
-            rules::snat_try(eips.front().address, full_set(eips.front().name), ports, false));
+        main.rules.push_back(rules::snat_try(
+            eips.front().address, full_set(eips.front().name, gateway.budget), ports, false));
         main.rules.push_back(refusal(true));
     } else {
         std::vector<std::string> try_chains;
@@ -86,7 +86,8 @@ std::vector<kernel::Chain> snat_entry_chains(const Gateway& gateway, const std::
             kernel::Chain tries{try_chain(gateway.name, entry, first), std::nullopt, {}, ""};
             for (std::size_t step = 0; step < eips.size(); ++step) {
                 const auto& eip = eips[(first + step) % eips.size()];
-                auto rule = rules::snat_try(eip.address, full_set(eip.name), ports, step > 0);
+                auto rule = rules::snat_try(eip.address, full_set(eip.name, gateway.budget), ports,
+                                            step > 0);
                 if (step > 0) rule.counts = role(Kind::Steered, gateway, entry, "");
                 tries.rules.push_back(std::move(rule));
             }
@@ -106,19 +107,21 @@ std::vector<kernel::Chain> snat_entry_chains(const Gateway& gateway, const std::
 
 std::vector<kernel::Rule> eip_accounting_rules(const Gateway& gateway, const Eip& eip) {
     std::vector<kernel::Rule> out;
-    out.push_back(rules::budget_mark_full(eip.address, count_set(eip.name), full_set(eip.name),
-                                          gateway.budget, kFullTimeoutSeconds));
-    auto backstop =
-        rules::budget_backstop(eip.address, limit_set(eip.name), backstop_limit(gateway.budget),
-                               refusal_log(gateway, kernel::kRefusalBudget, ""));
+    out.push_back(rules::budget_mark_full(eip.address, count_set(eip.name, gateway.budget),
+                                          full_set(eip.name, gateway.budget), gateway.budget,
+                                          kFullTimeoutSeconds));
+    auto backstop = rules::budget_backstop(eip.address, limit_set(eip.name, gateway.budget),
+                                           backstop_limit(gateway.budget),
+                                           refusal_log(gateway, kernel::kRefusalBudget, ""));
     backstop.counts = role(kernel::CounterRole::Kind::Refused, gateway, "", kernel::kRefusalBudget);
     out.push_back(std::move(backstop));
     return out;
 }
 
-std::vector<kernel::Set> eip_accounting_sets(const Eip& eip) {
-    return {tuple_set(count_set(eip.name), false), tuple_set(full_set(eip.name), true),
-            tuple_set(limit_set(eip.name), false)};
+std::vector<kernel::Set> eip_accounting_sets(const Gateway& gateway, const Eip& eip) {
+    return {tuple_set(count_set(eip.name, gateway.budget), false),
+            tuple_set(full_set(eip.name, gateway.budget), true),
+            tuple_set(limit_set(eip.name, gateway.budget), false)};
 }
 
 kernel::Set instance_ports_set(const Gateway& gateway) {

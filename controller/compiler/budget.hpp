@@ -40,9 +40,14 @@ struct Gateway {
     bool log_refusals = false;  // session_log not off
 };
 
-std::string full_set(const std::string& eip);
-std::string count_set(const std::string& eip);
-std::string limit_set(const std::string& eip);
+// The accounting sets of an EIP carry the budget in their names (budget_count/<eip>/<B>):
+// a `ct count` element keeps the limit it was created with for as long as it lives, so a
+// budget change must start from new sets, replaced in the apply's own transaction (the rules
+// that use them are rewritten in it anyway), or a destination tuple the kernel already
+// counted would keep the old limit (issue 14).
+std::string full_set(const std::string& eip, std::uint32_t budget);
+std::string count_set(const std::string& eip, std::uint32_t budget);
+std::string limit_set(const std::string& eip, std::uint32_t budget);
 std::string instance_set(const std::string& gateway);
 std::string try_chain(const std::string& gateway, const std::string& entry, std::size_t first);
 
@@ -59,7 +64,7 @@ std::vector<kernel::Chain> snat_entry_chains(const Gateway& gateway, const std::
 
 // The accounting rules and sets of an EIP used by a SNAT entry of `gateway`.
 std::vector<kernel::Rule> eip_accounting_rules(const Gateway& gateway, const Eip& eip);
-std::vector<kernel::Set> eip_accounting_sets(const Eip& eip);
+std::vector<kernel::Set> eip_accounting_sets(const Gateway& gateway, const Eip& eip);
 kernel::Set instance_ports_set(const Gateway& gateway);
 // budget_eips: every EIP with accounting.
 kernel::Set eip_set(const std::vector<Eip>& eips);

@@ -218,13 +218,17 @@ class Compiler {
         return std::nullopt;
     }
     bool has_enabled_ipv4_gateway(std::size_t vpc) const {
-        auto gateway = ipv4_gateway(vpc);
-        return gateway && model_.ipv4_gateways[*gateway].is_enabled();
+        return enabled_ipv4_gateway(vpc).has_value();
     }
-    // The gateway an instance's public IP arrives by: the VPC's IPv4 gateway, else its
-    // first NAT gateway.
+    // The gateway an instance's public IP arrives by: the VPC's enabled IPv4 gateway, else
+    // its first NAT gateway. A disabled IPv4 gateway leaves traffic untouched.
+    std::optional<std::size_t> enabled_ipv4_gateway(std::size_t vpc) const {
+        auto gateway = ipv4_gateway(vpc);
+        if (gateway && model_.ipv4_gateways[*gateway].is_enabled()) return gateway;
+        return std::nullopt;
+    }
     const Gateway* public_ip_gateway(std::size_t vpc) const {
-        if (auto gateway = ipv4_gateway(vpc)) return &igw_[*gateway];
+        if (auto gateway = enabled_ipv4_gateway(vpc)) return &igw_[*gateway];
         if (auto gateway = first_nat_gateway(vpc)) return &nat_[*gateway];
         return nullptr;
     }
@@ -232,8 +236,8 @@ class Compiler {
     // ---- sets ----
 
     std::vector<kernel::Set> build_sets() {
-        ElementMap dnat_ip, dnat_open, dnat_ports, echo_silent, outside_ifaces, outside_realms,
-            return_marks, snat_ip, snat_sources;
+        ElementMap dnat_ip, dnat_open, dnat_ports, echo_local, echo_silent, outside_ifaces,
+            outside_realms, return_marks, snat_ip, snat_sources;
         std::vector<model::Cidr> igw_covered, vpc_cidrs;
 
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
@@ -250,6 +254,7 @@ class Compiler {
                 return_marks.insert(map_element({*address}, {nat_[index].return_mark()}));
                 if (entry.ip_mapping()) {
                     dnat_ip.insert(map_element({*address}, {entry.private_ip.value}));
+                    if (gateway.answers_echo()) echo_local.insert(key_element({*address}));
                     continue;
                 }
                 // Shared with the API's incremental path (incremental.hpp).
@@ -261,9 +266,9 @@ class Compiler {
         }
         for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index) {
             const auto& gateway = model_.ipv4_gateways[index];
+            if (!gateway.is_enabled()) continue;
             outside_ifaces.insert(key_element({gateway.outside_interface}));
             outside_realms.insert(key_element({igw_[index].realm}));
-            if (!gateway.is_enabled()) continue;
             auto vpc = vpc_of(gateway.vpc);
             if (!vpc) continue;
             const auto& vpc_cidr = model_.vpcs[*vpc].cidr;
@@ -290,6 +295,15 @@ class Compiler {
                     return_marks.insert(map_element({public_ip}, {gateway->return_mark()}));
             }
         }
+        // An EIP associated with an instance: 1:1 like a public IP, and before IP mappings.
+        for (const auto& associated : instance_eips(model_)) {
+            dnat_ip.insert(map_element({associated.address}, {associated.private_ip}));
+            snat_ip.insert(map_element({associated.private_ip}, {associated.address}));
+            if (!has_enabled_ipv4_gateway(associated.vpc))
+                dnat_open.insert(key_element({associated.address}));
+            if (const auto* gateway = public_ip_gateway(associated.vpc))
+                return_marks.insert(map_element({associated.address}, {gateway->return_mark()}));
+        }
         for (const auto& gateway : model_.nat_gateways)
             for (const auto& entry : gateway.dnat_entries)
                 if (entry.ip_mapping())
@@ -314,6 +328,7 @@ class Compiler {
                      {FieldType::Ipv4, FieldType::InetProto, FieldType::InetService},
                      {FieldType::Ipv4, FieldType::InetService}, false),
             dnat_ports.take());
+        add(make_set(rules::kEchoLocal, {FieldType::Ipv4}, {}, false), echo_local.take());
         add(make_set(rules::kEchoSilent, {FieldType::Ipv4}, {}, false), echo_silent.take());
         add(make_set(rules::kIgwCovered, {FieldType::Ipv4}, {}, true),
             interval_elements(igw_covered));
@@ -411,8 +426,8 @@ class Compiler {
 
     std::vector<kernel::Set> budget_sets() const {
         std::vector<kernel::Set> sets;
-        for (const auto& eip : budget_eip_list())
-            for (auto& set : budget::eip_accounting_sets(eip))
+        for (const auto& [eip, gateway] : budgeted_eips())
+            for (auto& set : budget::eip_accounting_sets(budget_gateway(gateway), eip))
                 sets.push_back(std::move(set));
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];
@@ -442,7 +457,8 @@ class Compiler {
                               std::move(chain_rules), ""});
         };
         base_chain("prerouting", "nat", "prerouting", -100,
-                   {rules::prerouting_dnat_ports(), rules::prerouting_dnat_ip()});
+                   {rules::prerouting_echo_local(), rules::prerouting_dnat_ports(),
+                    rules::prerouting_dnat_ip()});
         base_chain("mark_replies", "filter", "prerouting", -150, {rules::mark_replies()});
         base_chain("input", "filter", "input", 0, {rules::input_echo_silent()});
         base_chain("forward", "filter", "forward", 0, rules::forward());
@@ -611,13 +627,23 @@ class Compiler {
                 if (!host.public_ip) continue;
                 const Gateway* gateway = public_ip_gateway(vpc);
                 if (!gateway) continue;
-                if (auto igw = ipv4_gateway(vpc))
+                if (auto igw = enabled_ipv4_gateway(vpc))
                     igw_returns[*igw] = true;
                 else
                     nat_returns[*first_nat_gateway(vpc)] = true;
                 addresses_.push_back({host.public_ip->value, 32, gateway->outside,
                                       fmt::format("{}.instances[{}].public_ip", vpc_path, index)});
             }
+        }
+        for (const auto& associated : instance_eips(model_)) {
+            const Gateway* gateway = public_ip_gateway(associated.vpc);
+            if (!gateway) continue;
+            if (auto igw = enabled_ipv4_gateway(associated.vpc))
+                igw_returns[*igw] = true;
+            else
+                nat_returns[*first_nat_gateway(associated.vpc)] = true;
+            addresses_.push_back({associated.address, 32, gateway->outside,
+                                  fmt::format("eips[{}].instance", associated.eip)});
         }
 
         auto add_return = [&](const Gateway& gateway) {
@@ -679,6 +705,21 @@ kernel::DesiredState compile(const model::Model& model) {
 
 std::vector<kernel::Chain> compile_chains(const model::Model& model) {
     return Compiler(model).chains();
+}
+
+std::vector<InstanceEip> instance_eips(const model::Model& model) {
+    std::vector<InstanceEip> out;
+    for (std::size_t index = 0; index < model.eips.size(); ++index) {
+        const auto& eip = model.eips[index];
+        if (!eip.instance) continue;
+        for (std::size_t vpc = 0; vpc < model.vpcs.size(); ++vpc)
+            for (const auto& host : model.vpcs[vpc].instances) {
+                if (host.name != *eip.instance || host.private_ips.empty()) continue;
+                const auto private_ip = eip.private_ip.value_or(host.private_ips.front());
+                out.push_back({vpc, index, eip.address.value, private_ip.value});
+            }
+    }
+    return out;
 }
 
 std::vector<model::Cidr> snat_source_prefixes(const model::Model& model, const model::Vpc& home,

@@ -2,6 +2,8 @@
 // (docs/KERNEL-LAYOUT.md). Deterministic: equal models give equal states, every list sorted.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "controller/model/types.hpp"
@@ -21,5 +23,16 @@ std::vector<kernel::Chain> compile_chains(const model::Model& model);
 // snat_sources and what the translation index resolves, so that the two cannot disagree.
 std::vector<model::Cidr> snat_source_prefixes(const model::Model& model, const model::Vpc& home,
                                               const model::SnatSource& source);
+
+// An EIP associated with an instance, resolved: the VPC of the instance and the private IP
+// the EIP is 1:1 with (the instance's first unless the EIP names one). In document order;
+// what compile() programs and what the translation index resolves.
+struct InstanceEip {
+    std::size_t vpc = 0;
+    std::size_t eip = 0;  // index in model.eips
+    std::uint32_t address = 0;
+    std::uint32_t private_ip = 0;
+};
+std::vector<InstanceEip> instance_eips(const model::Model& model);
 
 }  // namespace natctl::compiler

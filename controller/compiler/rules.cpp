@@ -158,6 +158,14 @@ Rule mark_replies() {
         std::move(exprs));
 }
 
+Rule prerouting_echo_local() {
+    return make_rule("icmp type echo-request ip daddr @echo_local accept",
+                     {l4proto(), Cmp{kReg1, CmpOp::Eq, {kIpprotoIcmp}},
+                      PayloadLoad{PayloadBase::Transport, 0, 1, kReg1},
+                      Cmp{kReg1, CmpOp::Eq, {kIcmpEchoRequest}}, ip_daddr(), lookup(kEchoLocal),
+                      verdict(Verdict::Kind::Accept)});
+}
+
 Rule input_echo_silent() {
     return make_rule("icmp type echo-request ip daddr @echo_silent counter packets 0 bytes 0 drop",
                      {l4proto(), Cmp{kReg1, CmpOp::Eq, {kIpprotoIcmp}},

@@ -16,6 +16,7 @@ inline constexpr const char* kBudgetEips = "budget_eips";
 inline constexpr const char* kDnatIp = "dnat_ip";
 inline constexpr const char* kDnatOpen = "dnat_open";
 inline constexpr const char* kDnatPorts = "dnat_ports";
+inline constexpr const char* kEchoLocal = "echo_local";
 inline constexpr const char* kEchoSilent = "echo_silent";
 inline constexpr const char* kIgwCovered = "igw_covered";
 inline constexpr const char* kOutsideIfaces = "outside_ifaces";
@@ -37,6 +38,10 @@ struct PortRange {
 std::string snat_chain_name(const std::string& gateway, const std::string& entry);
 std::string masquerade_chain_name(const std::string& gateway);
 
+// Ping to an IP-mapped EIP of a gateway that answers echo is answered by the gateway (as
+// Alibaba's NAT gateway does), not translated to the backend: accepted before the DNAT
+// rules, so that the request stays addressed to the EIP and is delivered locally.
+kernel::Rule prerouting_echo_local();
 kernel::Rule prerouting_dnat_ports();
 kernel::Rule prerouting_dnat_ip();
 kernel::Rule mark_replies();

@@ -51,6 +51,12 @@ class Indexer {
             }
         }
 
+        // Before IP mappings: an associated EIP beats them as a public IP does.
+        for (const auto& associated : instance_eips(model_)) {
+            index.inbound.push_back({associated.address, associated.private_ip});
+            index.egress.push_back({associated.private_ip, associated.address});
+        }
+
         std::vector<Coverage> coverage;
         for (const auto& gateway : model_.nat_gateways) {
             for (const auto& entry : gateway.dnat_entries) {

@@ -51,6 +51,7 @@ std::string join_keys(const std::vector<std::string>& keys) {
 class Reader {
   public:
     Errors errors;
+    std::vector<std::string> unread;  // array elements left at their default
 
     void fail(std::string path, std::string reason) {
         errors.push_back(Error{std::move(path), std::move(reason)});
@@ -110,9 +111,13 @@ class Reader {
             return;
         }
         for (std::size_t i = 0; i < it->size(); ++i) {
-            if (auto element =
-                    std::invoke(read_element, this, (*it)[i], index_path(path_of_field, i)))
-                out.push_back(std::move(*element));
+            // An element that could not be read keeps its place (a default value, its error
+            // already recorded at its path) so that the elements after it keep the indices
+            // the document gives them when validate() looks at what was read.
+            auto path_of_element = index_path(path_of_field, i);
+            auto element = std::invoke(read_element, this, (*it)[i], path_of_element);
+            if (!element) unread.push_back(std::move(path_of_element));
+            out.push_back(element ? std::move(*element) : T{});
         }
     }
 
@@ -378,10 +383,12 @@ class Reader {
 
     std::optional<Eip> eip(const json& value, const std::string& path) {
         if (!expect_object(value, path)) return std::nullopt;
-        reject_unknown_fields(value, path, {"name", "address"});
+        reject_unknown_fields(value, path, {"name", "address", "instance", "private_ip"});
         Eip result;
         required(value, path, "name", result.name, &Reader::string);
         required(value, path, "address", result.address, &Reader::ipv4);
+        optional(value, path, "instance", result.instance, &Reader::string);
+        optional(value, path, "private_ip", result.private_ip, &Reader::ipv4);
         return result;
     }
 
@@ -679,21 +686,30 @@ json write_limits(const Limits& limits) {
 
 }  // namespace
 
-std::expected<Model, Errors> from_json(const nlohmann::json& document) {
+ReadResult read_model(const nlohmann::json& document) {
     Reader reader;
     Model model = reader.model(document);
-    if (!reader.errors.empty()) return std::unexpected(std::move(reader.errors));
-    return model;
+    return ReadResult{std::move(model), std::move(reader.errors), std::move(reader.unread)};
 }
 
-std::expected<Model, Errors> parse_model(std::string_view text) {
-    nlohmann::json document;
+std::expected<Model, Errors> from_json(const nlohmann::json& document) {
+    auto read = read_model(document);
+    if (!read.errors.empty()) return std::unexpected(std::move(read.errors));
+    return std::move(read.model);
+}
+
+std::expected<nlohmann::json, Errors> parse_json(std::string_view text) {
     try {
-        document = nlohmann::json::parse(text);
+        return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& error) {
         return std::unexpected(Errors{Error{"", error.what()}});
     }
-    return from_json(document);
+}
+
+std::expected<Model, Errors> parse_model(std::string_view text) {
+    auto document = parse_json(text);
+    if (!document) return std::unexpected(std::move(document.error()));
+    return from_json(*document);
 }
 
 nlohmann::json to_json(const Model& model) {
@@ -702,7 +718,10 @@ nlohmann::json to_json(const Model& model) {
     put_array(
         out, "eips", model.eips,
         [](const Eip& eip) -> json {
-            return {{"name", eip.name}, {"address", to_string(eip.address)}};
+            json item = {{"name", eip.name}, {"address", to_string(eip.address)}};
+            if (eip.instance) item["instance"] = *eip.instance;
+            if (eip.private_ip) item["private_ip"] = to_string(*eip.private_ip);
+            return item;
         },
         false);
     put_array(out, "nat_gateways", model.nat_gateways, write_nat_gateway, false);

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <expected>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,9 +14,22 @@
 
 namespace natctl::model {
 
-// Types, unknown fields, missing required fields, malformed addresses / CIDRs / ports: all
-// reported at once. Semantic checks are validate()'s.
+// What could be read of a document, and every reading problem (types, unknown fields,
+// missing required fields, malformed addresses / CIDRs / ports). A value or array element
+// that could not be read is left at its default in `model` (elements keep their indices), so
+// that validate() can still judge the rest: see validate.hpp's check_document().
+struct ReadResult {
+    Model model;
+    Errors errors;
+    std::vector<std::string> unread;  // paths of array elements that are placeholders
+};
+ReadResult read_model(const nlohmann::json& document);
+
+// read_model when it found no problem. Semantic checks are validate()'s.
 std::expected<Model, Errors> from_json(const nlohmann::json& document);
+
+// A JSON syntax error is reported with path "" and the parser's message.
+std::expected<nlohmann::json, Errors> parse_json(std::string_view text);
 
 // Text in: a JSON syntax error is reported with path "" and the parser's message.
 std::expected<Model, Errors> parse_model(std::string_view text);

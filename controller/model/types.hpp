@@ -120,6 +120,11 @@ struct Vpc {
 struct Eip {
     std::string name;
     Ipv4 address;
+    // Associated with an instance (AWS associate-address, Alibaba's EIP on an ECS or ENI):
+    // 1:1 both ways with one private IP of the instance, with the egress priority of a
+    // public_ip. An EIP is associated with one NAT gateway or one instance, never both.
+    std::optional<std::string> instance;
+    std::optional<Ipv4> private_ip;  // absent: the instance's first private IP
     bool operator==(const Eip&) const = default;
 };
 

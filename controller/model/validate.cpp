@@ -52,6 +52,7 @@ constexpr std::array kFieldOrder = {
     "destination",
     "next_hop",
     "address",
+    "instance",
     "source",
     "eips",
     "eip_affinity",
@@ -87,16 +88,17 @@ std::vector<std::size_t> order_key(std::string_view path) {
             ++pos;
             continue;
         }
-        if (path[pos] == '[') {
+        if (path[pos] == '[' && path.find(']', pos) != std::string_view::npos) {
             auto close = path.find(']', pos);
             std::size_t index = 0;
             for (auto i = pos + 1; i < close; ++i)
-                index = index * 10 + static_cast<std::size_t>(path[i] - '0');
+                if (path[i] >= '0' && path[i] <= '9')
+                    index = index * 10 + static_cast<std::size_t>(path[i] - '0');
             key.push_back(index);
             pos = close + 1;
             continue;
         }
-        auto end = path.find_first_of(".[", pos);
+        auto end = path.find_first_of(".[", pos + 1);
         auto field = path.substr(pos, end == std::string_view::npos ? path.npos : end - pos);
         auto found = std::find(kFieldOrder.begin(), kFieldOrder.end(), field);
         key.push_back(static_cast<std::size_t>(found - kFieldOrder.begin()));
@@ -184,6 +186,7 @@ class Validator {
         check_vpcs();
         check_eips();
         check_nat_gateways();
+        check_eip_associations();
         check_ipv4_gateways();
         check_limits();
         std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
@@ -483,9 +486,9 @@ class Validator {
             fail(path, fmt::format("{} is the address of eip {} (eips[{}].address); a public IP "
                                    "and an EIP cannot share an address",
                                    to_string(ip), model_.eips[*eip].name, *eip));
-        if (vpc_index_[v].nat_gateways.empty() && vpc_index_[v].ipv4_gateways.empty())
-            fail(path, fmt::format("vpc {} has neither an IPv4 gateway nor a NAT gateway, so no "
-                                   "outside interface carries {}; add one",
+        if (!carries_public_addresses(v))
+            fail(path, fmt::format("vpc {} has neither an enabled IPv4 gateway nor a NAT "
+                                   "gateway, so no outside interface carries {}; add one",
                                    model_.vpcs[v].name, to_string(ip)));
     }
 
@@ -529,6 +532,12 @@ class Validator {
                 fail(hop_path,
                      fmt::format("ipv4 gateway {} belongs to vpc {}, not to vpc {}", igw->name,
                                  model_.ipv4_gateways[it->second].vpc, vpc.name));
+            else if (!model_.ipv4_gateways[it->second].is_enabled())
+                // A disabled gateway leaves traffic untouched; activation adds its routes.
+                fail(hop_path, fmt::format("ipv4 gateway {} is disabled: activate it with the "
+                                           "route tables to switch (they get this route), or "
+                                           "point the route elsewhere",
+                                           igw->name));
         } else if (const auto* instance = std::get_if<InstanceHop>(&hop)) {
             resolve_in_vpc(vpc_index_[v].instances, instance_anywhere_, "instance", instance->name,
                            v, path + ".instance");
@@ -551,6 +560,69 @@ class Validator {
                                        "VPC CIDR",
                                        to_string(eip.address), model_.vpcs[*inside].name,
                                        to_string(model_.vpcs[*inside].cidr)));
+        }
+    }
+
+    // What carries a public IP or an instance's EIP (the compiler's public_ip_gateway): an
+    // enabled IPv4 gateway, else the VPC's first NAT gateway. A disabled one carries nothing.
+    bool carries_public_addresses(std::size_t v) const {
+        if (!vpc_index_[v].nat_gateways.empty()) return true;
+        for (auto g : vpc_index_[v].ipv4_gateways)
+            if (model_.ipv4_gateways[g].is_enabled()) return true;
+        return false;
+    }
+
+    // An EIP associated with an instance is 1:1 with one private IP of it, like a public_ip;
+    // it belongs to one gateway or one instance, and a private IP has at most one.
+    void check_eip_associations() {
+        std::map<Ipv4, std::size_t> associated;  // private IP → the EIP's index
+        for (std::size_t e = 0; e < model_.eips.size(); ++e) {
+            const auto& eip = model_.eips[e];
+            auto base = fmt::format("eips[{}]", e);
+            if (!eip.instance) {
+                if (eip.private_ip)
+                    fail(base + ".private_ip",
+                         "private_ip names the instance address an EIP is associated with; it "
+                         "needs instance");
+                continue;
+            }
+            auto path = base + ".instance";
+            if (auto gateway = eip_attachment_.find(eip.name); gateway != eip_attachment_.end())
+                fail(path, fmt::format("eip {} is associated with nat gateway {} ({}); an EIP "
+                                       "is associated with one NAT gateway or one instance",
+                                       eip.name, model_.nat_gateways[gateway->second.first].name,
+                                       gateway->second.second));
+            auto found = instance_anywhere_.find(*eip.instance);
+            if (found == instance_anywhere_.end()) {
+                fail(path, fmt::format("instance {} does not exist", *eip.instance));
+                continue;
+            }
+            const auto v = found->second.vpc;
+            const auto& instance = model_.vpcs[v].instances[found->second.index];
+            if (instance.public_ip)
+                fail(path, fmt::format("instance {} has public_ip {} (vpcs[{}].instances[{}]."
+                                       "public_ip): remove it before associating an EIP",
+                                       instance.name, to_string(*instance.public_ip), v,
+                                       found->second.index));
+            if (!carries_public_addresses(v))
+                fail(path, fmt::format("vpc {} has neither an enabled IPv4 gateway nor a NAT "
+                                       "gateway, so no outside interface carries {}; add one",
+                                       model_.vpcs[v].name, to_string(eip.address)));
+            if (instance.private_ips.empty()) continue;
+            auto private_ip = eip.private_ip.value_or(instance.private_ips.front());
+            auto ip_path = eip.private_ip ? base + ".private_ip" : path;
+            if (std::find(instance.private_ips.begin(), instance.private_ips.end(), private_ip) ==
+                instance.private_ips.end()) {
+                fail(ip_path, fmt::format("{} is not a private IP of instance {}",
+                                          to_string(private_ip), instance.name));
+                continue;
+            }
+            auto [other, inserted] = associated.emplace(private_ip, e);
+            if (!inserted)
+                fail(ip_path, fmt::format("{} of instance {} already has eip {} (eips[{}]); a "
+                                          "private IP has at most one EIP",
+                                          to_string(private_ip), instance.name,
+                                          model_.eips[other->second].name, other->second));
         }
     }
 
@@ -1013,12 +1085,75 @@ Errors validate(const Model& model) {
     return Validator(model).run();
 }
 
-std::expected<Model, Errors> load_model(std::string_view text) {
-    auto model = parse_model(text);
-    if (!model) return model;
-    auto errors = validate(*model);
+namespace {
+
+bool at_or_under(std::string_view path, std::string_view root) {
+    if (!path.starts_with(root)) return false;
+    if (path.size() == root.size() || root.empty()) return true;
+    return path[root.size()] == '.' || path[root.size()] == '[';
+}
+
+// Whether `reason` cites `path` (validate() names the other party of a conflict by its path:
+// "duplicate destination 0.0.0.0/0 (first at vpcs[0].route_tables[0].routes[0].destination)").
+bool cites(std::string_view reason, std::string_view path) {
+    auto is_path_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ']';
+    };
+    for (auto at = reason.find(path); at != std::string_view::npos;
+         at = reason.find(path, at + 1)) {
+        auto after = at + path.size();
+        bool starts = at == 0 || !is_path_char(reason[at - 1]);
+        bool ends =
+            after == reason.size() ||
+            !(std::isalnum(static_cast<unsigned char>(reason[after])) || reason[after] == '_');
+        if (starts && ends) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+Errors document_errors(const ReadResult& read) {
+    Errors all = read.errors;
+    std::vector<std::string_view> placeholders;
+    for (const auto& error : read.errors)
+        if (!error.path.empty()) placeholders.push_back(error.path);
+    for (const auto& path : read.unread)
+        placeholders.push_back(path);
+    // A document that is not even an object, or whose version is unknown, has nothing that
+    // could be judged further.
+    bool judgeable = std::none_of(read.errors.begin(), read.errors.end(), [](const Error& e) {
+        return e.path.empty() || e.path == "version";
+    });
+    if (judgeable) {
+        for (auto& error : validate(read.model)) {
+            // Findings about a placeholder (a value that could not be read, left at its
+            // default) or citing one would be about something the document does not say.
+            bool about_placeholder =
+                std::any_of(placeholders.begin(), placeholders.end(), [&](std::string_view path) {
+                    return at_or_under(error.path, path) || cites(error.reason, path);
+                });
+            if (!about_placeholder) all.push_back(std::move(error));
+        }
+    }
+    std::stable_sort(all.begin(), all.end(), [](const Error& a, const Error& b) {
+        return order_key(a.path) < order_key(b.path);
+    });
+    return all;
+}
+
+std::expected<Model, Errors> load_document(const nlohmann::json& document) {
+    auto read = read_model(document);
+    if (!read.errors.empty()) return std::unexpected(document_errors(read));
+    auto errors = validate(read.model);
     if (!errors.empty()) return std::unexpected(std::move(errors));
-    return model;
+    return std::move(read.model);
+}
+
+std::expected<Model, Errors> load_model(std::string_view text) {
+    auto document = parse_json(text);
+    if (!document) return std::unexpected(std::move(document.error()));
+    return load_document(*document);
 }
 
 DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {

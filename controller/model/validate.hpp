@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "controller/model/change.hpp"
+#include "controller/model/json.hpp"
 #include "controller/model/types.hpp"
 
 namespace natctl::model {
@@ -20,7 +21,14 @@ namespace natctl::model {
 // Empty when the model is valid. Errors are ordered by path as they appear in the document.
 Errors validate(const Model& model);
 
-// parse_model + validate: what every entry point (render, API, store) uses.
+// Every problem of a document that could not be read whole, at once: the reading errors plus
+// validate()'s findings on what could be read, leaving out those at, under or citing a value
+// that could not be read (they would judge a placeholder, not the document). A `public_port`
+// of 70000 thus no longer hides an unknown EIP elsewhere in the same document.
+Errors document_errors(const ReadResult& read);
+
+// read_model + validate, every problem at once: what every entry point (render, API) uses.
+std::expected<Model, Errors> load_document(const nlohmann::json& document);
 std::expected<Model, Errors> load_model(std::string_view text);
 
 // What validate() checks a DNAT port mapping against, indexed from a valid model and kept in

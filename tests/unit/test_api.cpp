@@ -8,8 +8,10 @@
 #include <string>
 
 #include "controller/api/explain.hpp"
+#include "controller/api/object_status.hpp"
 #include "controller/api/plan.hpp"
 #include "controller/api/service.hpp"
+#include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
 
@@ -636,15 +638,105 @@ TEST_CASE("IPv4 gateway enable and disable", "[api]") {
     REQUIRE(same.status == 200);
     CHECK(body_of(same)["changed"] == false);
     f.require_untouched();
+    // A disabled gateway carries nothing: refused while a route points at it.
+    auto routed = f.call("POST", "/v1/ipv4_gateways/igw-1/disable");
+    REQUIRE(routed.status == 422);
+    CHECK(has_error(errors_of(routed), "vpcs[0].route_tables[1].routes[0].next_hop.ipv4_gateway",
+                    "ipv4 gateway igw-1 is disabled"));
+    f.require_untouched();
+    REQUIRE(f.call("DELETE", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0").status ==
+            200);
     auto disabled = f.call("POST", "/v1/ipv4_gateways/igw-1/disable");
     REQUIRE(disabled.status == 200);
     CHECK(lists(body_of(disabled)["plan"]["changed"], "ipv4_gateway", "igw-1"));
     CHECK_FALSE(f.store.current().ipv4_gateways[0].is_enabled());
     REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/enable").status == 200);
     CHECK(f.store.current().ipv4_gateways[0].is_enabled());
-    CHECK(f.store.revision() == 3);
+    CHECK(f.store.revision() == 4);
     CHECK(f.call("POST", "/v1/ipv4_gateways/igw-9/enable").status == 404);
     CHECK(f.call("GET", "/v1/ipv4_gateways/igw-1/enable").status == 405);
+}
+
+TEST_CASE("IPv4 gateway lifecycle: created disabled, activated with its route tables", "[api]") {
+    Fixture f;
+    REQUIRE(f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=public").status == 200);
+    auto created = f.call("POST", "/v1/ipv4_gateways",
+                          R"({"name": "igw-2", "vpc": "vpc-prod", "outside_interface": "veth-wan",
+                              "upstream": "198.51.100.1"})");
+    REQUIRE(created.status == 201);
+    REQUIRE(f.store.current().ipv4_gateways.size() == 1);
+    CHECK(f.store.current().ipv4_gateways[0].enabled == std::optional<bool>(false));
+    const auto revision = f.store.revision();
+
+    // rt-private has 0.0.0.0/0 -> ngw-1: the activation is refused whole, naming it.
+    auto refused = f.call("POST", "/v1/ipv4_gateways/igw-2/enable",
+                          R"({"route_tables": ["rt-public", "rt-private"]})");
+    REQUIRE(refused.status == 409);
+    auto errors = errors_of(refused);
+    CHECK(errors.size() == 1);
+    CHECK(has_error(errors, "vpcs[0].route_tables[0].routes[0]",
+                    "route table rt-private already has a default route 0.0.0.0/0 -> "
+                    "nat_gateway ngw-1"));
+    CHECK(f.store.revision() == revision);
+    CHECK(
+        f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": ["rt-9"]})").status ==
+        404);
+    CHECK(f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"tables": []})").status == 400);
+    CHECK(f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": [1]})").status ==
+          400);
+
+    auto enabled =
+        f.call("POST", "/v1/ipv4_gateways/igw-2/enable", R"({"route_tables": ["rt-public"]})");
+    INFO(enabled.body);
+    REQUIRE(enabled.status == 200);
+    CHECK(f.store.current().ipv4_gateways[0].is_enabled());
+    const auto& routes = f.store.current().vpcs[0].route_tables[1].routes;
+    REQUIRE(routes.size() == 1);
+    CHECK(routes[0].next_hop == model::NextHop{model::Ipv4GatewayHop{"igw-2"}});
+    CHECK(body_of(enabled)["plan"]["notes"] ==
+          json::array({"route table rt-public: 0.0.0.0/0 -> ipv4 gateway igw-2 added"}));
+}
+
+TEST_CASE("EIPs associated with instances: create, re-associate in one PUT, delete refused",
+          "[api]") {
+    Fixture f;
+    REQUIRE(f.call("POST", "/v1/eips",
+                   R"({"name": "eip-4", "address": "203.0.113.20", "instance": "web-1"})")
+                .status == 201);
+    CHECK(f.store.current().eips.back().instance == std::optional<std::string>("web-1"));
+    auto moved = f.call("PUT", "/v1/eips/eip-4",
+                        R"({"name": "eip-4", "address": "203.0.113.20", "instance": "app-1",
+                            "private_ip": "10.0.1.21"})");
+    INFO(moved.body);
+    REQUIRE(moved.status == 200);
+    CHECK(lists(body_of(moved)["plan"]["changed"], "eip", "eip-4"));
+    CHECK(f.store.current().eips.back().private_ip == model::parse_ipv4("10.0.1.21").value());
+    auto bad = f.call("PUT", "/v1/eips/eip-4",
+                      R"({"name": "eip-4", "address": "203.0.113.20", "instance": "bastion"})");
+    REQUIRE(bad.status == 422);
+    CHECK(has_error(errors_of(bad), "eips[3].instance", "instance bastion has public_ip"));
+    auto release = f.call("DELETE", "/v1/eips/eip-4");
+    REQUIRE(release.status == 409);
+    CHECK(has_error(errors_of(release), "eips[3].instance",
+                    "eip eip-4 is associated with instance app-1"));
+    REQUIRE(
+        f.call("PUT", "/v1/eips/eip-4", R"({"name": "eip-4", "address": "203.0.113.20"})").status ==
+        200);
+    CHECK(f.call("DELETE", "/v1/eips/eip-4").status == 200);
+}
+
+TEST_CASE("PUT /v1/config reports reading and semantic errors at once", "[api]") {
+    Fixture f;
+    auto document = json::parse(design_text());
+    document["nat_gateways"][0]["dnat_entries"][0]["public_port"] = "70000";
+    document["nat_gateways"][0]["dnat_entries"][1]["eip"] = "eip-9";
+    auto response = f.call("PUT", "/v1/config", document.dump());
+    REQUIRE(response.status == 400);
+    auto errors = errors_of(response);
+    CHECK(errors.size() == 2);
+    CHECK(has_error(errors, "nat_gateways[0].dnat_entries[0].public_port", "70000"));
+    CHECK(has_error(errors, "nat_gateways[0].dnat_entries[1].eip", "eip eip-9 does not exist"));
+    f.require_untouched();
 }
 
 TEST_CASE("dry_run answers the plan and changes nothing", "[api]") {
@@ -694,14 +786,14 @@ TEST_CASE("a failing data plane stores nothing; a failing store puts the kernel 
 TEST_CASE("revisions, rollback and status", "[api]") {
     Fixture f;
     REQUIRE(f.call("DELETE", "/v1/nat_gateways/ngw-1/dnat_entries/web").status == 200);
-    REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/disable").status == 200);
+    REQUIRE(f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=public").status == 200);
 
     auto listed = body_of(f.call("GET", "/v1/revisions"))["revisions"];
     REQUIRE(listed.size() == 3);
     CHECK(listed[2] == json{{"revision", 3},
                             {"time", 1700000003},
                             {"author", "uid 1000"},
-                            {"summary", "POST /v1/ipv4_gateways/igw-1/disable"}});
+                            {"summary", "DELETE /v1/ipv4_gateways/igw-1?mode=public"}});
 
     CHECK(f.call("POST", "/v1/rollback", R"({"revision": 42})").status == 404);
     CHECK(f.call("POST", "/v1/rollback", R"({"revision": "1"})").status == 400);
@@ -714,14 +806,17 @@ TEST_CASE("revisions, rollback and status", "[api]") {
     auto body = body_of(rolled);
     CHECK(body["revision"] == 4);
     CHECK(lists(body["plan"]["added"], "dnat_entry", "web"));
-    CHECK(lists(body["plan"]["changed"], "ipv4_gateway", "igw-1"));
+    CHECK(lists(body["plan"]["added"], "ipv4_gateway", "igw-1"));
     CHECK(f.store.current() == design_model());
     CHECK(f.plane.applied.back() == design_model());
     CHECK(f.store.revisions().back().summary == "rollback to 1");
 
     auto status = f.call("GET", "/v1/status");
     REQUIRE(status.status == 200);
-    CHECK(body_of(status) ==
+    auto status_body = body_of(status);
+    CHECK(status_body["objects"].is_object());  // per-object status: its own test
+    status_body.erase("objects");
+    CHECK(status_body ==
           json{{"revision", 4}, {"reconcile", {{"state", "in_sync"}}}, {"drift_repairs", 2}});
 }
 
@@ -762,6 +857,23 @@ bool mentions(const json& steps, const std::string& part) {
 }
 
 }  // namespace
+
+TEST_CASE("explain: an EIP associated with an instance, both ways", "[api]") {
+    Fixture f;
+    REQUIRE(f.call("POST", "/v1/eips",
+                   R"({"name": "eip-4", "address": "203.0.113.20", "instance": "app-1",
+                       "private_ip": "10.0.1.21"})")
+                .status == 201);
+    auto out = explain(f, "src=10.0.1.21&dst=8.8.8.8:443&proto=tcp");
+    CHECK(out["translation"]["kind"] == "instance_eip");
+    CHECK(out["translation"]["eip"]["address"] == "203.0.113.20");
+    auto in = explain(f, "src=8.8.8.8&dst=203.0.113.20:22&proto=tcp");
+    CHECK(in["translation"]["kind"] == "instance_eip");
+    CHECK(in["translation"]["address"] == "10.0.1.21");
+    // app-1's other address keeps its SNAT entry.
+    CHECK(explain(f, "src=10.0.1.20&dst=8.8.8.8:443&proto=tcp")["translation"]["kind"] !=
+          "instance_eip");
+}
 
 TEST_CASE("explain egress: SNAT by longest prefix, IP mapping, public IP", "[api]") {
     Fixture f;
@@ -870,6 +982,10 @@ TEST_CASE("explain ingress: DNAT port offsets, IP mapping, public IP, IPv4 gatew
         auto steered = explain(f, "src=192.0.2.7&dst=10.0.1.10:22");
         CHECK(steered["verdict"] == "forwarded");
         CHECK(mentions(steered["steps"], "steers it to instance web-1"));
+        // Disabling needs the route to it gone first (a disabled gateway carries nothing).
+        REQUIRE(
+            f.call("DELETE", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0").status ==
+            200);
         REQUIRE(f.call("POST", "/v1/ipv4_gateways/igw-1/disable").status == 200);
         CHECK(explain(f, "src=192.0.2.7&dst=10.0.1.10:22")["verdict"] == "dropped");
     }
@@ -891,4 +1007,40 @@ TEST_CASE("explain refuses malformed queries", "[api]") {
         CHECK(response.status == 400);
         errors_of(response);
     }
+}
+
+TEST_CASE("status lists each gateway and entry with its status and the routes to it", "[api]") {
+    Fixture f;
+    auto response = f.call("GET", "/v1/status");
+    REQUIRE(response.status == 200);
+    const auto objects = body_of(response)["objects"];
+    const auto& ngw = objects["nat_gateways"][0];
+    CHECK(ngw["name"] == "ngw-1");
+    CHECK(ngw["status"] == "Available");
+    CHECK(ngw["reason"].is_null());
+    CHECK(ngw["routes"] ==
+          json::array({"rt-private:0.0.0.0/0", "vpc-prod/system:0.0.0.0/0 (implicit)"}));
+    CHECK(ngw["snat_entries"].size() == 3);
+    CHECK(ngw["dnat_entries"][0] ==
+          json({{"name", "web"}, {"status", "Available"}, {"reason", nullptr}}));
+    CHECK(objects["ipv4_gateways"][0] == json({{"name", "igw-1"},
+                                               {"routes", {"rt-public:0.0.0.0/0"}},
+                                               {"status", "Active"},
+                                               {"reason", nullptr}}));
+
+    // A disabled IPv4 gateway is Available (created, traffic untouched).
+    auto disabled_model = design_model();
+    disabled_model.vpcs[0].route_tables[1].routes.clear();
+    disabled_model.ipv4_gateways[0].enabled = false;
+    const auto disabled = api::object_status(disabled_model, body_of(response));
+    CHECK(disabled["ipv4_gateways"][0]["status"] == "Available");
+    CHECK(disabled["ipv4_gateways"][0]["routes"].empty());
+
+    // The kernel does not hold the stored model: everything Failed, with the reason.
+    const json failed_plane = {{"reconcile", {{"state", "failed"}, {"last_error", "EPERM"}}}};
+    const auto failed = api::object_status(design_model(), failed_plane);
+    CHECK(failed["nat_gateways"][0]["status"] == "Failed");
+    CHECK(failed["nat_gateways"][0]["snat_entries"][1]["reason"] ==
+          "the kernel does not hold the stored model: EPERM");
+    CHECK(failed["ipv4_gateways"][0]["status"] == "Failed");
 }

@@ -88,10 +88,10 @@ TEST_CASE("budget: a multi-EIP entry tries its EIPs from the hashed one on, then
     const auto& second = chain_of(state, "snat/ngw-b/pair/1");
     REQUIRE(second.rules.size() == 3);
     CHECK(second.rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-b "
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-b/50 "
           "snat to 203.0.113.11:1025-65535");
     CHECK(second.rules[1].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-a "
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-a/50 "
           "counter packets 0 bytes 0 snat to 203.0.113.10:1025-65535");
     CHECK(second.rules[2].text == "counter packets 0 bytes 0 drop");
 
@@ -109,7 +109,7 @@ TEST_CASE("budget: a multi-EIP entry tries its EIPs from the hashed one on, then
     const auto inverted = std::find_if(
         second.rules[0].exprs.begin(), second.rules[0].exprs.end(), [](const kernel::Expr& e) {
             const auto* lookup = std::get_if<kernel::Lookup>(&e);
-            return lookup && lookup->set_name == "budget_full/eip-b" && lookup->invert;
+            return lookup && lookup->set_name == "budget_full/eip-b/50" && lookup->invert;
         });
     CHECK(inverted != second.rules[0].exprs.end());
 }
@@ -119,7 +119,7 @@ TEST_CASE("budget: a single-EIP entry refuses TCP/UDP when its tuple is full", "
     const auto& entry = chain_of(state, "snat/ngw-b/solo");
     REQUIRE(entry.rules.size() == 3);
     CHECK(entry.rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-c "
+          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-c/50 "
           "snat to 203.0.113.12:1025-65535");
     CHECK(entry.rules[1].text == "meta l4proto { tcp, udp } counter packets 0 bytes 0 drop");
     CHECK(entry.rules[2].text == "snat to 203.0.113.12");
@@ -143,22 +143,23 @@ TEST_CASE("budget: each EIP is counted after SNAT and marked full at the budget"
     const auto& accounting = chain_of(state, "budget_accounting");
     REQUIRE(accounting.rules.size() == 6);
     CHECK(accounting.rules[0].text ==
-          "ip saddr 203.0.113.10 add @budget_count/eip-a { ip daddr . meta l4proto . th dport "
-          "ct count over 49 } update @budget_full/eip-a { ip daddr . meta l4proto . th dport "
+          "ip saddr 203.0.113.10 add @budget_count/eip-a/50 { ip daddr . meta l4proto . th dport "
+          "ct count over 49 } update @budget_full/eip-a/50 { ip daddr . meta l4proto . th dport "
           "timeout 5s }");
     CHECK(accounting.rules[1].text ==
-          "ip saddr 203.0.113.10 add @budget_limit/eip-a { ip daddr . meta l4proto . th dport "
+          "ip saddr 203.0.113.10 add @budget_limit/eip-a/50 { ip daddr . meta l4proto . th dport "
           "ct count over 51 } counter packets 0 bytes 0 drop");
     REQUIRE(accounting.rules[1].counts);
     CHECK(accounting.rules[1].counts->entry.empty());
 
-    for (const char* name : {"budget_count/eip-a", "budget_full/eip-a", "budget_limit/eip-a"}) {
+    for (const char* name :
+         {"budget_count/eip-a/50", "budget_full/eip-a/50", "budget_limit/eip-a/50"}) {
         const auto* set = find_set(state, name);
         REQUIRE(set);
         CHECK(set->dynamic);
         CHECK(set->elements.empty());
         CHECK(set->size == natctl::compiler::budget::kTupleSetSize);
-        CHECK(set->timeout == (std::string_view(name) == "budget_full/eip-a"));
+        CHECK(set->timeout == (std::string_view(name) == "budget_full/eip-a/50"));
     }
     CHECK(natctl::compiler::budget::backstop_limit(55000) == 56100);
     CHECK(natctl::compiler::budget::backstop_limit(1) == 1);
@@ -183,11 +184,12 @@ TEST_CASE("budget: max_ports_per_instance and session_log add limit and log", "[
           fmt::format("counter packets 0 bytes 0 log prefix \"natctl budget {} pair\" group 20052 "
                       "drop",
                       realm));
-    CHECK(chain_of(state, "budget_accounting").rules.back().text ==
-          fmt::format("ip saddr 203.0.113.12 add @budget_limit/eip-c {{ ip daddr . meta l4proto . "
-                      "th dport ct count over 51 }} counter packets 0 bytes 0 log prefix \"natctl "
-                      "budget {} -\" group 20052 drop",
-                      realm));
+    CHECK(
+        chain_of(state, "budget_accounting").rules.back().text ==
+        fmt::format("ip saddr 203.0.113.12 add @budget_limit/eip-c/50 {{ ip daddr . meta l4proto . "
+                    "th dport ct count over 51 }} counter packets 0 bytes 0 log prefix \"natctl "
+                    "budget {} -\" group 20052 drop",
+                    realm));
     const auto* instances = find_set(state, "instance_ports/ngw-b");
     REQUIRE(instances);
     CHECK(instances->dynamic);
@@ -201,7 +203,7 @@ TEST_CASE("budget: max_ports_per_instance and session_log add limit and log", "[
 TEST_CASE("budget: the text form prints dynamic sets and the budget chain as nft does",
           "[budget]") {
     const auto text = natctl::compiler::render(compile(budget_model()));
-    CHECK(text.find("\tset budget_full/eip-a {\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
+    CHECK(text.find("\tset budget_full/eip-a/50 {\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
                     "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t}\n") != std::string::npos);
     CHECK(text.find("\tchain budget {\n\t\ttype filter hook postrouting priority srcnat + 10; "
                     "policy accept;\n") != std::string::npos);
@@ -215,7 +217,7 @@ TEST_CASE("budget: masquerade gateways have no budget accounting", "[budget]") {
     const auto* dispatch = find_set(state, "budget_eips");
     REQUIRE(dispatch);
     CHECK(dispatch->elements.empty());
-    CHECK(!find_set(state, "budget_count/eip-a"));
+    CHECK(!find_set(state, "budget_count/eip-a/50"));
 }
 
 TEST_CASE("budget: dynset, connlimit and log rules encode", "[budget]") {
@@ -245,29 +247,67 @@ TEST_CASE("budget: elements the data plane adds to dynamic sets are never drift"
 
     kernel::Element tuple{
         {ip("198.51.100.7").value, std::uint32_t{6}, std::uint32_t{443}}, {}, {}, {}, std::nullopt};
-    REQUIRE(nft.fill_dynamic_set("budget_full/eip-a", tuple));
-    REQUIRE(nft.fill_dynamic_set("budget_count/eip-a", tuple));
+    REQUIRE(nft.fill_dynamic_set("budget_full/eip-a/50", tuple));
+    REQUIRE(nft.fill_dynamic_set("budget_count/eip-a/50", tuple));
     CHECK(!nft.fill_dynamic_set("budget_eips", tuple));  // not dynamic
 
     auto observed = nft.dump();
     REQUIRE(observed.has_value());
-    CHECK(observed->find_set("budget_full/eip-a")->set.elements.size() == 1);
+    CHECK(observed->find_set("budget_full/eip-a/50")->set.elements.size() == 1);
     auto plan = natctl::reconciler::plan_nft(desired.table, *observed);
     CHECK(plan.empty());
 
     auto resynced = reconciler.resync(desired);
     REQUIRE(resynced.has_value());
     CHECK(!resynced->changed());
-    CHECK(nft.dump()->find_set("budget_full/eip-a")->set.elements.size() == 1);
+    CHECK(nft.dump()->find_set("budget_full/eip-a/50")->set.elements.size() == 1);
 
-    // A changed definition (another budget keeps the sets) still leaves elements alone.
-    auto other = budget_model();
-    other.nat_gateways[0].port_budget_per_eip = 40;
-    auto changed = reconciler.resync(compile(other));
+    // Rewritten chains (session_log on adds log rules) leave the elements alone.
+    auto logging = budget_model();
+    logging.nat_gateways[0].session_log = model::SessionLog::Errors;
+    auto changed = reconciler.resync(compile(logging));
     REQUIRE(changed.has_value());
     CHECK(changed->nft.chains_rewritten > 0);
     CHECK(!changed->nft.table_rebuilt);
-    CHECK(nft.dump()->find_set("budget_count/eip-a")->set.elements.size() == 1);
+    CHECK(nft.dump()->find_set("budget_count/eip-a/50")->set.elements.size() == 1);
+}
+
+TEST_CASE("budget: a budget change replaces the accounting sets in one transaction", "[budget]") {
+    // A `ct count` element keeps the limit it was created with: a tuple counted under the
+    // old budget must not keep it (issue 14), so the sets are new and the old ones go.
+    netlink::NftFake nft;
+    netlink::RouteFake routes({"veth-vpc", "veth-wan"});
+    natctl::reconciler::Reconciler reconciler(nft, routes);
+    REQUIRE(reconciler.apply(compile(budget_model())).has_value());
+    kernel::Element tuple{
+        {ip("198.51.100.7").value, std::uint32_t{17}, std::uint32_t{53}}, {}, {}, {}, std::nullopt};
+    REQUIRE(nft.fill_dynamic_set("budget_count/eip-a/50", tuple));
+    REQUIRE(nft.fill_dynamic_set("budget_full/eip-a/50", tuple));
+
+    auto lowered = budget_model();
+    lowered.nat_gateways[0].port_budget_per_eip = 40;
+    const auto desired = compile(lowered);
+    auto observed = nft.dump();
+    REQUIRE(observed.has_value());
+    auto plan = natctl::reconciler::plan_nft(desired.table, *observed);
+    CHECK(!plan.table_rebuilt);
+    CHECK(plan.sets_added == 9);  // three per budgeted EIP
+    CHECK(plan.sets_removed == 9);
+
+    auto changed = reconciler.resync(desired);
+    REQUIRE(changed.has_value());
+    auto after = nft.dump();
+    REQUIRE(after.has_value());
+    CHECK(!after->find_set("budget_count/eip-a/50"));
+    CHECK(!after->find_set("budget_full/eip-a/50"));
+    for (const char* name : {"budget_count/eip-a/40", "budget_full/eip-a/40",
+                             "budget_limit/eip-a/40", "budget_count/eip-c/40"}) {
+        const auto* set = after->find_set(name);
+        REQUIRE(set);
+        CHECK(set->set.elements.empty());
+    }
+    CHECK(chain_of(desired, "budget_accounting").rules[0].text.find("ct count over 39") !=
+          std::string::npos);
 }
 
 TEST_CASE("budget: counters of refusal and steering rules read back from the fake", "[budget]") {

@@ -219,9 +219,9 @@ TEST_CASE("cli: get tables show the fields people look for", "[cli]") {
     auto eips = select_objects(model, Kind::Eip, std::nullopt, std::nullopt);
     REQUIRE(eips.has_value());
     CHECK(render_objects(Kind::Eip, *eips, model) ==
-          "NAME        ADDRESS       GATEWAY\n"
-          "eip-egress  203.0.113.10  ngw-demo\n"
-          "eip-web     203.0.113.11  ngw-demo\n");
+          "NAME        ADDRESS       GATEWAY   INSTANCE\n"
+          "eip-egress  203.0.113.10  ngw-demo  -\n"
+          "eip-web     203.0.113.11  ngw-demo  -\n");
 
     auto routes = select_objects(model, Kind::RouteTable, std::nullopt, std::nullopt);
     REQUIRE(routes.has_value());
@@ -253,4 +253,21 @@ TEST_CASE("cli: status prints the host's warnings one per line, after the figure
           "host warnings:\n"
           "  - net.ipv4.ip_forward is 0, wanted 1: no forwarding\n"
           "  - net.netfilter.nf_conntrack_max is 10, wanted at least 20: small\n");
+}
+
+TEST_CASE("cli: status ends with one row per gateway and entry", "[cli]") {
+    const json status = json::parse(R"({"revision": 5, "objects": {
+        "nat_gateways": [{"name": "ngw-1", "status": "Available", "reason": null,
+                          "routes": ["rt-nat:0.0.0.0/0", "rt-b:192.0.2.0/24"],
+                          "snat_entries": [{"name": "s", "status": "Available", "reason": null}],
+                          "dnat_entries": []}],
+        "ipv4_gateways": [{"name": "igw-1", "status": "Available", "routes": [],
+                           "reason": "disabled"}]}})");
+    CHECK(format_status(status) ==
+          "revision  5\n"
+          "\n"
+          "KIND          NAME     STATUS     ROUTES                               REASON\n"
+          "nat_gateway   ngw-1    Available  rt-nat:0.0.0.0/0, rt-b:192.0.2.0/24  -\n"
+          "snat_entry    ngw-1/s  Available  -                                    -\n"
+          "ipv4_gateway  igw-1    Available  -                                    disabled\n");
 }

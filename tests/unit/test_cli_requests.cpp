@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/exit_codes.hpp"
+#include "cli/object_commands.hpp"
 #include "cli/object_requests.hpp"
 
 namespace {
@@ -195,4 +196,52 @@ TEST_CASE("cli: next hops and SNAT sources parse from KIND:NAME", "[cli]") {
     CHECK(parse_source("instance:app-1") == json{{"instance", "app-1"}});
     CHECK_FALSE(parse_source("subnet:x").has_value());
     CHECK_FALSE(parse_source("vsw-a").has_value());
+}
+
+TEST_CASE("cli: gateway delete --force help says EIPs are disassociated, not released", "[cli]") {
+    // A forced delete only disassociates the gateway's EIPs (the API keeps them allocated);
+    // the help must not promise a release.
+    CLI::App app{"natctl"};
+    GlobalOptions globals;
+    int exit_code = 0;
+    add_object_commands(app, globals, exit_code);
+    auto* remove = app.get_subcommand("gateway")->get_subcommand("delete");
+    const auto description = remove->get_option("--force")->get_description();
+    CHECK(description.find("disassociate") != std::string::npos);
+    CHECK(description.find("release its EIPs") == std::string::npos);
+    CHECK(remove->help().find("disassociate its EIPs") != std::string::npos);
+}
+
+TEST_CASE("cli: eip associate --instance moves the EIP in one PUT", "[cli]") {
+    auto model = quickstart();
+    model["eips"].push_back({{"name", "eip-4"}, {"address", "203.0.113.20"}});
+    auto associate = command(Kind::Eip, Verb::Associate, "eip-4");
+    associate.instance = "app-1";
+    associate.private_ip = "10.0.2.10";
+    CHECK(request_of(associate, model) == ApiRequest{"PUT", "/v1/eips/eip-4",
+                                                     json{{"name", "eip-4"},
+                                                          {"address", "203.0.113.20"},
+                                                          {"instance", "app-1"},
+                                                          {"private_ip", "10.0.2.10"}}});
+
+    // Re-association: the object as it is, with the new instance; private_ip defaults.
+    model["eips"].back()["instance"] = "app-1";
+    model["eips"].back()["private_ip"] = "10.0.2.10";
+    associate.instance = "app-2";
+    associate.private_ip.clear();
+    CHECK(request_of(associate, model).body ==
+          json{{"name", "eip-4"}, {"address", "203.0.113.20"}, {"instance", "app-2"}});
+
+    auto disassociate = command(Kind::Eip, Verb::Disassociate, "eip-4");
+    disassociate.from_instance = true;
+    CHECK(request_of(disassociate, model).body ==
+          json{{"name", "eip-4"}, {"address", "203.0.113.20"}});
+
+    associate.parent = "ngw-demo";
+    CHECK(error_of(associate, model).exit_code == kExitUsage);
+    auto neither = command(Kind::Eip, Verb::Associate, "eip-4");
+    CHECK(error_of(neither, model).exit_code == kExitUsage);
+    disassociate = command(Kind::Eip, Verb::Disassociate, "eip-web");
+    disassociate.from_instance = true;
+    CHECK(error_of(disassociate, model).exit_code == kExitRefused);
 }

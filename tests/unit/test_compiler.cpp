@@ -139,9 +139,10 @@ TEST_CASE("compiler: SNAT sources are flattened per gateway realm, longest prefi
     const auto* chain = chain_of(state, "snat/ngw-1/web");
     REQUIRE(chain);
     REQUIRE(chain->rules.size() == 3);
-    CHECK(chain->rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-3 "
-          "snat to 203.0.113.12:1025-65535");
+    CHECK(
+        chain->rules[0].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-3/55000 "
+        "snat to 203.0.113.12:1025-65535");
     CHECK(chain->rules[1].text == "meta l4proto { tcp, udp } counter packets 0 bytes 0 drop");
     CHECK(chain->rules[2].text == "snat to 203.0.113.12");
     CHECK(chain->rules[0].owner == "nat_gateways[0].snat_entries[2]");
@@ -199,12 +200,14 @@ TEST_CASE("compiler: several EIPs spread by jhash, with and without affinity", "
     const auto* second = chain_of(state, "snat/ngw-1/sticky/1");
     REQUIRE(second);
     REQUIRE(second->rules.size() == 3);
-    CHECK(second->rules[0].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-2 "
-          "snat to 203.0.113.11:2000-3000");
-    CHECK(second->rules[1].text ==
-          "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-1 "
-          "counter packets 0 bytes 0 snat to 203.0.113.10:2000-3000");
+    CHECK(
+        second->rules[0].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-2/55000 "
+        "snat to 203.0.113.11:2000-3000");
+    CHECK(
+        second->rules[1].text ==
+        "meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport != @budget_full/eip-1/55000 "
+        "counter packets 0 bytes 0 snat to 203.0.113.10:2000-3000");
 
     auto hash_of = [](const kernel::Rule& rule) {
         for (const auto& expr : rule.exprs)
@@ -365,6 +368,12 @@ TEST_CASE("compiler: IPv4 gateway coverage and the inbound policy follow `enable
               std::vector<kernel::Element>{key_only(addr("203.0.113.50"))});
         for (const auto& rule : state.rules)
             CHECK(rule.priority != 10200u);
+        // Traffic untouched until activation: the disabled gateway carries nothing, the
+        // public IP arrives by the NAT gateway as in a VPC without an IPv4 gateway.
+        CHECK(set_of(state, "outside_realms").elements.size() == 1);
+        CHECK(set_of(state, "return_marks").elements ==
+              std::vector<kernel::Element>{
+                  pair(addr("203.0.113.50"), 0x4e540000u | realm_of("ngw-1"))});
     }
 }
 
@@ -579,8 +588,8 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
     // Every named set exists even when empty, so that the layout is static; each EIP with a
     // port budget adds three accounting sets (count, full, limit).
-    CHECK(first.table.sets.size() == 12 + 2 * 3);
-    CHECK(compile(model::Model{}).table.sets.size() == 12);
+    CHECK(first.table.sets.size() == 13 + 2 * 3);
+    CHECK(compile(model::Model{}).table.sets.size() == 13);
     CHECK(compile(model::Model{}).table.chains.size() == 8);
 }
 
@@ -687,4 +696,40 @@ TEST_CASE("compiler: compile_chains gives exactly the chains of a whole compile"
         CHECK(!chains.empty());
         CHECK(chains == compile(loaded).table.chains);
     }
+}
+
+TEST_CASE("compiler: an EIP associated with an instance is 1:1 and beats an IP mapping",
+          "[compiler]") {
+    auto m = base_model();
+    m.eips.push_back({"eip-4", ip("203.0.113.20"), "app-1", ip("10.0.1.21")});
+    m.eips.push_back({"eip-5", ip("203.0.113.21"), "web-1", std::nullopt});
+    m.nat_gateways[0].dnat_entries = {ip_mapping("app-map", "eip-3", "10.0.1.21")};
+    const auto state = compile(m);
+    // Egress: the associated EIP wins for 10.0.1.21; web-1 leaves by eip-5 (its first IP);
+    // 10.0.1.20 has neither.
+    CHECK(set_of(state, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.10"), addr("203.0.113.21")),
+                                       pair(addr("10.0.1.21"), addr("203.0.113.20"))});
+    CHECK(set_of(state, "dnat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("203.0.113.12"), addr("10.0.1.21")),
+                                       pair(addr("203.0.113.20"), addr("10.0.1.21")),
+                                       pair(addr("203.0.113.21"), addr("10.0.1.10"))});
+    CHECK(set_of(state, "dnat_open").elements ==
+          std::vector<kernel::Element>{key_only(addr("203.0.113.12")),
+                                       key_only(addr("203.0.113.20")),
+                                       key_only(addr("203.0.113.21"))});
+    const auto lines = route_lines(state);
+    CHECK(has_line(lines, "ip address add 203.0.113.20/32 dev veth-wan"));
+    CHECK(has_line(lines, "ip address add 203.0.113.21/32 dev veth-wan"));
+
+    // Re-associated: only the 1:1 elements change.
+    auto moved = m;
+    moved.eips[3].instance = "web-1";
+    moved.eips[3].private_ip.reset();
+    moved.eips.pop_back();
+    const auto after = compile(moved);
+    CHECK(set_of(after, "snat_ip").elements ==
+          std::vector<kernel::Element>{pair(addr("10.0.1.10"), addr("203.0.113.20")),
+                                       pair(addr("10.0.1.21"), addr("203.0.113.12"))});
+    CHECK(after.table.chains == state.table.chains);
 }

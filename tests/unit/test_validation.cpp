@@ -262,7 +262,8 @@ std::vector<Case> invalid_documents() {
         {"public IP in a VPC without any gateway",
          {{"/vpcs/-", vpc_dev()}, {"/vpcs/1/instances/0/public_ip", "203.0.113.60"}},
          {{"vpcs[1].instances[0].public_ip",
-           "vpc vpc-dev has neither an IPv4 gateway nor a NAT gateway, so no outside interface "
+           "vpc vpc-dev has neither an enabled IPv4 gateway nor a NAT gateway, so no outside "
+           "interface "
            "carries 203.0.113.60; add one"}}},
 
         // ---- routes --------------------------------------------------------------------------
@@ -758,4 +759,137 @@ TEST_CASE("load_model parses and validates", "[model]") {
 
     auto empty = natctl::model::load_model(R"({"version": 1})");
     CHECK(empty.has_value());
+}
+
+namespace {
+
+Errors load_errors(const json& document) {
+    auto loaded = natctl::model::load_model(document.dump());
+    REQUIRE_FALSE(loaded.has_value());
+    return loaded.error();
+}
+
+}  // namespace
+
+TEST_CASE("a reading error does not hide the document's semantic errors", "[model]") {
+    // Issue 14: public_port 70000 used to hide the unknown EIP of another entry.
+    auto document = apply(base_document(), {{kDnatEntries + "/0/public_port", "70000"},
+                                            {kDnatEntries + "/1/eip", "eip-9"}});
+    auto errors = load_errors(document);
+    INFO(show(errors));
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].path == "nat_gateways[0].dnat_entries[0].public_port");
+    CHECK(errors[0].reason.find("70000") != std::string::npos);
+    CHECK(errors[1] ==
+          natctl::model::Error{"nat_gateways[0].dnat_entries[1].eip", "eip eip-9 does not exist"});
+
+    // Both in one entry: the entry's other fields are still judged.
+    document = apply(base_document(), {{kDnatEntries + "/0/public_port", "70000"},
+                                       {kDnatEntries + "/0/eip", "eip-9"}});
+    errors = load_errors(document);
+    INFO(show(errors));
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].path == "nat_gateways[0].dnat_entries[0].eip");
+    CHECK(errors[1].path == "nat_gateways[0].dnat_entries[0].public_port");
+
+    // The API's whole-document write goes through the same function.
+    auto read = natctl::model::read_model(document);
+    CHECK(natctl::model::document_errors(read) == errors);
+}
+
+TEST_CASE("values that could not be read are not judged as their placeholders", "[model]") {
+    // A malformed CIDR reads as 0.0.0.0/0, an unreadable route as a default route: neither
+    // may produce findings about overlaps or duplicates the document does not contain.
+    auto document =
+        apply(base_document(),
+              {{"/vpcs/0/vswitches/0/cidr", "10.0.1.0/33"},
+               {"/vpcs/0/route_tables/0/routes/0", 7},
+               {"/vpcs/0/route_tables/0/routes/-",
+                {{"destination", "0.0.0.0/0"}, {"next_hop", {{"nat_gateway", "ngw-1"}}}}},
+               {"/eips/0/address", "203.0.113"},
+               {kSnatEntries + "/2/eips/0", "eip-7"}});
+    auto errors = load_errors(document);
+    INFO(show(errors));
+    std::vector<std::string> paths;
+    for (const auto& error : errors)
+        paths.push_back(error.path);
+    CHECK(paths == std::vector<std::string>{"vpcs[0].vswitches[0].cidr",
+                                            "vpcs[0].route_tables[0].routes[0]", "eips[0].address",
+                                            "nat_gateways[0].snat_entries[2].eips[0]"});
+}
+
+TEST_CASE("a document that is not an object or has another version is not judged further",
+          "[model]") {
+    auto errors = load_errors(json::array({1}));
+    CHECK(errors == Errors{{"", "expected an object, got an array"}});
+    errors = load_errors(apply(base_document(), {{"/version", 2}, {"/eips/0/name", "bad name"}}));
+    CHECK(errors.size() == 1);
+    CHECK(errors.at(0).path == "version");
+}
+
+TEST_CASE("EIPs associated with an instance", "[model]") {
+    auto eip = [](json extra) {
+        json object = {{"name", "eip-9"}, {"address", "203.0.113.30"}};
+        object.update(extra);
+        return Edit{"/eips/-", object};
+    };
+    CHECK(errors_of(apply(base_document(), {eip({{"instance", "web-1"}})})).empty());
+    CHECK(errors_of(
+              apply(base_document(), {eip({{"instance", "app-1"}, {"private_ip", "10.0.1.21"}})}))
+              .empty());
+
+    struct Bad {
+        const char* description;
+        std::vector<Edit> edits;
+        Errors expected;
+    };
+    const std::vector<Bad> bad = {
+        {"unknown instance",
+         {eip({{"instance", "nobody"}})},
+         {{"eips[3].instance", "instance nobody does not exist"}}},
+        {"private_ip not of the instance",
+         {eip({{"instance", "web-1"}, {"private_ip", "10.0.1.20"}})},
+         {{"eips[3].private_ip", "10.0.1.20 is not a private IP of instance web-1"}}},
+        {"private_ip without instance",
+         {eip({{"private_ip", "10.0.1.10"}})},
+         {{"eips[3].private_ip",
+           "private_ip names the instance address an EIP is associated with; it needs "
+           "instance"}}},
+        {"instance with a public_ip",
+         {eip({{"instance", "bastion"}})},
+         {{"eips[3].instance",
+           "instance bastion has public_ip 203.0.113.50 "
+           "(vpcs[0].instances[2].public_ip): remove it before associating "
+           "an EIP"}}},
+        {"also on a NAT gateway",
+         {{"/eips/2/instance", "web-1"}},
+         {{"eips[2].instance",
+           "eip eip-3 is associated with nat gateway ngw-1 "
+           "(nat_gateways[0].eips[2]); an EIP is associated with one NAT "
+           "gateway or one instance"}}},
+        {"two EIPs on one private IP",
+         {eip({{"instance", "web-1"}}),
+          {"/eips/-",
+           {{"name", "eip-10"},
+            {"address", "203.0.113.31"},
+            {"instance", "web-1"},
+            {"private_ip", "10.0.1.10"}}}},
+         {{"eips[4].private_ip",
+           "10.0.1.10 of instance web-1 already has eip eip-9 (eips[3]); "
+           "a private IP has at most one EIP"}}},
+    };
+    for (const auto& test : bad) {
+        INFO(test.description);
+        auto errors = errors_of(apply(base_document(), test.edits));
+        INFO("got:\n" << show(errors));
+        CHECK(errors == test.expected);
+    }
+
+    // Round trip: the association fields are written back only when present.
+    auto document =
+        apply(base_document(), {eip({{"instance", "app-1"}, {"private_ip", "10.0.1.21"}})});
+    auto model = natctl::model::from_json(document);
+    REQUIRE(model.has_value());
+    CHECK(natctl::model::to_json(*model)["eips"][3] == document["eips"][3]);
+    CHECK(!natctl::model::to_json(*model)["eips"][0].contains("instance"));
 }
