@@ -9,6 +9,7 @@ packages=(
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
+    keepalived conntrackd  # the HA failover test, demo and bench (docs/HA.md)
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package

@@ -105,6 +105,10 @@ std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view te
             auto file = session_log_field(value);
             if (!file) return std::unexpected(file.error());
             config.session_log_file = *file;
+        } else if (key == "ha") {
+            auto ha = parse_ha_settings(value);
+            if (!ha) return std::unexpected(ha.error());
+            config.ha = std::move(*ha);
         } else if (key == "resync_interval_s") {
             auto n = unsigned_field(value, key, 0, 86400);
             if (!n) return std::unexpected(n.error());

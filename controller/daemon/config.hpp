@@ -13,6 +13,8 @@
 
 #include <spdlog/common.h>
 
+#include "controller/daemon/ha_settings.hpp"
+
 namespace natctl::daemon {
 
 // A session log written to a file: rotated once it would exceed max_bytes, keeping
@@ -42,6 +44,8 @@ struct DaemonConfig {
     // systemd journal ("journal", the default) or a file ({"path", "max_bytes", "keep"}).
     // The destination needs a restart; SIGHUP reopens the file (after logrotate).
     std::optional<SessionLogFile> session_log_file;
+    // Active/standby high availability (docs/HA.md); absent: a single node. Restart.
+    std::optional<HaSettings> ha;
 
     bool operator==(const DaemonConfig&) const = default;
 };
