@@ -8,6 +8,9 @@
 //      interleaved.
 //
 //   conntrack_accounting [--entries N] [--runs R]
+//   conntrack_accounting --inject-only N
+//      only injects the N entries and exits (bench/ha_failover.sh: connections for
+//      conntrackd to sync and commit)
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
@@ -147,12 +150,20 @@ int main(int argc, char** argv) {
     int runs = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
+        if (flag == "--inject-only") {
+            const auto count = std::stoul(argv[i + 1]);
+            const auto start = Clock::now();
+            const auto failed = inject(count);
+            std::printf("injected %zu entries in %.0f ms, %zu refused\n", count - failed,
+                        ms_since(start), failed);
+            return failed == 0 ? 0 : 1;
+        }
         if (flag == "--entries")
             entries = std::stoul(argv[i + 1]);
         else if (flag == "--runs")
             runs = std::stoi(argv[i + 1]);
         else {
-            std::fprintf(stderr, "usage: %s [--entries N] [--runs R]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--entries N] [--runs R] | --inject-only N\n", argv[0]);
             return 2;
         }
     }

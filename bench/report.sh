@@ -335,6 +335,14 @@ write_report() {
     done
     echo
 
+    # ---- 6. HA failover --------------------------------------------------------------------------
+    case "$(r ha)" in
+    ok*) cat "$TMP/ha.txt"; echo ;;
+    failed*) echo '### 6. HA failover'; echo; echo '`bench/ha_failover.sh` failed in this run; its output:'
+             echo; echo '```'; tail -n 30 "$TMP/ha.txt"; echo '```'; echo ;;
+    skipped*) echo '### 6. HA failover'; echo; echo 'Skipped in a smoke run.'; echo ;;
+    esac
+
     # ---- closing -------------------------------------------------------------------------------
     echo '### Closing note'
     echo

@@ -134,16 +134,13 @@ std::string format_status(const json& status) {
     std::string out = render_pairs(ordered_pairs(
         figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"}, {"objects"}));
     if (warnings.is_array() && !warnings.empty()) {
-        out += "host warnings:
-";
+        out += "host warnings:\n";
         for (const auto& warning : warnings)
-            out += fmt::format("  - {}
-", cell_text(warning));
+            out += fmt::format("  - {}\n", cell_text(warning));
     }
     if (status.is_object())
         if (auto objects = status.find("objects"); objects != status.end() && objects->is_object())
-            out += "
-" + format_object_status(*objects);
+            out += "\n" + format_object_status(*objects);
     return out;
 }
 

@@ -8,6 +8,7 @@
 #include "cli/daemon_commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/global_options.hpp"
+#include "cli/ha_command.hpp"
 #include "cli/object_commands.hpp"
 #include "cli/ports_command.hpp"
 #include "cli/render_command.hpp"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     add_object_commands(app, globals, exit_code);
     add_ports_command(app, globals, exit_code);
     add_sessions_command(app, globals, exit_code);
+    add_ha_command(app, globals, exit_code);
 
     try {
         app.parse(argc, argv);

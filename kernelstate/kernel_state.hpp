@@ -78,6 +78,7 @@ enum class FieldType : std::uint8_t {
     InetService,  // TYPE_INET_SERVICE (13), 2 bytes network order
     Mark,         // TYPE_MARK (19), 4 bytes host order
     Realm,        // TYPE_REALM (22), 4 bytes host order
+    CtState,      // TYPE_CT_STATE (26), 4 bytes host order: a bitmask (new = 8)
     IfName,       // TYPE_IFNAME (41), 16 bytes, zero padded
 };
 

@@ -73,6 +73,7 @@ ByteOrder field_byte_order(FieldType type) {
         case FieldType::InetProto:
         case FieldType::Mark:
         case FieldType::Realm:
+        case FieldType::CtState:
         case FieldType::IfName:
             return ByteOrder::Host;
     }
@@ -175,6 +176,8 @@ std::uint32_t nft_type_id(FieldType type) {
             return 19;
         case FieldType::Realm:
             return 22;
+        case FieldType::CtState:
+            return 26;
         case FieldType::IfName:
             return 41;
     }
@@ -195,6 +198,7 @@ std::uint32_t field_length(FieldType type) {
         case FieldType::Ipv4:
         case FieldType::Mark:
         case FieldType::Realm:
+        case FieldType::CtState:
             return 4;
     }
     return 0;
@@ -213,8 +217,9 @@ std::uint32_t concat_type_id(std::span<const FieldType> fields) {
 
 std::expected<std::vector<FieldType>, std::string> split_concat_type_id(std::uint32_t id) {
     static constexpr FieldType kAll[] = {
-        FieldType::Verdict,     FieldType::Integer32, FieldType::Ipv4,  FieldType::InetProto,
-        FieldType::InetService, FieldType::Mark,      FieldType::Realm, FieldType::IfName};
+        FieldType::Verdict,   FieldType::Integer32,   FieldType::Ipv4,
+        FieldType::InetProto, FieldType::InetService, FieldType::Mark,
+        FieldType::Realm,     FieldType::CtState,     FieldType::IfName};
     std::vector<FieldType> fields;
     if (id == 0) return std::unexpected(std::string("key type 0"));
     while (id != 0) {
@@ -280,6 +285,7 @@ static std::expected<std::uint32_t, std::string> encode_value_into(
                 case FieldType::Integer32:
                 case FieldType::Mark:
                 case FieldType::Realm:
+                case FieldType::CtState:
                     if (network_order_integers)
                         put_be(out, *number, 4);
                     else
@@ -332,7 +338,8 @@ std::expected<std::vector<kernel::Scalar>, std::string> decode_value(
                 break;
             case FieldType::Integer32:
             case FieldType::Mark:
-            case FieldType::Realm: {
+            case FieldType::Realm:
+            case FieldType::CtState: {
                 std::uint32_t number = 0;
                 if (network_order_integers)
                     number = get_be(in, 4);

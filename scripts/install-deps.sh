@@ -18,6 +18,7 @@ packages=(
     # the libFuzzer targets (scripts/fuzz.sh, tests/fuzz/regression.sh): clang 16 is the
     # oldest Debian 12 clang whose C++23 support compiles natctl against libstdc++ 12
     clang-16 libclang-rt-16-dev
+    keepalived conntrackd  # the HA failover test, demo and bench (docs/HA.md)
 )
 
 # promtool checks natctld's metrics in the tests. It ships only inside the Debian package

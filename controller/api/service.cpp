@@ -711,6 +711,8 @@ HttpResponse Service::handle(const HttpRequest& request) {
         if (auto answered =
                 handle_conntrack_request(request, store_.current(), conntrack_, budget_counts_))
             return *answered;
+        for (const auto& extension : extensions_)
+            if (auto answered = extension(request)) return *answered;
         auto response = Handler(store_, data_plane_, request, dnat_index_, validated_revision_,
                                 answered_revision_, dnat_change_observer_, status_sections_)
                             .run();

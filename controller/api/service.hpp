@@ -113,9 +113,15 @@ class Service {
         status_sections_.emplace_back(std::move(name), std::move(section));
     }
 
+    // Endpoints wired in by the daemon beside the model's (high availability: /v1/ha): asked
+    // first; nullopt passes the request on.
+    using Extension = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
+    void add_extension(Extension extension) { extensions_.push_back(std::move(extension)); }
+
   private:
     store::Store& store_;
     DataPlane& data_plane_;
+    std::vector<Extension> extensions_;
     const conntrack::Tracker* conntrack_ = nullptr;
     BudgetCountsSource budget_counts_;
     DnatChangeObserver dnat_change_observer_;

@@ -330,6 +330,9 @@ class Compiler {
             dnat_ports.take());
         add(make_set(rules::kEchoLocal, {FieldType::Ipv4}, {}, false), echo_local.take());
         add(make_set(rules::kEchoSilent, {FieldType::Ipv4}, {}, false), echo_silent.take());
+        // Empty: new connections flow. natctld's high availability fills it while the node is
+        // not the primary (controller/compiler/ha_gate.hpp).
+        add(make_set(rules::kHaHold, {FieldType::CtState}, {}, false), {});
         add(make_set(rules::kIgwCovered, {FieldType::Ipv4}, {}, true),
             interval_elements(igw_covered));
         add(make_set(rules::kOutsideIfaces, {FieldType::IfName}, {}, false), outside_ifaces.take());
@@ -460,12 +463,14 @@ class Compiler {
                    {rules::prerouting_echo_local(), rules::prerouting_dnat_ports(),
                     rules::prerouting_dnat_ip()});
         base_chain("mark_replies", "filter", "prerouting", -150, {rules::mark_replies()});
-        base_chain("input", "filter", "input", 0, {rules::input_echo_silent()});
+        base_chain("input", "filter", "input", 0,
+                   {rules::input_ha_hold(), rules::input_echo_silent()});
         base_chain("forward", "filter", "forward", 0, rules::forward());
         base_chain("postrouting", "nat", "postrouting", 100, rules::postrouting());
 
         std::vector<kernel::Chain> regular;
         regular.push_back(kernel::Chain{rules::kInboundChain, std::nullopt, rules::inbound(), ""});
+        regular.push_back(kernel::Chain{rules::kHaHoldChain, std::nullopt, rules::ha_hold(), ""});
         kernel::Chain accounting{budget::kAccountingChain, std::nullopt, {}, ""};
         for (const auto& [eip, gateway] : budgeted_eips())
             for (auto& rule : budget::eip_accounting_rules(budget_gateway(gateway), eip))

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 #include "controller/model/addr.hpp"
 
@@ -29,6 +30,24 @@ std::string name(const Scalar& value) {
     return held ? *held : std::string{};
 }
 
+// nft's names of the conntrack state bits, as it lists them: "new", "established,related".
+std::string ct_state_text(std::uint32_t bits) {
+    static constexpr std::pair<std::uint32_t, const char*> kNames[] = {{0x1, "invalid"},
+                                                                       {0x2, "established"},
+                                                                       {0x4, "related"},
+                                                                       {0x8, "new"},
+                                                                       {0x40, "untracked"}};
+    std::string text;
+    for (const auto& [bit, word] : kNames) {
+        if ((bits & bit) == 0) continue;
+        if (!text.empty()) text += ",";
+        text += word;
+        bits &= ~bit;
+    }
+    if (bits != 0 || text.empty()) text += fmt::format("{}0x{:08x}", text.empty() ? "" : ",", bits);
+    return text;
+}
+
 const char* type_name(FieldType type) {
     switch (type) {
         case FieldType::Verdict:
@@ -45,6 +64,8 @@ const char* type_name(FieldType type) {
             return "mark";
         case FieldType::Realm:
             return "realm";
+        case FieldType::CtState:
+            return "ct_state";
         case FieldType::IfName:
             return "ifname";
     }
@@ -60,6 +81,8 @@ std::string field_text(FieldType type, const Scalar& value) {
             return fmt::format("{}", number(value));
         case FieldType::Mark:
             return fmt::format("0x{:08x}", number(value));
+        case FieldType::CtState:
+            return ct_state_text(number(value));
         case FieldType::IfName:
             return fmt::format("\"{}\"", name(value));
         default:
@@ -199,9 +222,12 @@ std::string render_set(const kernel::Set& set) {
     if (!flags.empty()) text += fmt::format("\t\tflags {}\n", fmt::join(flags, ","));
     if (!set.comment.empty()) text += fmt::format("\t\tcomment \"{}\"\n", set.comment);
     if (!set.elements.empty()) {
-        // nft puts two single-address elements on a line, every other kind one per line.
-        const std::size_t per_line =
-            set.key.size() == 1 && set.key.front() == FieldType::Ipv4 ? 2 : 1;
+        // nft puts two single-address elements on a line, conntrack states (the HA gate's
+        // `invalid, new`) on one line, every other kind one per line.
+        const bool single = set.key.size() == 1;
+        const std::size_t per_line = single && set.key.front() == FieldType::CtState ? 8
+                                     : single && set.key.front() == FieldType::Ipv4  ? 2
+                                                                                     : 1;
         text += "\t\telements = { ";
         const auto ordered = listing_order(set);
         for (std::size_t index = 0; index < ordered.size(); ++index) {

@@ -185,9 +185,44 @@ std::vector<Rule> forward() {
     confirmed.push_back(verdict(Verdict::Kind::Accept));
     std::vector<Rule> out;
     out.push_back(make_rule("ct status confirmed accept", std::move(confirmed)));
+    // After the fast path: a connection the takeover has not committed yet is never
+    // confirmed on this node, and an empty ha_hold (a single node, or the primary) costs
+    // one lookup on each connection's first packet only.
+    out.push_back(forward_ha_hold());
     out.push_back(make_rule("iifname @outside_ifaces ip daddr @vpc_cidrs jump inbound",
                             {MetaLoad{kMetaIifname, kReg1}, lookup(kOutsideIfaces), ip_daddr(),
                              lookup(kVpcCidrs), verdict(Verdict::Kind::Jump, kInboundChain)}));
+    return out;
+}
+
+Rule forward_ha_hold() {
+    return make_rule("ct state @ha_hold jump ha_hold",
+                     {CtLoad{kCtState, std::nullopt, kReg1}, lookup(kHaHold),
+                      verdict(Verdict::Kind::Jump, kHaHoldChain)});
+}
+
+Rule input_ha_hold() {
+    return make_rule("ip daddr @budget_eips ct state @ha_hold jump ha_hold",
+                     {ip_daddr(), lookup(kBudgetEips), CtLoad{kCtState, std::nullopt, kReg1},
+                      lookup(kHaHold), verdict(Verdict::Kind::Jump, kHaHoldChain)});
+}
+
+std::vector<Rule> ha_hold() {
+    // A connection that starts with a SYN is new for certain; anything else may be the
+    // middle of a connection whose conntrack entry the takeover has not committed yet:
+    // translating it now would give it a fresh mapping (another port), and a TCP segment
+    // delivered to the node itself would be answered with a reset; either kills it.
+    constexpr std::uint8_t kTcpFlagsOffset = 13;
+    constexpr std::uint8_t kFinSynRstAck = 0x01 | 0x02 | 0x04 | 0x10;
+    constexpr std::uint8_t kSyn = 0x02;
+    std::vector<Rule> out;
+    out.push_back(make_rule("tcp flags syn / fin,syn,rst,ack return",
+                            {l4proto(), Cmp{kReg1, CmpOp::Eq, {kProtoTcp}},
+                             PayloadLoad{PayloadBase::Transport, kTcpFlagsOffset, 1, kReg1},
+                             Bitwise{kReg1, kReg1, {kFinSynRstAck}, {0}},
+                             Cmp{kReg1, CmpOp::Eq, {kSyn}}, verdict(Verdict::Kind::Return)}));
+    out.push_back(
+        make_rule("counter packets 0 bytes 0 drop", {Counter{}, verdict(Verdict::Kind::Drop)}));
     return out;
 }
 

@@ -18,6 +18,7 @@ inline constexpr const char* kDnatOpen = "dnat_open";
 inline constexpr const char* kDnatPorts = "dnat_ports";
 inline constexpr const char* kEchoLocal = "echo_local";
 inline constexpr const char* kEchoSilent = "echo_silent";
+inline constexpr const char* kHaHold = "ha_hold";
 inline constexpr const char* kIgwCovered = "igw_covered";
 inline constexpr const char* kOutsideIfaces = "outside_ifaces";
 inline constexpr const char* kOutsideRealms = "outside_realms";
@@ -27,6 +28,12 @@ inline constexpr const char* kSnatSources = "snat_sources";
 inline constexpr const char* kVpcCidrs = "vpc_cidrs";
 
 inline constexpr const char* kInboundChain = "inbound";
+inline constexpr const char* kHaHoldChain = "ha_hold";
+
+// Conntrack state bits: a connection's first packet (`ct state new`), and a packet that
+// belongs to no connection conntrack knows (`ct state invalid`).
+inline constexpr std::uint32_t kCtStateNew = 0x8;
+inline constexpr std::uint32_t kCtStateInvalid = 0x1;
 
 inline constexpr std::uint32_t kJhashSeed = 0x6e61746c;  // "natl"
 
@@ -46,8 +53,17 @@ kernel::Rule prerouting_dnat_ports();
 kernel::Rule prerouting_dnat_ip();
 kernel::Rule mark_replies();
 kernel::Rule input_echo_silent();
-// Established and confirmed packets first (accepted at once), then the inbound check.
+// Confirmed packets first (accepted at once), then the HA gate, then the inbound check.
 std::vector<kernel::Rule> forward();
+// High availability (docs/HA.md): while set ha_hold holds `invalid` and `new`, the first
+// packet of every connection, and every packet of a connection conntrack does not know
+// (yet), goes through chain ha_hold, which lets a clean TCP SYN pass and drops the rest:
+// in forward, and in input for the SNAT EIPs (budget_eips): a reply that reaches the node
+// before its connection is committed would draw a TCP reset that kills the connection, or
+// create a UDP entry of its own whose tuple then refuses the commit of the real one.
+kernel::Rule forward_ha_hold();
+kernel::Rule input_ha_hold();
+std::vector<kernel::Rule> ha_hold();
 std::vector<kernel::Rule> inbound();
 std::vector<kernel::Rule> postrouting();
 

@@ -112,6 +112,10 @@ std::expected<DaemonConfig, std::string> parse_daemon_config(std::string_view te
                 config.host_settings = HostSettingsMode::Set;
             else
                 return std::unexpected("host_settings: expected \"check\" or \"set\"");
+        } else if (key == "ha") {
+            auto ha = parse_ha_settings(value);
+            if (!ha) return std::unexpected(ha.error());
+            config.ha = std::move(*ha);
         } else if (key == "resync_interval_s") {
             auto n = unsigned_field(value, key, 0, 86400);
             if (!n) return std::unexpected(n.error());

@@ -14,6 +14,7 @@
 #include <spdlog/common.h>
 
 #include "controller/daemon/host_settings.hpp"
+#include "controller/daemon/ha_settings.hpp"
 
 namespace natctl::daemon {
 
@@ -47,6 +48,8 @@ struct DaemonConfig {
     // "check": warn about host settings that do not suit the model; "set": also set what
     // is safe to set (host_settings.hpp). SIGHUP applies a change at once.
     HostSettingsMode host_settings = HostSettingsMode::Check;
+    // Active/standby high availability (docs/HA.md); absent: a single node. Restart.
+    std::optional<HaSettings> ha;
 
     bool operator==(const DaemonConfig&) const = default;
 };

@@ -23,6 +23,7 @@
 #include "controller/daemon/config.hpp"
 #include "controller/daemon/data_plane.hpp"
 #include "controller/daemon/host_monitor.hpp"
+#include "controller/daemon/ha.hpp"
 #include "controller/daemon/http_server.hpp"
 #include "controller/daemon/kernel_events.hpp"
 #include "controller/daemon/metrics.hpp"
@@ -350,6 +351,10 @@ int run_daemon(const DaemonOptions& options) {
     data_plane.set_apply_observer([&daemon_metrics](bool ok, std::chrono::duration<double> took) {
         daemon_metrics.record_apply(ok, took);
     });
+    // High availability: a node that was not the primary holds new connections from its
+    // first apply on (docs/HA.md).
+    if (config->ha)
+        data_plane.hold_new_flows_from_start(restore_ha_role(options.state_dir) != HaRole::Primary);
     // Minimal diffs against what the kernel holds: nothing is flushed, so connections
     // through a data plane left by a previous run (or a crash) keep flowing.
     auto startup = data_plane.reconcile((*store)->current(), ReconcileCause::Startup);
@@ -403,6 +408,15 @@ int run_daemon(const DaemonOptions& options) {
         metrics::BudgetSources{current_model, [&store] { return (*store)->revision(); }});
     metrics::add_budget_metrics(registry, budget_counters);
     service.set_budget_counts([budget_counters] { return budget_counters->read(); });
+    std::unique_ptr<HaController> ha;
+    if (config->ha) {
+        ha =
+            std::make_unique<HaController>(io, *config->ha, options.state_dir, data_plane, **store);
+        ha->add_metrics(registry);
+        service.add_extension(
+            [&ha](const api::HttpRequest& request) { return ha->handle(request); });
+        ha->start();
+    }
     metrics::MetricsServer metrics_server(io, *metrics_endpoint,
                                           [&registry] { return registry.render(); });
     HostMonitor host(io, current_model, config->host_settings);

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/compiler/compile.hpp"
+#include "controller/compiler/ha_gate.hpp"
 #include "controller/compiler/incremental.hpp"
 #include "controller/compiler/translations.hpp"
 
@@ -93,6 +94,7 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
     const model::Model& model, bool dry_run, reconciler::Mode mode, reconciler::Purge purge) {
     const auto started = std::chrono::steady_clock::now();
     auto desired = compiler::compile(model);
+    if (hold_new_flows_) compiler::close_ha_gate(desired);
     auto translations = compiler::index_translations(model);
     std::unique_lock index_lock(index_mutex_, std::defer_lock);
     if (!dry_run) index_lock.lock();

@@ -86,6 +86,16 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::expected<api::KernelChange, std::string> reconcile(const model::Model& stored,
                                                             ReconcileCause cause);
 
+    // High availability (data_plane_ha.cpp, docs/HA.md): while held, the HA gate drops the
+    // first packet of every connection but a clean TCP SYN. Every later apply keeps it.
+    // Opening or closing is one set element against the committed copy; a full reconcile
+    // to `stored` when there is none. On failure the flag is still recorded (the next
+    // reconcile enforces it).
+    std::expected<void, std::string> hold_new_flows(bool hold, const model::Model& stored);
+    bool new_flows_held() const { return hold_new_flows_; }
+    // Before the first apply: what it starts with (the role natctld restored at start-up).
+    void hold_new_flows_from_start(bool hold) { hold_new_flows_ = hold; }
+
     std::uint64_t drift_repairs() const { return drift_repairs_; }
     bool in_sync() const { return in_sync_; }
 
@@ -116,6 +126,7 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::optional<std::time_t> last_apply_time_;
     std::string last_error_;
     std::uint64_t drift_repairs_ = 0;
+    bool hold_new_flows_ = false;
     ApplyObserver apply_observer_;
     // After translations_ and index_mutex_, which its worker uses.
     std::unique_ptr<ConntrackPurger> purger_;

@@ -588,9 +588,9 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
     // Every named set exists even when empty, so that the layout is static; each EIP with a
     // port budget adds three accounting sets (count, full, limit).
-    CHECK(first.table.sets.size() == 13 + 2 * 3);
-    CHECK(compile(model::Model{}).table.sets.size() == 13);
-    CHECK(compile(model::Model{}).table.chains.size() == 8);
+    CHECK(first.table.sets.size() == 14 + 2 * 3);
+    CHECK(compile(model::Model{}).table.sets.size() == 14);
+    CHECK(compile(model::Model{}).table.chains.size() == 9);
 }
 
 TEST_CASE("render: elements are listed the way nft lists them", "[compiler]") {
