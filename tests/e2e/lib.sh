@@ -310,7 +310,7 @@ gw_state() {
         echo "##      without the elements of dynamic sets: the kernel adds and expires those per connection)"
         nsx "$GW" nft -s list ruleset | without_dynamic_elements
         echo "## rules"; nsx "$GW" ip rule show
-        echo "## routes"; nsx "$GW" ip -N route show table all
+        echo "## routes"; nsx "$GW" ip -4 -N route show table all  # natctl routes only IPv4; IPv6 link-local routes appear when DAD ends
         echo "## addresses"; nsx "$GW" ip -4 addr show
     } 2>&1
 }
