@@ -132,7 +132,8 @@ std::string format_status(const json& status) {
                 host->erase(found);
             }
     std::string out = render_pairs(ordered_pairs(
-        figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"}, {"objects"}));
+        figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"},
+        {"objects"}));
     if (warnings.is_array() && !warnings.empty()) {
         out += "host warnings:\n";
         for (const auto& warning : warnings)

@@ -44,12 +44,13 @@ struct PortMappingRange {
 inline std::optional<PortMappingRange> port_mapping_of(std::uint32_t eip_address,
                                                        const model::DnatEntry& entry) {
     if (entry.ip_mapping() || !entry.public_port || !entry.private_port) return std::nullopt;
-    return PortMappingRange{eip_address,
-                            static_cast<std::uint8_t>(entry.protocol == model::DnatProtocol::Udp
-                                                          ? 17
-                                                          : 6),
-                            entry.public_port->lo, entry.public_port->hi, entry.private_ip.value,
-                            entry.private_port->lo};
+    return PortMappingRange{
+        eip_address,
+        static_cast<std::uint8_t>(entry.protocol == model::DnatProtocol::Udp ? 17 : 6),
+        entry.public_port->lo,
+        entry.public_port->hi,
+        entry.private_ip.value,
+        entry.private_port->lo};
 }
 
 // A 1:1 address translation (IP mapping or instance public IP), in one direction.

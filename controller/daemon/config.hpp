@@ -13,8 +13,8 @@
 
 #include <spdlog/common.h>
 
-#include "controller/daemon/host_settings.hpp"
 #include "controller/daemon/ha_settings.hpp"
+#include "controller/daemon/host_settings.hpp"
 
 namespace natctl::daemon {
 

@@ -274,12 +274,12 @@ TEST_CASE("a failing route rolls back what the same apply added before it", "[ke
 
 TEST_CASE("foreign rules, routes and addresses are neither listed nor touched", "[kernel][route]") {
     RouteTestNamespace ns;
-    ns.ip("rule add priority 10500 from 10.5.0.0/16 lookup 20001");            // no protocol
+    ns.ip("rule add priority 10500 from 10.5.0.0/16 lookup 20001");             // no protocol
     ns.ip("rule add priority 100 from 10.6.0.0/16 lookup 20001 protocol 147");  // not our range
-    ns.ip("route add 10.77.0.0/16 via 10.0.1.9 proto static");                 // main table
-    ns.ip("route add 10.78.0.0/16 via 10.0.1.9 table 20001 proto static");     // our table
+    ns.ip("route add 10.77.0.0/16 via 10.0.1.9 proto static");                  // main table
+    ns.ip("route add 10.78.0.0/16 via 10.0.1.9 table 20001 proto static");      // our table
     ns.ip("route add 10.79.0.0/16 via 10.0.1.9 table 300 proto 147");           // not our table
-    ns.ip("address add 10.66.0.1/32 dev veth-in");                             // no protocol
+    ns.ip("address add 10.66.0.1/32 dev veth-in");                              // no protocol
     auto foreign = ns.listing();
 
     auto socket = ns.open_socket();

@@ -133,7 +133,8 @@ TEST_CASE("budget: each EIP is counted after SNAT and marked full at the budget"
     CHECK(base.base->hook == "postrouting");
     CHECK(base.base->priority == 110);
     CHECK(base.rules.at(0).text ==
-          "ct status ! confirmed meta l4proto { tcp, udp } ip saddr @budget_eips goto budget_accounting");
+          "ct status ! confirmed meta l4proto { tcp, udp } ip saddr @budget_eips goto "
+          "budget_accounting");
 
     const auto* eips = find_set(state, "budget_eips");
     REQUIRE(eips);
