@@ -75,7 +75,9 @@ for t in "${TARGETS[@]}"; do
         "$OUT/corpus/$t" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log")
     rate=$(awk '/stat::average_exec_per_sec/ { print $2 }' "$log")
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | awk '{ print $2 }')
+    # || true: a target that dies before its first status line has no coverage to show, and
+    # pipefail must not end the script before it reports the failure.
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | awk '{ print $2 }' || true)
     new=$(find "$OUT/corpus/$t" -type f | wc -l)
     if [ "$rc" = 0 ]; then
         echo "fuzz $t: ok, ${runs:-?} executions in ${TIME} s (${rate:-?}/s), coverage ${cov:-?} edges, $new new inputs"

@@ -93,7 +93,7 @@ std::string describe_route(const model::Route& route) {
 std::expected<nlohmann::json, Failure> parse_body(const std::string& body) {
     try {
         return nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& error) {
+    } catch (const nlohmann::json::exception& error) {
         return std::unexpected(failure(400, "", error.what()));
     }
 }

@@ -159,7 +159,7 @@ class Handler {
     std::expected<json, Failure> body_json() const {
         try {
             return json::parse(request_.body);
-        } catch (const json::parse_error& error) {
+        } catch (const json::exception& error) {
             return std::unexpected(failure(400, "", error.what()));
         }
     }

@@ -701,7 +701,7 @@ std::expected<Model, Errors> from_json(const nlohmann::json& document) {
 std::expected<nlohmann::json, Errors> parse_json(std::string_view text) {
     try {
         return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& error) {
+    } catch (const nlohmann::json::exception& error) {
         return std::unexpected(Errors{Error{"", error.what()}});
     }
 }

@@ -368,3 +368,13 @@ TEST_CASE("every JSON-level error is reported at once", "[model]") {
                         {"nat_gateways", "expected an array, got a string"},
                     });
 }
+
+TEST_CASE("model json: a number too large for a double is a reading error, not an exception",
+          "[model]") {
+    // Found by fuzz_model_json: nlohmann reports it as out_of_range, not as parse_error.
+    auto parsed = natctl::model::parse_json("1e951");
+    REQUIRE_FALSE(parsed);
+    REQUIRE(parsed.error().size() == 1);
+    CHECK(parsed.error()[0].path.empty());
+    CHECK_FALSE(natctl::model::parse_model(R"({"version": 1e951})"));
+}
