@@ -3,8 +3,9 @@
 
   ha_breakdown.py EVENTS NATCTLD_LOG FLOW_DIR
 
-EVENTS: lines "failover <unix time> <tcp retransmits> <tcp timeouts>", the time when the
-primary's links went down and the clients' and server's TCP counters over that failover.
+EVENTS: lines "failover <unix time> <tcp retransmits> <tcp timeouts> <fail-back time>",
+the time when the primary's links went down, the clients' and server's TCP counters over
+that failover, and when the fail-back after it began.
 NATCTLD_LOG: the log of the node that takes over (its "HA: keepalived: ... MASTER" line is
 when keepalived declared the primary dead; its "→ primary ... let through after X ms" line
 is natctld's takeover up to the open gate). FLOW_DIR holds flow-*.out (gap lines).
@@ -36,13 +37,14 @@ def log_times(path):
     return out
 
 
-def worst_gap(flow_dir, proto, t):
-    """The longest gap of any flow of proto that starts within [t - 0.5 s, t + 10 s)."""
+def worst_gap(flow_dir, proto, t, end):
+    """The longest gap of any flow of proto that starts within [t - 0.5 s, end - 0.5 s),
+    end being the next event (the fail-back that follows)."""
     worst = 0.0
     for out in Path(flow_dir).glob(f"flow-{proto}-*.out"):
         for line in out.read_text().splitlines():
             f = line.split()
-            if f and f[0] == "gap" and t - 0.5 <= float(f[1]) < t + 10:
+            if f and f[0] == "gap" and t - 0.5 <= float(f[1]) < end - 0.5:
                 worst = max(worst, float(f[2]))
     return worst
 
@@ -57,14 +59,15 @@ def main():
     log = log_times(log_file)
     rows = []
     for line in Path(events_file).read_text().splitlines():
-        kind, t, retrans, timeouts = line.split()
+        kind, t, retrans, timeouts, failback = line.split()
         if kind != "failover":
             continue
         t = float(t)
         master = next((lt for lt, l in log if lt >= t - 0.05 and MASTER.search(l)), None)
         gate = next((float(m.group(1)) / 1000 for lt, l in log
                      if master is not None and lt >= master and (m := TAKEOVER.search(l))), None)
-        udp, tcp = worst_gap(flow_dir, "udp", t), worst_gap(flow_dir, "tcp", t)
+        udp = worst_gap(flow_dir, "udp", t, float(failback))
+        tcp = worst_gap(flow_dir, "tcp", t, float(failback))
         detection = master - t if master is not None else None
         rest = udp - detection - gate if detection is not None and gate is not None else None
         rows.append((detection, gate, udp, rest, tcp, int(retrans), int(timeouts)))

@@ -77,8 +77,9 @@ for ((i = 1; i <= FAILOVERS; i++)); do
     takeovers+=("$(last_takeover b)")
     sleep 1.5
     read -r retrans timeouts < <(tcp_counters)
-    echo "failover $failed_at $((retrans - retrans_before)) $((timeouts - timeouts_before))" >>"$HA_TMP/events"
-    events+=("failback $(now)")
+    failback_at=$(now)
+    echo "failover $failed_at $((retrans - retrans_before)) $((timeouts - timeouts_before)) $failback_at" >>"$HA_TMP/events"
+    events+=("failback $failback_at")
     ha_restore_node a
     wait_for 30 role_is a primary || echo "failover $i: gw-a did not take over again" >&2
     wait_for 10 role_is b backup
@@ -87,9 +88,10 @@ for ((i = 1; i <= FAILOVERS; i++)); do
 done
 ha_stop_clients
 
-# gap_after FLOW T: the longest gap of FLOW starting within [T - 0.5 s, T + 10 s)
+# gap_after FLOW T END: the longest gap of FLOW starting within [T - 0.5 s, END - 0.5 s), END
+# being the next event (a gap belongs to the event it follows, never to the one after it)
 gap_after() {
-    awk -v t="$2" '$1 == "gap" && $2 >= t - 0.5 && $2 < t + 10 && $3 > g { g = $3 } END { printf "%.3f\n", g + 0 }' \
+    awk -v t="$2" -v end="$3" '$1 == "gap" && $2 >= t - 0.5 && $2 < end - 0.5 && $3 > g { g = $3 } END { printf "%.3f\n", g + 0 }' \
         "$HA_TMP/flow-$1.out"
 }
 stats() {  # numbers on stdin → "median min max" (median: nearest rank)
@@ -97,10 +99,12 @@ stats() {  # numbers on stdin → "median min max" (median: nearest rank)
         i = int(0.5 * (NR - 1) + 0.5) + 1; print v[i], v[1], v[NR] }'
 }
 declare -A gaps  # "kind proto" -> one gap per event (the worst flow of that protocol)
-for event in "${events[@]}"; do
-    read -r kind t <<<"$event"
+for ((e = 0; e < ${#events[@]}; e++)); do
+    read -r kind t <<<"${events[e]}"
+    end=$(awk -v t="$t" 'BEGIN { printf "%.3f", t + 10 }')
+    [ $((e + 1)) -lt ${#events[@]} ] && read -r _ end <<<"${events[e + 1]}"
     for proto in udp tcp; do
-        worst=$(for c in c1 c2; do gap_after "$proto-$c" "$t"; done | sort -g | tail -n1)
+        worst=$(for c in c1 c2; do gap_after "$proto-$c" "$t" "$end"; done | sort -g | tail -n1)
         gaps["$kind $proto"]+="$worst "
     done
 done
@@ -115,7 +119,7 @@ echo "### 6. HA failover (bench/ha_failover.sh)"
 echo
 advert_int=$(awk '$1 == "advert_int" { print $2 }' "$(node_dir b)/keepalived.conf")
 priorities=$(for n in a b; do awk '$1 == "priority" { print $2 }' "$(node_dir "$n")/keepalived.conf"; done | paste -sd/)
-echo "keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -n1), advert_int $advert_int s, priorities $priorities, preempt_delay ${HA_PREEMPT_DELAY:-4} s, natctld reading keepalived's notify FIFO and conntrackd's control socket; flows paced at 5 ms each way. Median (min–max) in seconds over $FAILOVERS events each:"
+echo "keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | grep -oE 'v[0-9]+(\.[0-9]+)+' | head -n1), advert_int $advert_int s, priorities $priorities, preempt_delay ${HA_PREEMPT_DELAY:-4} s, natctld reading keepalived's notify FIFO and conntrackd's control socket; flows paced at 5 ms each way. Median (min–max) in seconds over $FAILOVERS events each:"
 echo
 echo "| event | UDP gap | TCP gap |"
 echo "|---|---|---|"
