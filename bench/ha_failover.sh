@@ -38,6 +38,18 @@ ctd_external() {
         awk '/^cache external:/ { e = 1 } e && /current active connections:/ { print $NF; exit }'
 }
 external_at_least() { [ "$(ctd_external "$1")" -ge "$2" ] 2>/dev/null; }
+# tcp_counters: "retransmitted segments, retransmission timeouts" summed over the clients'
+# and the server's namespaces (each namespace has its own /proc/net/snmp)
+tcp_counters() {
+    local ns
+    for ns in c1 c2 net; do
+        nsx "$(ns_of "$ns")" cat /proc/net/snmp /proc/net/netstat
+    done | awk '$1 == "Tcp:" && $2 == "RtoAlgorithm" { for (i = 2; i <= NF; i++) tcp[i] = $i; next }
+        $1 == "Tcp:" { for (i = 2; i <= NF; i++) if (tcp[i] == "RetransSegs") r += $i; next }
+        $1 == "TcpExt:" && $2 !~ /^[0-9]/ { for (i = 2; i <= NF; i++) ext[i] = $i; next }
+        $1 == "TcpExt:" { for (i = 2; i <= NF; i++) if (ext[i] == "TCPTimeouts") t += $i }
+        END { print r + 0, t + 0 }'
+}
 external_at_most() { [ "$(ctd_external "$1")" -le "$2" ] 2>/dev/null; }
 last_takeover() {  # NODE → "took_ms commit_ms"
     natctl_on "$1" -o json ha status | "$PYTHON" -c '
@@ -57,12 +69,17 @@ events=()   # "kind time": when the primary failed (failover) or came back (fail
 takeovers=()
 for ((i = 1; i <= FAILOVERS; i++)); do
     wait_for 30 external_at_least b 4 || echo "failover $i: gw-b's external cache holds $(ctd_external b)" >&2
-    events+=("failover $(now)")
+    read -r retrans_before timeouts_before < <(tcp_counters)
+    failed_at=$(now)
+    events+=("failover $failed_at")
     ha_fail_node a
     wait_for 10 role_is b primary || echo "failover $i: gw-b did not become primary" >&2
     takeovers+=("$(last_takeover b)")
     sleep 1.5
-    events+=("failback $(now)")
+    read -r retrans timeouts < <(tcp_counters)
+    failback_at=$(now)
+    echo "failover $failed_at $((retrans - retrans_before)) $((timeouts - timeouts_before)) $failback_at" >>"$HA_TMP/events"
+    events+=("failback $failback_at")
     ha_restore_node a
     wait_for 30 role_is a primary || echo "failover $i: gw-a did not take over again" >&2
     wait_for 10 role_is b backup
@@ -71,9 +88,10 @@ for ((i = 1; i <= FAILOVERS; i++)); do
 done
 ha_stop_clients
 
-# gap_after FLOW T: the longest gap of FLOW starting within [T - 0.5 s, T + 10 s)
+# gap_after FLOW T END: the longest gap of FLOW starting within [T - 0.5 s, END - 0.5 s), END
+# being the next event (a gap belongs to the event it follows, never to the one after it)
 gap_after() {
-    awk -v t="$2" '$1 == "gap" && $2 >= t - 0.5 && $2 < t + 10 && $3 > g { g = $3 } END { printf "%.3f\n", g + 0 }' \
+    awk -v t="$2" -v end="$3" '$1 == "gap" && $2 >= t - 0.5 && $2 < end - 0.5 && $3 > g { g = $3 } END { printf "%.3f\n", g + 0 }' \
         "$HA_TMP/flow-$1.out"
 }
 stats() {  # numbers on stdin → "median min max" (median: nearest rank)
@@ -81,10 +99,12 @@ stats() {  # numbers on stdin → "median min max" (median: nearest rank)
         i = int(0.5 * (NR - 1) + 0.5) + 1; print v[i], v[1], v[NR] }'
 }
 declare -A gaps  # "kind proto" -> one gap per event (the worst flow of that protocol)
-for event in "${events[@]}"; do
-    read -r kind t <<<"$event"
+for ((e = 0; e < ${#events[@]}; e++)); do
+    read -r kind t <<<"${events[e]}"
+    end=$(awk -v t="$t" 'BEGIN { printf "%.3f", t + 10 }')
+    [ $((e + 1)) -lt ${#events[@]} ] && read -r _ end <<<"${events[e + 1]}"
     for proto in udp tcp; do
-        worst=$(for c in c1 c2; do gap_after "$proto-$c" "$t"; done | sort -g | tail -n1)
+        worst=$(for c in c1 c2; do gap_after "$proto-$c" "$t" "$end"; done | sort -g | tail -n1)
         gaps["$kind $proto"]+="$worst "
     done
 done
@@ -97,7 +117,9 @@ done
 
 echo "### 6. HA failover (bench/ha_failover.sh)"
 echo
-echo "keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | awk '{print $NF}' | head -n1), advert_int 0.1 s, preempt_delay ${HA_PREEMPT_DELAY:-4} s; flows paced at 5 ms each way. Median (min–max) in seconds over $FAILOVERS events each:"
+advert_int=$(awk '$1 == "advert_int" { print $2 }' "$(node_dir b)/keepalived.conf")
+priorities=$(for n in a b; do awk '$1 == "priority" { print $2 }' "$(node_dir "$n")/keepalived.conf"; done | paste -sd/)
+echo "keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | grep -oE 'v[0-9]+(\.[0-9]+)+' | head -n1), advert_int $advert_int s, priorities $priorities, preempt_delay ${HA_PREEMPT_DELAY:-4} s, natctld reading keepalived's notify FIFO and conntrackd's control socket; flows paced at 5 ms each way. Median (min–max) in seconds over $FAILOVERS events each:"
 echo
 echo "| event | UDP gap | TCP gap |"
 echo "|---|---|---|"
@@ -110,6 +132,10 @@ echo
 echo "Flows kept through every event with their public address and port: $kept of ${#flows[@]}${broken:+; broken: ${broken[*]}}."
 read -r tk_m tk_l tk_h <<<"$(for t in "${takeovers[@]}"; do echo "${t%% *}"; done | stats)"
 echo "natctld's takeover on gw-b (every step: commit, gate opened, conntrackd's caches rebuilt): median $tk_m ms ($tk_l–$tk_h)."
+echo
+echo "Where each failover's gap goes (bench/ha_breakdown.py; detection: links down → keepalived's MASTER line in natctld's log; the TCP counters are the clients' and the server's):"
+echo
+"$PYTHON" "$(dirname "${BASH_SOURCE[0]}")/ha_breakdown.py" "$HA_TMP/events" "$(node_dir b)/natctld.log" "$HA_TMP"
 echo
 
 # ---- 2. commit time ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "cli/ha_command.hpp"
 
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -123,11 +124,15 @@ void add_ha_command(CLI::App& app, const GlobalOptions& globals, int& exit_code)
     auto source = std::make_shared<std::string>("keepalived");
     for (const char* role : {"primary", "backup", "fault"}) {
         auto* command = ha->add_subcommand(
-            role, fmt::format("Make this node {} (keepalived's notify script runs this)", role));
+            role, fmt::format("Make this node {} (for keepalived's notify scripts, when natctld "
+                              "does not read keepalived's notify FIFO)",
+                              role));
         command->add_option("--source", *source, "Who says so, for the log and status")
             ->capture_default_str();
         command->footer(fmt::format(
-            "Example (keepalived.conf):\n  notify_master \"/usr/bin/natctl ha primary\"\n"));
+            "Example (keepalived.conf, without natctld's \"keepalived\": {{\"notify_fifo\"}}):\n"
+            "  notify_{} \"/usr/bin/natctl ha {}\"\n",
+            std::string_view(role) == "primary" ? "master" : role, role));
         command->callback(
             [&globals, &exit_code, role, source] { exit_code = run_role(globals, role, *source); });
     }

@@ -24,5 +24,5 @@ echo "== building natctl and natctld in $build_dir"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
 cmake --build "$build_dir" -j"$(nproc)" --target natctld natctl >/dev/null || exit 1
 export NATCTL_SOURCE_DIR=$PWD NATCTL_BIN_DIR=$PWD/$build_dir
-echo "== the pair: keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | awk '{print $NF}'), natctld on examples/ha/model.json"
+echo "== the pair: keepalived $(keepalived --version 2>&1 | head -n1 | awk '{print $2}'), conntrackd $(conntrackd -v 2>&1 | grep -oE 'v[0-9]+(\.[0-9]+)+' | head -n1), natctld on examples/ha/model.json"
 exec bash tests/ha/failover.sh

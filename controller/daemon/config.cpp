@@ -135,6 +135,9 @@ std::expected<DaemonConfig, std::string> load_daemon_config(const std::filesyste
     text << in.rdbuf();
     auto config = parse_daemon_config(text.str());
     if (!config) return std::unexpected(fmt::format("{}: {}", path.string(), config.error()));
+    if (config->ha)
+        if (auto resolved = resolve_conntrackd_socket(*config->ha); !resolved)
+            return std::unexpected(fmt::format("{}: {}", path.string(), resolved.error()));
     return config;
 }
 

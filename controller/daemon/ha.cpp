@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "controller/api/http.hpp"
-#include "controller/daemon/ha_process.hpp"
 #include "controller/daemon/metrics_server.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/file_io.hpp"
@@ -122,6 +121,13 @@ std::string model_digest(const model::Model& model) {
     return fmt::format("{:016x}", hash);
 }
 
+std::optional<HaRole> role_of_keepalived_state(std::string_view state) {
+    if (state == "MASTER") return HaRole::Primary;
+    if (state == "BACKUP") return HaRole::Backup;
+    if (state == "FAULT" || state == "STOP") return HaRole::Fault;
+    return std::nullopt;
+}
+
 HaRole restore_ha_role(const std::filesystem::path& state_dir) {
     const auto path = state_dir / kRoleFile;
     std::ifstream in(path);
@@ -151,6 +157,10 @@ HaController::HaController(boost::asio::io_context& io, HaSettings settings,
             spdlog::error("HA: peer_metrics {}; the peer's model is not compared",
                           endpoint.error());
     }
+    if (!settings_.keepalived_fifo.empty())
+        keepalived_fifo_ = std::make_unique<KeepalivedFifo>(
+            io_, settings_.keepalived_fifo,
+            [this](const KeepalivedNotice& notice) { on_keepalived_notice(notice); });
 }
 
 HaController::~HaController() {
@@ -162,6 +172,14 @@ void HaController::start() {
                  settings_.peer.empty() ? "unnamed" : settings_.peer, to_string(role_),
                  holds_new_flows() ? "held until keepalived makes this node primary" : "flow");
     if (peer_) peer_->start();
+    if (keepalived_fifo_) {
+        if (auto error = keepalived_fifo_->open())
+            spdlog::error("HA: keepalived's notify FIFO: {} (retried every {} s)", *error,
+                          kStatsInterval.count());
+        else
+            spdlog::info("HA: reading keepalived's notify FIFO {}",
+                         keepalived_fifo_->path().string());
+    }
     stop_signals_.async_wait([this](const boost::system::error_code& error, int) {
         if (!error) stop();
     });
@@ -173,47 +191,52 @@ void HaController::stop() {
     stats_timer_.cancel();
     stop_signals_.cancel();
     if (peer_) peer_->stop();
+    if (keepalived_fifo_) keepalived_fifo_->close();
+}
+
+void HaController::on_keepalived_notice(const KeepalivedNotice& notice) {
+    const bool followed =
+        notice.kind == "INSTANCE" &&
+        (settings_.keepalived_instance.empty() || notice.name == settings_.keepalived_instance);
+    auto role = role_of_keepalived_state(notice.state);
+    spdlog::info("HA: keepalived: {} \"{}\" {} (priority {}){}", notice.kind, notice.name,
+                 notice.state, notice.priority, followed && role ? "" : ", not followed");
+    if (followed && role) change_role(*role, "keepalived notify FIFO");
 }
 
 void HaController::schedule_stats() {
     stats_timer_.expires_after(kStatsInterval);
     stats_timer_.async_wait([this](const boost::system::error_code& error) {
         if (error) return;
+        if (keepalived_fifo_) keepalived_fifo_->reopen_if_replaced();
         refresh_conntrackd_stats();
         schedule_stats();
     });
 }
 
 void HaController::refresh_conntrackd_stats() {
-    if (settings_.conntrackd_config.empty()) return;
-    auto result = run_command(
-        {settings_.conntrackd.string(), "-C", settings_.conntrackd_config.string(), "-s"},
-        kStatsTimeout);
-    conntrackd_up_ = result && result->exit_status == 0;
-    if (!result)
-        conntrackd_error_ = result.error();
-    else if (result->exit_status != 0)
-        conntrackd_error_ = result->output;
-    else
-        conntrackd_error_.clear();
-    conntrackd_stats_ = conntrackd_up_ ? parse_conntrackd_stats(result->output) : ConntrackdStats{};
+    if (!settings_.syncs_connections()) return;
+    auto answer = conntrackd_request(settings_.conntrackd_socket, ConntrackdRequest::Statistics,
+                                     kStatsTimeout);
+    conntrackd_up_ = answer.has_value();
+    conntrackd_error_ = answer ? std::string() : answer.error();
+    conntrackd_stats_ = answer ? parse_conntrackd_stats(answer->text) : ConntrackdStats{};
 }
 
-HaController::Step HaController::run_conntrackd(std::string name,
-                                                std::vector<std::string> arguments) {
+HaController::Step HaController::run_conntrackd(std::string name, ConntrackdRequest request) {
     Step step;
     step.name = std::move(name);
-    step.argv = {settings_.conntrackd.string(), "-C", settings_.conntrackd_config.string()};
-    for (auto& argument : arguments)
-        step.argv.push_back(std::move(argument));
-    auto result = run_command(step.argv, settings_.conntrackd_timeout);
-    if (!result) {
-        step.detail = result.error();
+    step.request = request;
+    const auto started = std::chrono::steady_clock::now();
+    auto answer =
+        conntrackd_request(settings_.conntrackd_socket, request, settings_.conntrackd_timeout);
+    step.took = std::chrono::steady_clock::now() - started;
+    if (!answer) {
+        step.detail = answer.error();
         return step;
     }
-    step.took = result->took;
-    step.ok = result->exit_status == 0;
-    step.detail = result->output;
+    step.ok = true;
+    step.detail = std::move(answer->text);
     while (!step.detail.empty() && (step.detail.back() == '\n' || step.detail.back() == ' '))
         step.detail.pop_back();
     return step;
@@ -249,7 +272,7 @@ json HaController::change_role(HaRole role, const std::string& source) {
                 {"unchanged", true},
                 {"took_ms", 0},
                 {"steps", json::array()}};
-    const bool sync = !settings_.conntrackd_config.empty();
+    const bool sync = settings_.syncs_connections();
     std::vector<Step> steps;
     std::chrono::duration<double> gate_opened_after{0};
     // Whatever the new role, nothing may create a mapping while the roles move.
@@ -257,7 +280,8 @@ json HaController::change_role(HaRole role, const std::string& source) {
     role_ = role;
     if (role == HaRole::Primary) {
         if (sync) {
-            steps.push_back(run_conntrackd("commit the peer's connections", {"-c"}));
+            steps.push_back(run_conntrackd("commit the peer's connections",
+                                           ConntrackdRequest::CommitExternalCache));
             last_commit_ = steps.back().took;
         }
         // Once the peer's connections are in the kernel nothing needs holding: the rest only
@@ -267,15 +291,19 @@ json HaController::change_role(HaRole role, const std::string& source) {
         steps.push_back(set_gate(false));
         gate_opened_after = std::chrono::steady_clock::now() - started;
         if (sync) {
-            steps.push_back(run_conntrackd("flush the internal cache", {"-f", "internal"}));
-            steps.push_back(run_conntrackd("resync the internal cache from the kernel", {"-R"}));
-            steps.push_back(run_conntrackd("send a bulk update to the peer", {"-B"}));
+            steps.push_back(
+                run_conntrackd("flush the internal cache", ConntrackdRequest::FlushInternalCache));
+            steps.push_back(run_conntrackd("resync the internal cache from the kernel",
+                                           ConntrackdRequest::ResyncFromKernel));
+            steps.push_back(
+                run_conntrackd("send a bulk update to the peer", ConntrackdRequest::SendBulk));
         }
     } else if (sync) {
-        steps.push_back(
-            run_conntrackd("shorten the kernel timers of leftover connections", {"-t"}));
+        steps.push_back(run_conntrackd("shorten the kernel timers of leftover connections",
+                                       ConntrackdRequest::ShortenKernelTimers));
         if (role == HaRole::Backup)
-            steps.push_back(run_conntrackd("ask the peer for a resync", {"-n"}));
+            steps.push_back(
+                run_conntrackd("ask the peer for a resync", ConntrackdRequest::RequestPeerResync));
     }
     const auto took = std::chrono::steady_clock::now() - started;
     last_change_time_ = std::time(nullptr);
@@ -296,14 +324,22 @@ json HaController::change_role(HaRole role, const std::string& source) {
             spdlog::error("HA: {} → {}: {} failed: {}", to_string(previous), to_string(role),
                           step.name, step.detail);
         }
-        last_steps_.push_back({{"step", step.name},
-                               {"command", step.argv.empty() ? json(nullptr) : json(step.argv)},
-                               {"ok", step.ok},
-                               {"took_ms", milliseconds(step.took)},
-                               {"detail", step.detail}});
+        last_steps_.push_back(
+            {{"step", step.name},
+             {"command", step.request
+                             ? json(fmt::format("conntrackd {}", client_option(*step.request)))
+                             : json(nullptr)},
+             {"ok", step.ok},
+             {"took_ms", milliseconds(step.took)},
+             {"detail", step.detail}});
     }
-    spdlog::info("HA: {} → {} ({}) in {:.1f} ms{}", to_string(previous), to_string(role), source,
-                 milliseconds(took), ok ? "" : " with failed steps");
+    spdlog::info("HA: {} → {} ({}) in {:.1f} ms{}{}", to_string(previous), to_string(role), source,
+                 milliseconds(took),
+                 role == HaRole::Primary
+                     ? fmt::format(", new connections let through after {:.1f} ms",
+                                   milliseconds(gate_opened_after))
+                     : std::string(),
+                 ok ? "" : " with failed steps");
     refresh_conntrackd_stats();
     return {{"previous", to_string(previous)},
             {"role", to_string(role)},
@@ -341,9 +377,12 @@ json HaController::status() {
             seen.digest.empty() ? json(nullptr) : json(seen.digest == current_digest());
     }
     json conntrackd = nullptr;
-    if (!settings_.conntrackd_config.empty())
+    if (settings_.syncs_connections())
         conntrackd = {
-            {"config", settings_.conntrackd_config.string()},
+            {"config", settings_.conntrackd_config.empty()
+                           ? json(nullptr)
+                           : json(settings_.conntrackd_config.string())},
+            {"socket", settings_.conntrackd_socket.string()},
             {"running", conntrackd_up_},
             {"error", conntrackd_error_.empty() ? json(nullptr) : json(conntrackd_error_)},
             {"internal_entries", optional_number(conntrackd_stats_.internal_entries)},
@@ -364,6 +403,8 @@ json HaController::status() {
         {"last_takeover",
          {{"time", optional_time(last_takeover_time_)},
           {"took_ms", last_takeover_time_ ? json(milliseconds(last_takeover_)) : json(nullptr)},
+          {"gate_open_ms",
+           last_takeover_time_ ? json(milliseconds(last_gate_opened_)) : json(nullptr)},
           {"commit_ms", last_takeover_time_ ? json(milliseconds(last_commit_)) : json(nullptr)}}},
         {"takeovers", takeovers_},
         {"failed_steps", failed_steps_}};
@@ -452,7 +493,7 @@ void HaController::add_metrics(metrics::Registry& registry) {
                           "1 when the peer's model digest equals this node's.", {},
                           seen.digest == current_digest() ? 1 : 0);
         }
-        if (!settings_.conntrackd_config.empty()) {
+        if (settings_.syncs_connections()) {
             out.gauge("natctl_ha_conntrackd_up", "1 when conntrackd answered its last query.", {},
                       conntrackd_up_ ? 1 : 0);
             auto cache = [&](const char* which, const std::optional<std::uint64_t>& entries) {

@@ -29,9 +29,11 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/api/service.hpp"
+#include "controller/daemon/conntrackd_client.hpp"
 #include "controller/daemon/data_plane.hpp"
 #include "controller/daemon/ha_peer.hpp"
 #include "controller/daemon/ha_settings.hpp"
+#include "controller/daemon/keepalived_fifo.hpp"
 #include "controller/daemon/metrics.hpp"
 #include "controller/store/store.hpp"
 
@@ -51,6 +53,10 @@ struct ConntrackdStats {
     std::optional<std::uint64_t> receive_errors;
 };
 ConntrackdStats parse_conntrackd_stats(std::string_view text);
+
+// The role a keepalived state stands for (MASTER → primary, BACKUP → backup, FAULT and
+// STOP → fault: a stopped keepalived no longer holds the addresses); nullopt for others.
+std::optional<HaRole> role_of_keepalived_state(std::string_view state);
 
 // The role kept in the state directory by the last run; Unknown when none.
 HaRole restore_ha_role(const std::filesystem::path& state_dir);
@@ -82,12 +88,13 @@ class HaController {
   private:
     struct Step {
         std::string name;
-        std::vector<std::string> argv;  // empty: a gate change
+        std::optional<ConntrackdRequest> request;  // none: a gate change
         bool ok = false;
         std::string detail;
         std::chrono::duration<double> took{0};
     };
-    Step run_conntrackd(std::string name, std::vector<std::string> arguments);
+    Step run_conntrackd(std::string name, ConntrackdRequest request);
+    void on_keepalived_notice(const KeepalivedNotice& notice);
     Step set_gate(bool hold);
     void refresh_conntrackd_stats();
     void schedule_stats();
@@ -100,6 +107,7 @@ class HaController {
     ReconcilerDataPlane& data_plane_;
     store::Store& store_;
     std::unique_ptr<PeerWatcher> peer_;
+    std::unique_ptr<KeepalivedFifo> keepalived_fifo_;
     boost::asio::steady_timer stats_timer_;
     // natctld stops when its io_context runs out of work: the timers here must go at the
     // same signal that stops the daemon.

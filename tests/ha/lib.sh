@@ -140,11 +140,11 @@ fill() {
     dir=$(node_dir "$node")
     sed -e "s|@NODE@|gw-$node|g" -e "s|@PEER@|gw-$peer|g" \
         -e "s|@INSIDE_IF@|veth-in|g" -e "s|@OUTSIDE_IF@|veth-out|g" -e "s|@SYNC_IF@|veth-sync|g" \
-        -e "s|@VRID@|51|g" -e "s|@PRIORITY@|$([ "$node" = a ] && echo 150 || echo 100)|g" \
+        -e "s|@VRID@|51|g" -e "s|@PRIORITY@|$([ "$node" = a ] && echo 254 || echo 253)|g" \
         -e "s|@PREEMPT_DELAY@|${HA_PREEMPT_DELAY:-4}|g" \
         -e "s|@INSIDE_ADDR@|$(inside_addr "$node")|g" -e "s|@PEER_INSIDE_ADDR@|$(inside_addr "$peer")|g" \
         -e "s|@VIRTUAL_ADDRESSES@|        10.0.1.1/24 dev veth-in\n        203.0.113.10/32 dev veth-out|g" \
-        -e "s|@NATCTL@|$NATCTL|g" -e "s|@SOCKET@|$dir/natctld.sock|g" \
+        -e "s|@NOTIFY_FIFO@|$dir/keepalived.fifo|g" \
         -e "s|@SYNC_ADDR@|$(sync_addr "$node")|g" -e "s|@PEER_SYNC_ADDR@|$(sync_addr "$peer")|g" \
         -e "s|@LOG_FILE@|$dir/conntrackd.log|g" -e "s|@LOCK_FILE@|$dir/conntrackd.lock|g" \
         -e "s|@CONTROL_SOCKET@|$dir/conntrackd.ctl|g" -e "s|@CONNTRACKD_CONF@|$dir/conntrackd.conf|g" \
