@@ -120,6 +120,28 @@ std::string format_object_status(const json& objects) {
     return table.render();
 }
 
+std::string format_eip_traffic(const json& rows) {
+    TextTable traffic({"EIP", "CAP MBIT/S", "IN BYTES", "IN PACKETS", "IN CAPPED", "OUT BYTES",
+                       "OUT PACKETS", "OUT CAPPED"});
+    if (rows.is_array())
+        for (const auto& row : rows) {
+            if (!row.is_object()) continue;
+            const auto in = row.value("inbound", json::object());
+            const auto out = row.value("outbound", json::object());
+            auto cell = [](const json& value) {
+                return value.is_null() ? std::string("-") : cell_text(value);
+            };
+            traffic.add_row(
+                {cell(row.value("eip", json())), cell(row.value("bandwidth_mbps", json())),
+                 cell(in.value("bytes", json())), cell(in.value("packets", json())),
+                 cell(in.value("capped_packets", json())), cell(out.value("bytes", json())),
+                 cell(out.value("packets", json())), cell(out.value("capped_packets", json()))});
+        }
+    if (traffic.empty()) return {};
+    return "\nEIP traffic (passed the cap; capped: packets dropped over bandwidth_mbps):\n" +
+           traffic.render();
+}
+
 std::string format_status(const json& status) {
     // The host's warnings are sentences: one line each, after the figures; the per-object
     // status is a table at the end.
@@ -133,7 +155,7 @@ std::string format_status(const json& status) {
             }
     std::string out = render_pairs(ordered_pairs(
         figures, {"revision", "reconcile", "kernel_features", "drift_repairs", "host"},
-        {"objects"}));
+        {"objects", "eip_traffic"}));
     if (warnings.is_array() && !warnings.empty()) {
         out += "host warnings:\n";
         for (const auto& warning : warnings)
@@ -142,6 +164,9 @@ std::string format_status(const json& status) {
     if (status.is_object())
         if (auto objects = status.find("objects"); objects != status.end() && objects->is_object())
             out += "\n" + format_object_status(*objects);
+    if (status.is_object())
+        if (auto traffic = status.find("eip_traffic"); traffic != status.end())
+            out += format_eip_traffic(*traffic);
     return out;
 }
 

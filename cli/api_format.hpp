@@ -36,6 +36,9 @@ std::string format_write_result(const nlohmann::json& answer, bool dry_run);
 // GET /v1/status for people: one "key  value" line per field, nested objects flattened
 // ("reconcile state  in_sync"), the documented fields first, booleans as yes / no.
 std::string format_status(const nlohmann::json& status);
+// The eip_traffic rows of GET /v1/ports and /v1/status as a table under a heading (empty
+// when there are none).
+std::string format_eip_traffic(const nlohmann::json& rows);
 
 // GET /v1/explain for people: the decision fields, then the numbered steps.
 std::string format_explain(const nlohmann::json& explanation);

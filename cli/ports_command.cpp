@@ -122,6 +122,7 @@ std::string format_ports(const json& ports) {
     if (!budget.empty())
         out += "\nport budget (refused: port allocation errors; steered: to another EIP):\n" +
                budget.render();
+    out += format_eip_traffic(ports.value("eip_traffic", json::array()));
     TextTable others({"ADDRESS", "SESSIONS"});
     for (const auto& o : ports.value("other_addresses", json::array()))
         others.add_row({text(o.value("address", json())), text(o.value("sessions", json()))});
@@ -170,6 +171,8 @@ void add_ports_command(CLI::App& app, const GlobalOptions& globals, int& exit_co
         "IN FORCE: the budget the data plane enforces on the EIP (- when no SNAT entry uses it).\n"
         "Port budget rows: connections refused (port allocation errors) and steered to another\n"
         "EIP, per gateway and SNAT entry (entry -: an EIP's backstop), since natctld started.\n"
+        "EIP traffic: bytes and packets to (IN, before DNAT) and from (OUT, after SNAT) each EIP\n"
+        "that passed its bandwidth_mbps cap, and packets the cap dropped, since natctld started.\n"
         "\n"
         "Examples:\n"
         "  natctl ports\n"

@@ -374,6 +374,15 @@ struct Dynset {
     auto operator<=>(const Dynset&) const = default;
 };
 
+// A byte-rate token bucket (`limit rate over R bytes/second burst B bytes`): with `over`
+// the rule goes on only for packets beyond the rate, which is how a cap drops them.
+struct Limit {
+    std::uint64_t bytes_per_second = 0;
+    std::uint32_t burst_bytes = 0;
+    bool over = true;
+    auto operator<=>(const Limit&) const = default;
+};
+
 // NFLOG to a netlink group (`log prefix "..." group N`).
 struct Log {
     std::string prefix;
@@ -382,18 +391,31 @@ struct Log {
 };
 
 using Expr = std::variant<PayloadLoad, MetaLoad, MetaSet, CtLoad, RtLoad, Cmp, Bitwise, Lookup,
-                          Hash, Immediate, Nat, Masquerade, Byteorder, Counter, Dynset, Log>;
+                          Hash, Immediate, Nat, Masquerade, Byteorder, Counter, Dynset, Log, Limit>;
 
 // What a rule's counter means to natctld's metrics: connections refused at the gateway
-// (port allocation errors, by reason) or steered to another EIP of their SNAT entry.
+// (port allocation errors, by reason) or steered to another EIP of their SNAT entry; or an
+// EIP's traffic in one direction, passed or dropped by its bandwidth cap.
 struct CounterRole {
-    enum class Kind : std::uint8_t { Refused, Steered };
+    enum class Kind : std::uint8_t { Refused, Steered, EipPassed, EipCapped };
     Kind kind = Kind::Refused;
     std::string gateway;
-    std::string entry;   // empty for refusals of an EIP's budget backstop (no entry known)
-    std::string reason;  // refusals: kRefusalBudget / kRefusalInstanceLimit
+    std::string entry;      // empty for refusals of an EIP's budget backstop (no entry known)
+    std::string reason;     // refusals: kRefusalBudget / kRefusalInstanceLimit
+    std::string eip;        // EipPassed / EipCapped: the EIP's name
+    std::string direction;  // EipPassed / EipCapped: kDirectionInbound / kDirectionOutbound
     auto operator<=>(const CounterRole&) const = default;
+
+    bool is_eip_traffic() const { return kind == Kind::EipPassed || kind == Kind::EipCapped; }
 };
+// What a role's counters add up to.
+struct CounterTotal {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+    auto operator<=>(const CounterTotal&) const = default;
+};
+inline constexpr const char* kDirectionInbound = "inbound";
+inline constexpr const char* kDirectionOutbound = "outbound";
 
 struct Rule {
     // nft syntax of the rule, as `nft list` prints it (without the comment). The digest of

@@ -24,6 +24,7 @@ struct ObservedRule {
     // them again); nullopt: the rule has no counter.
     // Not part of the rule's identity: traffic does not change a rule.
     std::optional<std::uint64_t> packets;
+    std::optional<std::uint64_t> bytes;  // likewise, the bytes of those packets
     bool operator==(const ObservedRule& other) const {
         return handle == other.handle && digest == other.digest && comment == other.comment;
     }

@@ -1131,6 +1131,15 @@ struct ExprEncoder {
         }
         return e;
     }
+    ExprResult operator()(const kernel::Limit& limit) const {
+        auto e = make_expr("limit");
+        nftnl_expr_set_u64(e.get(), NFTNL_EXPR_LIMIT_RATE, limit.bytes_per_second);
+        nftnl_expr_set_u64(e.get(), NFTNL_EXPR_LIMIT_UNIT, 1);  // per second
+        nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LIMIT_BURST, limit.burst_bytes);
+        nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKT_BYTES);
+        nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LIMIT_FLAGS, limit.over ? NFT_LIMIT_F_INV : 0);
+        return e;
+    }
     ExprResult operator()(const kernel::Log& log) const {
         auto e = make_expr("log");
         if (!log.prefix.empty())

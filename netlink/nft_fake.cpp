@@ -75,14 +75,15 @@ bool NftFake::fill_dynamic_set(const std::string& set, kernel::Element element) 
     return false;
 }
 
-bool NftFake::count_packets(const std::string& chain, std::size_t rule_index,
-                            std::uint64_t packets) {
+bool NftFake::count_packets(const std::string& chain, std::size_t rule_index, std::uint64_t packets,
+                            std::uint64_t bytes) {
     if (!table_) return false;
     for (auto& candidate : table_->chains) {
         if (candidate.definition.name != chain || rule_index >= candidate.rules.size()) continue;
         auto& rule = candidate.rules[rule_index];
         if (!has_counter(rule.rule)) return false;
         rule.packets += packets;
+        rule.bytes += bytes;
         return true;
     }
     return false;
@@ -279,7 +280,8 @@ std::expected<kernel::ObservedTable, NftError> NftFake::dump() {
         for (const auto& rule : chain.rules)
             copy.rules.push_back(
                 {rule.handle, rule_identity_digest(rule.rule.text), rule.rule.comment,
-                 has_counter(rule.rule) ? std::optional(rule.packets) : std::nullopt});
+                 has_counter(rule.rule) ? std::optional(rule.packets) : std::nullopt,
+                 has_counter(rule.rule) ? std::optional(rule.bytes) : std::nullopt});
         observed.chains.push_back(std::move(copy));
     }
     return observed;

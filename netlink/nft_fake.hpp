@@ -34,7 +34,8 @@ class NftFake final : public NftBackend {
     // a dynset expression would; false if there is no such dynamic set), and counts packets
     // on the counter of a chain's rule (false if that rule has no counter).
     bool fill_dynamic_set(const std::string& set, kernel::Element element);
-    bool count_packets(const std::string& chain, std::size_t rule_index, std::uint64_t packets);
+    bool count_packets(const std::string& chain, std::size_t rule_index, std::uint64_t packets,
+                       std::uint64_t bytes = 0);
 
   private:
     using ElementKey = std::pair<kernel::FieldList, kernel::FieldList>;
@@ -47,6 +48,7 @@ class NftFake final : public NftBackend {
         std::uint64_t handle = 0;
         kernel::Rule rule;
         std::uint64_t packets = 0;
+        std::uint64_t bytes = 0;
     };
     struct FakeChain {
         kernel::Chain definition;

@@ -302,9 +302,12 @@ kernel::ObservedRule decode_rule(const nftnl_rule* rule) {
     if (iter)
         for (auto* expr = nftnl_expr_iter_next(iter.get()); expr;
              expr = nftnl_expr_iter_next(iter.get()))
-            if (std::strcmp(nftnl_expr_get_str(expr, NFTNL_EXPR_NAME), "counter") == 0)
+            if (std::strcmp(nftnl_expr_get_str(expr, NFTNL_EXPR_NAME), "counter") == 0) {
                 decoded.packets =
                     decoded.packets.value_or(0) + nftnl_expr_get_u64(expr, NFTNL_EXPR_CTR_PACKETS);
+                decoded.bytes =
+                    decoded.bytes.value_or(0) + nftnl_expr_get_u64(expr, NFTNL_EXPR_CTR_BYTES);
+            }
     return decoded;
 }
 

@@ -61,12 +61,12 @@ nlohmann::json budget_json(const BudgetCounts& counts, const std::optional<std::
     };
     std::map<std::pair<std::string, std::string>, Row> rows;
     for (const auto& [role, count] : counts) {
-        if (gateway && role.gateway != *gateway) continue;
+        if (role.is_eip_traffic() || (gateway && role.gateway != *gateway)) continue;
         auto& row = rows[{role.gateway, role.entry.empty() ? kernel::kRefusalNoEntry : role.entry}];
         if (role.kind == kernel::CounterRole::Kind::Refused)
-            row.refused[role.reason] += count;
+            row.refused[role.reason] += count.packets;
         else
-            row.steered += count;
+            row.steered += count.packets;
     }
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [key, row] : rows) {
@@ -80,6 +80,34 @@ nlohmann::json budget_json(const BudgetCounts& counts, const std::optional<std::
                        {"steered", row.steered}});
     }
     return {{"entries", std::move(out)}};
+}
+
+nlohmann::json eip_traffic_json(const BudgetCounts& counts, const model::Model& model,
+                                const std::optional<std::string>& eip) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& address : model.eips) {
+        if (eip && address.name != *eip && model::to_string(address.address) != *eip) continue;
+        nlohmann::json row = {
+            {"eip", address.name},
+            {"address", model::to_string(address.address)},
+            {"bandwidth_mbps",
+             address.bandwidth_mbps ? nlohmann::json(*address.bandwidth_mbps) : nlohmann::json()}};
+        for (const char* direction : {kernel::kDirectionInbound, kernel::kDirectionOutbound}) {
+            kernel::CounterTotal passed, capped;
+            for (const auto& [role, count] : counts) {
+                if (!role.is_eip_traffic() || role.eip != address.name ||
+                    role.direction != direction)
+                    continue;
+                (role.kind == kernel::CounterRole::Kind::EipPassed ? passed : capped) = count;
+            }
+            row[direction] = {{"bytes", passed.bytes},
+                              {"packets", passed.packets},
+                              {"capped_bytes", capped.bytes},
+                              {"capped_packets", capped.packets}};
+        }
+        out.push_back(std::move(row));
+    }
+    return out;
 }
 
 std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
@@ -114,6 +142,8 @@ std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
         std::optional<BudgetCounts> counts;
         if (budget) counts = budget();
         view["budget"] = counts ? budget_json(*counts, query.gateway) : nlohmann::json();
+        view["eip_traffic"] =
+            counts ? eip_traffic_json(*counts, model, query.eip) : nlohmann::json();
         return json_response(200, view);
     }
     if (auto refused = unknown_parameter(*target, {"eip", "source", "destination", "limit"}))

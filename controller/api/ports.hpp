@@ -27,5 +27,9 @@ std::optional<HttpResponse> handle_conntrack_request(const HttpRequest& request,
 // steered connections per gateway and entry (entry "-": an EIP's backstop), optionally
 // only those of `gateway`.
 nlohmann::json budget_json(const BudgetCounts& counts, const std::optional<std::string>& gateway);
+// Per EIP (all, or the one named or addressed by `eip`): its bandwidth_mbps and, inbound
+// and outbound, the bytes and packets that passed its cap and those it dropped.
+nlohmann::json eip_traffic_json(const BudgetCounts& counts, const model::Model& model,
+                                const std::optional<std::string>& eip);
 
 }  // namespace natctl::api

@@ -71,7 +71,7 @@ class DataPlane {
 
 // Port budget counters per gateway and entry (natctld: its rule counters, read through the
 // same code as its metrics, controller/daemon/metrics_budget.hpp); nullopt: unreadable.
-using BudgetCounts = std::map<kernel::CounterRole, std::uint64_t>;
+using BudgetCounts = std::map<kernel::CounterRole, kernel::CounterTotal>;
 using BudgetCountsSource = std::function<std::optional<BudgetCounts>()>;
 
 // The DNAT change index (model/validate.hpp) of the stored model at `revision`: what the

@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "controller/compiler/bandwidth.hpp"
 #include "controller/compiler/budget.hpp"
 #include "controller/compiler/flatten.hpp"
 #include "controller/compiler/ids.hpp"
@@ -345,6 +346,8 @@ class Compiler {
             snat_sources.take());
         add(make_set(rules::kVpcCidrs, {FieldType::Ipv4}, {}, true), interval_elements(vpc_cidrs));
         sets.push_back(budget::eip_set(budget_eip_list()));
+        for (auto& map : bandwidth::maps(metered_eips()))
+            sets.push_back(std::move(map));
         std::sort(sets.begin(), sets.end(),
                   [](const kernel::Set& a, const kernel::Set& b) { return a.name < b.name; });
         // After the static sets, in model order: the kernel lists sets in creation order,
@@ -448,6 +451,17 @@ class Compiler {
         return out;
     }
 
+    // ---- EIP traffic ----
+
+    // Every EIP, whatever it is associated with (an unassociated one has no traffic): so
+    // that associating one starts no chain, only traffic.
+    std::vector<bandwidth::Eip> metered_eips() const {
+        std::vector<bandwidth::Eip> out;
+        for (const auto& eip : model_.eips)
+            out.push_back({eip.name, eip.address.value, eip.bandwidth_mbps});
+        return out;
+    }
+
     // ---- chains ----
 
     std::vector<kernel::Chain> build_chains() const {
@@ -476,6 +490,9 @@ class Compiler {
             for (auto& rule : budget::eip_accounting_rules(budget_gateway(gateway), eip))
                 accounting.rules.push_back(std::move(rule));
         regular.push_back(std::move(accounting));
+        for (const auto& eip : metered_eips())
+            for (auto& chain : bandwidth::eip_chains(eip))
+                regular.push_back(std::move(chain));
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];
             const auto range = gateway.port_range();
@@ -501,6 +518,8 @@ class Compiler {
             }
         }
         base.push_back(budget::base_chain());
+        for (auto& chain : bandwidth::base_chains())
+            base.push_back(std::move(chain));
         auto by_name = [](const kernel::Chain& a, const kernel::Chain& b) {
             return a.name < b.name;
         };

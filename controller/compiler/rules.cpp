@@ -467,3 +467,37 @@ std::vector<Rule> masquerade(PortRange ports) {
 }
 
 }  // namespace natctl::compiler::rules
+
+namespace natctl::compiler::rules {
+namespace {
+
+// nft prints a byte quantity in the largest of bytes, kbytes, mbytes that divides it.
+std::string byte_quantity_text(std::uint64_t bytes) {
+    static constexpr const char* kUnits[] = {"bytes", "kbytes", "mbytes"};
+    std::size_t unit = 0;
+    while (unit + 1 < std::size(kUnits) && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++unit;
+    }
+    return fmt::format("{} {}", bytes, kUnits[unit]);
+}
+
+}  // namespace
+
+Rule eip_meter_dispatch(bool inbound, const std::string& map) {
+    return make_rule(fmt::format("ip {} vmap @{}", inbound ? "daddr" : "saddr", map),
+                     {inbound ? ip_daddr() : ip_saddr(), lookup(map.c_str(), kVerdictReg)});
+}
+
+Rule eip_cap(std::uint64_t bytes_per_second, std::uint32_t burst_bytes) {
+    return make_rule(
+        fmt::format("limit rate over {}/second burst {} counter packets 0 bytes 0 drop",
+                    byte_quantity_text(bytes_per_second), byte_quantity_text(burst_bytes)),
+        {Limit{bytes_per_second, burst_bytes, true}, Counter{}, verdict(Verdict::Kind::Drop)});
+}
+
+Rule eip_count() {
+    return make_rule("counter packets 0 bytes 0", {Counter{}});
+}
+
+}  // namespace natctl::compiler::rules

@@ -97,4 +97,14 @@ kernel::Rule budget_backstop(std::uint32_t eip, const std::string& limit_set, st
                              const std::optional<RefusalLog>& log);
 std::vector<kernel::Rule> masquerade(PortRange ports);
 
+// ---- EIP traffic (controller/compiler/bandwidth.hpp assembles them) ----
+
+// `ip daddr vmap @<map>` (inbound, before DNAT) or `ip saddr vmap @<map>` (outbound, after
+// SNAT): every packet to or from an EIP goes to that EIP's chain for its direction.
+kernel::Rule eip_meter_dispatch(bool inbound, const std::string& map);
+// The bandwidth cap: drops (and counts) what exceeds the rate.
+kernel::Rule eip_cap(std::uint64_t bytes_per_second, std::uint32_t burst_bytes);
+// Counts what passed.
+kernel::Rule eip_count();
+
 }  // namespace natctl::compiler::rules

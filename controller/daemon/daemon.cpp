@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "cli/version.hpp"
+#include "controller/api/ports.hpp"
 #include "controller/api/service.hpp"
 #include "controller/conntrack/live.hpp"
 #include "controller/daemon/config.hpp"
@@ -408,6 +409,11 @@ int run_daemon(const DaemonOptions& options) {
         metrics::BudgetSources{current_model, [&store] { return (*store)->revision(); }});
     metrics::add_budget_metrics(registry, budget_counters);
     service.set_budget_counts([budget_counters] { return budget_counters->read(); });
+    service.add_status_section("eip_traffic", [budget_counters] {
+        auto counts = budget_counters->read();
+        return counts ? api::eip_traffic_json(*counts, budget_counters->model(), std::nullopt)
+                      : nlohmann::json();
+    });
     std::unique_ptr<HaController> ha;
     if (config->ha) {
         ha =

@@ -1,9 +1,10 @@
 // Port budget figures (docs/KERNEL-LAYOUT.md, "Port budgets"): connections refused at a
 // gateway (port allocation errors, by reason) and connections steered to another EIP of
-// their SNAT entry. The data plane counts them in anonymous rule counters; natctld reads
-// them with a rule dump at scrape time. A chain rewrite starts a rule's counter again, so
-// the totals add each rule's increase since the last read and take a smaller value (or a
-// new rule) as counted from zero: they only grow, like a Prometheus counter must.
+// their SNAT entry; and each EIP's traffic per direction, passed and dropped by its
+// bandwidth cap ("EIP traffic"). The data plane counts them in anonymous rule counters; natctld
+// reads them with a rule dump at scrape time. A chain rewrite starts a rule's counter again, so the
+// totals add each rule's increase since the last read and take a smaller value (or a new rule) as
+// counted from zero: they only grow, like a Prometheus counter must.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +39,12 @@ class BudgetCounterTotals {
     // Adds what the counters of `observed` gained since the last update.
     void update(const Roles& roles, const kernel::ObservedTable& observed);
     // Every role known now or counted before, with its total.
-    std::map<Key, std::uint64_t> totals(const Roles& roles) const;
+    std::map<Key, kernel::CounterTotal> totals(const Roles& roles) const;
 
   private:
-    std::map<Key, std::uint64_t> totals_;
-    std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> last_;  // (chain, handle)
+    std::map<Key, kernel::CounterTotal> totals_;
+    // (chain, handle) -> the rule's counter at the last update
+    std::map<std::pair<std::string, std::uint64_t>, kernel::CounterTotal> last_;
 };
 
 struct BudgetSources {
@@ -62,7 +64,8 @@ class BudgetCounters {
     BudgetCounters& operator=(const BudgetCounters&) = delete;
     // Reads the rule counters now and returns every role's total; nullopt without a socket.
     // A failed read (logged once) returns the totals as they stood.
-    std::optional<std::map<kernel::CounterRole, std::uint64_t>> read();
+    std::optional<std::map<kernel::CounterRole, kernel::CounterTotal>> read();
+    const model::Model& model() const { return sources_.model(); }
 
   private:
     BudgetSources sources_;
@@ -73,9 +76,12 @@ class BudgetCounters {
     bool read_failed_logged_ = false;
 };
 
-// Adds natctl_port_allocation_errors_total{gateway,entry,reason} and
-// natctl_budget_steered_connections_total{gateway,entry} to the registry's scrape, read
-// through `counters`; without its socket the families are left out.
+// Adds natctl_port_allocation_errors_total{gateway,entry,reason},
+// natctl_budget_steered_connections_total{gateway,entry} and the EIP traffic families
+// (natctl_eip_bytes_total, natctl_eip_packets_total, natctl_eip_capped_packets_total,
+// natctl_eip_capped_bytes_total {eip,direction}; natctl_eip_bandwidth_cap_bits_per_second
+// {eip} from the model) to the registry's scrape, read through `counters`; without its
+// socket the counter families are left out.
 void add_budget_metrics(Registry& registry, std::shared_ptr<BudgetCounters> counters);
 
 }  // namespace natctl::metrics

@@ -383,12 +383,14 @@ class Reader {
 
     std::optional<Eip> eip(const json& value, const std::string& path) {
         if (!expect_object(value, path)) return std::nullopt;
-        reject_unknown_fields(value, path, {"name", "address", "instance", "private_ip"});
+        reject_unknown_fields(value, path,
+                              {"name", "address", "instance", "private_ip", "bandwidth_mbps"});
         Eip result;
         required(value, path, "name", result.name, &Reader::string);
         required(value, path, "address", result.address, &Reader::ipv4);
         optional(value, path, "instance", result.instance, &Reader::string);
         optional(value, path, "private_ip", result.private_ip, &Reader::ipv4);
+        optional(value, path, "bandwidth_mbps", result.bandwidth_mbps, &Reader::unsigned32);
         return result;
     }
 
@@ -721,6 +723,7 @@ nlohmann::json to_json(const Model& model) {
             json item = {{"name", eip.name}, {"address", to_string(eip.address)}};
             if (eip.instance) item["instance"] = *eip.instance;
             if (eip.private_ip) item["private_ip"] = to_string(*eip.private_ip);
+            if (eip.bandwidth_mbps) item["bandwidth_mbps"] = *eip.bandwidth_mbps;
             return item;
         },
         false);

@@ -117,6 +117,9 @@ struct Vpc {
 
 // ---- EIPs and NAT gateways --------------------------------------------------------------
 
+// The largest bandwidth_mbps accepted: 100 Gbit/s, beyond what one Linux gateway forwards.
+inline constexpr std::uint32_t kMaxBandwidthMbps = 100000;
+
 struct Eip {
     std::string name;
     Ipv4 address;
@@ -125,6 +128,9 @@ struct Eip {
     // public_ip. An EIP is associated with one NAT gateway or one instance, never both.
     std::optional<std::string> instance;
     std::optional<Ipv4> private_ip;  // absent: the instance's first private IP
+    // Cap on the EIP's traffic in each direction, in megabits (10^6 bits) per second,
+    // enforced in the kernel (docs/KERNEL-LAYOUT.md, "EIP traffic"). Absent: uncapped.
+    std::optional<std::uint32_t> bandwidth_mbps;
     bool operator==(const Eip&) const = default;
 };
 

@@ -560,6 +560,12 @@ class Validator {
                                        "VPC CIDR",
                                        to_string(eip.address), model_.vpcs[*inside].name,
                                        to_string(model_.vpcs[*inside].cidr)));
+            if (eip.bandwidth_mbps &&
+                (*eip.bandwidth_mbps < 1 || *eip.bandwidth_mbps > kMaxBandwidthMbps))
+                fail(fmt::format("eips[{}].bandwidth_mbps", e),
+                     fmt::format("bandwidth_mbps {} must be from 1 to {} (megabits per second "
+                                 "in each direction); leave it out for no cap",
+                                 *eip.bandwidth_mbps, kMaxBandwidthMbps));
         }
     }
 

@@ -409,11 +409,11 @@ TEST_CASE("GET /v1/ports shows the port budget counters per gateway and entry",
     REQUIRE(tracker.resync());
     using Kind = kernel::CounterRole::Kind;
     api::BudgetCounts counts{
-        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalBudget}, 3},
-        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalInstanceLimit}, 2},
-        {{Kind::Steered, "ngw-1", "snat-vsw", ""}, 7},
-        {{Kind::Refused, "ngw-1", "", kernel::kRefusalBudget}, 1},
-        {{Kind::Steered, "ngw-2", "other", ""}, 4},
+        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalBudget}, {3}},
+        {{Kind::Refused, "ngw-1", "snat-vsw", kernel::kRefusalInstanceLimit}, {2}},
+        {{Kind::Steered, "ngw-1", "snat-vsw", ""}, {7}},
+        {{Kind::Refused, "ngw-1", "", kernel::kRefusalBudget}, {1}},
+        {{Kind::Steered, "ngw-2", "other", ""}, {4}},
     };
     api::HttpRequest request{"GET", "/v1/ports?gateway=ngw-1", {}, "", std::nullopt};
     auto answer = api::handle_conntrack_request(request, model, &tracker,

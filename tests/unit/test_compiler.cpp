@@ -587,10 +587,11 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     CHECK(std::is_sorted(first.routes.begin(), first.routes.end()));
     CHECK(std::is_sorted(first.addresses.begin(), first.addresses.end()));
     // Every named set exists even when empty, so that the layout is static; each EIP with a
-    // port budget adds three accounting sets (count, full, limit).
-    CHECK(first.table.sets.size() == 14 + 2 * 3);
-    CHECK(compile(model::Model{}).table.sets.size() == 14);
-    CHECK(compile(model::Model{}).table.chains.size() == 9);
+    // port budget adds three accounting sets (count, full, limit). The two EIP traffic
+    // maps and base chains (eip_inbound/eip_outbound, eip_meter_in/eip_meter_out) too.
+    CHECK(first.table.sets.size() == 16 + 2 * 3);
+    CHECK(compile(model::Model{}).table.sets.size() == 16);
+    CHECK(compile(model::Model{}).table.chains.size() == 11);
 }
 
 TEST_CASE("render: elements are listed the way nft lists them", "[compiler]") {
@@ -726,10 +727,17 @@ TEST_CASE("compiler: an EIP associated with an instance is 1:1 and beats an IP m
     auto moved = m;
     moved.eips[3].instance = "web-1";
     moved.eips[3].private_ip.reset();
+    const auto removed = moved.eips.back().name;
     moved.eips.pop_back();
     const auto after = compile(moved);
     CHECK(set_of(after, "snat_ip").elements ==
           std::vector<kernel::Element>{pair(addr("10.0.1.10"), addr("203.0.113.20")),
                                        pair(addr("10.0.1.21"), addr("203.0.113.12"))});
-    CHECK(after.table.chains == state.table.chains);
+    // and the removed EIP's traffic chains go
+    auto kept = state.table.chains;
+    std::erase_if(kept, [&](const kernel::Chain& chain) {
+        return chain.name.starts_with("eip/" + removed + "/");
+    });
+    CHECK(kept.size() == state.table.chains.size() - 2);
+    CHECK(after.table.chains == kept);
 }
