@@ -151,6 +151,20 @@ strip_counters() {
         { print }'
 }
 
+# The table's sets, maps and chains in name order. The kernel lists them in creation order,
+# which depends on the history of incremental applies (a chain added later is listed last)
+# and means nothing: a regular chain runs only when jumped to, a base chain by its priority.
+canonical_table() {
+    awk '
+        /^table /   { print "0\t" $0; next }
+        /^}$/       { print "2\t" $0; next }
+        /^$/        { next }
+        /^\t}$/     { print "1\t" block "\001" $0; block = ""; next }
+        /^\t[^\t]/  { block = $0; next }
+        { block = block "\001" $0 }' | LC_ALL=C sort -t "$(printf '\t')" -k1,1 -k2 |
+        cut -f2- | tr '\001' '\n'
+}
+
 # Addresses on the gateway's outside interface other than its own 198.51.100.2/24: EIPs.
 outside_addresses() {
     nsx "$GW" ip -o -4 addr show dev veth-wan | awk '$4 != "198.51.100.2/24" {print $4}' | sort
@@ -186,8 +200,8 @@ kernel_matches_store() {
     render_stored "$base" || { fail "$what: cannot read the stored model ($(cat "$base.render"))"; return 1; }
     # the table block of the render: from "table ip natctl {" to its closing brace
     # counter values are traffic, not configuration
-    sed -n '/^table ip natctl {/,/^}/p' "$base.render" | strip_counters >"$base.want"
-    nsx "$GW" nft list table ip natctl 2>&1 | strip_counters >"$base.got"
+    sed -n '/^table ip natctl {/,/^}/p' "$base.render" | strip_counters | canonical_table >"$base.want"
+    nsx "$GW" nft list table ip natctl 2>&1 | strip_counters | canonical_table >"$base.got"
     if ! diff -u "$base.want" "$base.got" >"$base.diff"; then
         problems+=" nft-table-differs"
     fi
