@@ -78,7 +78,9 @@ template <class Visit>
 void for_each_attribute(const void* start, std::size_t length, Visit&& visit) {
     const char* at = static_cast<const char*>(start);
     const char* const end = at + length;
-    while (static_cast<std::size_t>(end - at) >= sizeof(nlattr)) {
+    // at < end first: an attribute whose aligned length runs past the nest's end leaves
+    // `at` behind `end`, and end - at would then wrap to a huge size_t.
+    while (at < end && static_cast<std::size_t>(end - at) >= sizeof(nlattr)) {
         const auto* attribute = reinterpret_cast<const nlattr*>(at);
         if (attribute->nla_len < sizeof(nlattr) ||
             attribute->nla_len > static_cast<std::size_t>(end - at))

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -372,6 +373,86 @@ TEST_CASE("the ctnetlink parser reads what libnetfilter_conntrack builds", "[con
         CHECK_FALSE(decoded->id);
         CHECK(decoded->original == entry->original);
     }
+}
+
+namespace {
+
+// Appends one netlink attribute (header, payload, padding to 4 bytes) and returns its offset.
+std::size_t put_attribute(std::vector<std::uint8_t>& out, std::uint16_t type,
+                          std::vector<std::uint8_t> payload) {
+    const std::size_t at = out.size();
+    const auto length = static_cast<std::uint16_t>(NLA_HDRLEN + payload.size());
+    out.resize(at + NLA_ALIGN(length));
+    std::memcpy(out.data() + at, &length, sizeof length);
+    std::memcpy(out.data() + at + 2, &type, sizeof type);
+    std::memcpy(out.data() + at + NLA_HDRLEN, payload.data(), payload.size());
+    return at;
+}
+
+std::vector<std::uint8_t> tcp_tuple(std::uint32_t src, std::uint32_t dst, std::uint16_t sport,
+                                    std::uint16_t dport) {
+    auto be32_bytes = [](std::uint32_t value) {
+        value = htonl(value);
+        std::vector<std::uint8_t> bytes(4);
+        std::memcpy(bytes.data(), &value, 4);
+        return bytes;
+    };
+    auto be16_bytes = [](std::uint16_t value) {
+        value = htons(value);
+        return std::vector<std::uint8_t>{static_cast<std::uint8_t>(value & 0xff),
+                                         static_cast<std::uint8_t>(value >> 8)};
+    };
+    std::vector<std::uint8_t> ip, proto, tuple;
+    put_attribute(ip, CTA_IP_V4_SRC, be32_bytes(src));
+    put_attribute(ip, CTA_IP_V4_DST, be32_bytes(dst));
+    put_attribute(proto, CTA_PROTO_NUM, {IPPROTO_TCP});
+    put_attribute(proto, CTA_PROTO_SRC_PORT, be16_bytes(sport));
+    put_attribute(proto, CTA_PROTO_DST_PORT, be16_bytes(dport));
+    put_attribute(tuple, CTA_TUPLE_IP | NLA_F_NESTED, ip);
+    put_attribute(tuple, CTA_TUPLE_PROTO | NLA_F_NESTED, proto);
+    return tuple;
+}
+
+}  // namespace
+
+// Found by fuzz/netlink_conntrack: a nest whose last attribute has an unaligned length ending
+// exactly at the nest's end moved the walk past the end, where end - at wrapped around and
+// the walk went on into the next attributes (and past the message: a heap over-read).
+TEST_CASE("an unaligned last attribute ends its nest", "[conntrack][stream]") {
+    auto original = tcp_tuple(addr("10.0.1.5"), addr("198.51.100.7"), 40000, 443);
+    // 5 bytes: its aligned length (8) runs 3 bytes past the nest that ends with it.
+    original.resize(original.size() + 5);
+    const std::uint16_t odd_length = 5, odd_type = 9;
+    std::memcpy(original.data() + original.size() - 5, &odd_length, 2);
+    std::memcpy(original.data() + original.size() - 3, &odd_type, 2);
+    const auto reply = tcp_tuple(addr("198.51.100.7"), addr("203.0.113.9"), 443, 1024);
+
+    std::vector<std::uint8_t> message(NLMSG_HDRLEN + sizeof(nfgenmsg));
+    put_attribute(message, CTA_TUPLE_ORIG | NLA_F_NESTED, original);
+    // The nest's length counts the 5-byte attribute, not its padding.
+    const auto orig_length = static_cast<std::uint16_t>(NLA_HDRLEN + original.size());
+    std::memcpy(message.data() + NLMSG_HDRLEN + sizeof(nfgenmsg), &orig_length, 2);
+    put_attribute(message, CTA_TUPLE_REPLY | NLA_F_NESTED, reply);
+    nlmsghdr header{};
+    header.nlmsg_len = static_cast<std::uint32_t>(message.size());
+    header.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+    std::memcpy(message.data(), &header, sizeof header);
+    nfgenmsg generic{};
+    generic.nfgen_family = AF_INET;
+    std::memcpy(message.data() + NLMSG_HDRLEN, &generic, sizeof generic);
+    // Zeroed words after the message, read only by a walk that overruns it (an attribute of
+    // length 0 stops any walk).
+    std::vector<std::uint32_t> aligned((message.size() + 64) / 4, 0);
+    std::memcpy(aligned.data(), message.data(), message.size());
+
+    auto decoded = netlink::decode_conntrack_message(
+        reinterpret_cast<const nlmsghdr*>(aligned.data()), nullptr);
+    REQUIRE(decoded);
+    CHECK(decoded->protocol == IPPROTO_TCP);
+    CHECK(decoded->original.src == addr("10.0.1.5"));
+    CHECK(decoded->original.sport == 40000);
+    CHECK(decoded->original.dport == 443);
+    CHECK(decoded->reply.dst == addr("203.0.113.9"));
 }
 
 TEST_CASE("the tracker counts a streamed dump as it counts a collected one",
