@@ -192,6 +192,11 @@ std::optional<Failure> delete_ipv4_gateway(model::Model& m, const model::Ipv4Gat
                        "deleting an IPv4 gateway needs ?mode=private (refused while routes "
                        "point at it) or ?mode=public (routes pointing at it are removed)");
     const auto routes = routes_to<model::Ipv4GatewayHop>(m, gateway.name);
+    // What the VPC is left with is recorded on it (vpcs[].internet_access), so that the
+    // data plane, a restart and GET /v1/config all say the same.
+    auto vpc = std::find_if(m.vpcs.begin(), m.vpcs.end(), [&](const model::Vpc& candidate) {
+        return candidate.name == gateway.vpc;
+    });
     if (mode->second == "private") {
         Failure refused{409, {}};
         for (const auto& route : routes)
@@ -200,12 +205,26 @@ std::optional<Failure> delete_ipv4_gateway(model::Model& m, const model::Ipv4Gat
                                          "delete with ?mode=public",
                                          route.reason, gateway.name)});
         if (!refused.errors.empty()) return refused;
+        if (vpc != m.vpcs.end()) {
+            vpc->internet_access = model::NoInternet{};
+            notes.push_back(
+                fmt::format("mode private: vpc {} has no internet path (internet_access "
+                            "\"private\"), public IPs and NAT gateways included",
+                            vpc->name));
+        }
         return std::nullopt;
     }
     for (const auto& route : routes)
         notes.push_back(fmt::format("mode public: route {} removed with ipv4 gateway {}",
                                     route.reason, gateway.name));
     remove_routes_to<model::Ipv4GatewayHop>(m, gateway.name);
+    if (vpc != m.vpcs.end()) {
+        vpc->internet_access = model::DirectInternet{gateway.outside_interface, gateway.upstream};
+        notes.push_back(
+            fmt::format("mode public: public IPs of vpc {} have direct internet "
+                        "access by {} via {}",
+                        vpc->name, gateway.outside_interface, model::to_string(gateway.upstream)));
+    }
     return std::nullopt;
 }
 
@@ -473,8 +492,19 @@ Edit enable_ipv4_gateway(std::string gateway_name, bool enable,
         // Only a real change is written: enabling an enabled gateway stays a no-op, also
         // when "enabled" was left to its default.
         if ((*gateway)->is_enabled() != enable) (*gateway)->enabled = enable;
+        if (enable) end_private_internet(m, (*gateway)->vpc, notes);
         return std::nullopt;
     };
+}
+
+void end_private_internet(model::Model& m, const std::string& vpc_name, Notes& notes) {
+    for (auto& vpc : m.vpcs)
+        if (vpc.name == vpc_name && vpc.is_private()) {
+            vpc.internet_access.reset();
+            notes.push_back(fmt::format(
+                "vpc {} is no longer private: an enabled ipv4 gateway gives it internet access",
+                vpc_name));
+        }
 }
 
 }  // namespace natctl::api

@@ -62,5 +62,8 @@ Edit disassociate_eip(std::string gateway, std::string eip);
 // getting 0.0.0.0/0 -> it; refused (409, naming the route) where one has a default route.
 Edit enable_ipv4_gateway(std::string gateway, bool enable,
                          std::vector<std::string> route_tables = {});
+// An enabled IPv4 gateway gives its VPC internet access again: a VPC made private by a
+// delete in private mode stops being private (noted).
+void end_private_internet(model::Model& m, const std::string& vpc, Notes& notes);
 
 }  // namespace natctl::api

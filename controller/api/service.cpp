@@ -410,7 +410,7 @@ class Handler {
         if constexpr (std::is_same_v<T, model::DnatEntry>)
             if (auto fast = write_dnat(Verb::Create, args)) return std::move(*fast);
         return write(
-            [&](model::Model& m, Notes&) -> std::optional<Failure> {
+            [&](model::Model& m, Notes& notes) -> std::optional<Failure> {
                 auto items = collection.locate(m, args);
                 if (!items) return items.error();
                 auto body = body_json();
@@ -419,8 +419,10 @@ class Handler {
                 if (!item) return Failure{400, std::move(item.error())};
                 // Alibaba's CreateIpv4Gateway: created disabled, traffic untouched until
                 // it is activated with the route tables to switch (POST .../enable).
-                if constexpr (std::is_same_v<T, model::Ipv4Gateway>)
+                if constexpr (std::is_same_v<T, model::Ipv4Gateway>) {
                     if (!item->enabled) item->enabled = false;
+                    if (item->is_enabled()) end_private_internet(m, item->vpc, notes);
+                }
                 const auto name = collection.name_of(*item);
                 for (const auto& existing : **items)
                     if (collection.name_of(existing) == name)

@@ -160,6 +160,11 @@ class Compiler {
             for (const auto& table : vpc.route_tables)
                 table_texts.push_back("rt:" + table.name);
             table_texts.push_back("rt:" + system_table_name(vpc));
+            if (vpc.direct_internet()) {
+                // A VPC's name cannot collide with a gateway's: the prefix differs.
+                realm_texts.push_back("direct:" + vpc.name);
+                table_texts.push_back("ret-direct:" + vpc.name);
+            }
         }
         const auto realms = assign_hashed_ids(realm_texts, kRealmBase, kRealmCount);
         const auto table_ids =
@@ -182,12 +187,22 @@ class Compiler {
                             table_ids[next_table++]});
             ingress_table_.push_back(table_ids[next_table++]);
         }
-        for (const auto& vpc : model_.vpcs) {
+        for (std::size_t index = 0; index < model_.vpcs.size(); ++index) {
+            const auto& vpc = model_.vpcs[index];
             std::unordered_map<std::string, std::uint32_t> ids;
             for (const auto& table : vpc.route_tables)
                 ids.emplace(table.name, table_ids[next_table++]);
             route_table_ids_.push_back(std::move(ids));
             system_table_ids_.push_back(table_ids[next_table++]);
+            std::optional<Gateway> direct;
+            if (const auto* access = vpc.direct_internet())
+                direct = Gateway{vpc.name,
+                                 fmt::format("vpcs[{}].internet_access", index),
+                                 access->outside_interface,
+                                 access->upstream.value,
+                                 realms[next_realm++],
+                                 table_ids[next_table++]};
+            direct_.push_back(std::move(direct));
         }
     }
 
@@ -228,8 +243,12 @@ class Compiler {
         if (gateway && model_.ipv4_gateways[*gateway].is_enabled()) return gateway;
         return std::nullopt;
     }
+    // Then the VPC's direct internet access (what a deleted IPv4 gateway left), then its
+    // first NAT gateway; a private VPC has none.
     const Gateway* public_ip_gateway(std::size_t vpc) const {
         if (auto gateway = enabled_ipv4_gateway(vpc)) return &igw_[*gateway];
+        if (model_.vpcs[vpc].is_private()) return nullptr;
+        if (direct_[vpc]) return &*direct_[vpc];
         if (auto gateway = first_nat_gateway(vpc)) return &nat_[*gateway];
         return nullptr;
     }
@@ -239,7 +258,7 @@ class Compiler {
     std::vector<kernel::Set> build_sets() {
         ElementMap dnat_ip, dnat_open, dnat_ports, echo_local, echo_silent, outside_ifaces,
             outside_realms, return_marks, snat_ip, snat_sources;
-        std::vector<model::Cidr> igw_covered, vpc_cidrs;
+        std::vector<model::Cidr> igw_covered, private_vpcs, vpc_cidrs;
 
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];
@@ -285,6 +304,11 @@ class Compiler {
         // so that a private IP already claimed by a public IP keeps it).
         for (std::size_t vpc = 0; vpc < model_.vpcs.size(); ++vpc) {
             vpc_cidrs.push_back(model_.vpcs[vpc].cidr);
+            if (model_.vpcs[vpc].is_private()) private_vpcs.push_back(model_.vpcs[vpc].cidr);
+            if (const auto& direct = direct_[vpc]) {
+                outside_ifaces.insert(key_element({direct->outside}));
+                outside_realms.insert(key_element({direct->realm}));
+            }
             for (const auto& host : model_.vpcs[vpc].instances) {
                 if (!host.public_ip || host.private_ips.empty()) continue;
                 const std::uint32_t public_ip = host.public_ip->value;
@@ -338,6 +362,8 @@ class Compiler {
             interval_elements(igw_covered));
         add(make_set(rules::kOutsideIfaces, {FieldType::IfName}, {}, false), outside_ifaces.take());
         add(make_set(rules::kOutsideRealms, {FieldType::Realm}, {}, false), outside_realms.take());
+        add(make_set(rules::kPrivateVpcs, {FieldType::Ipv4}, {}, true),
+            interval_elements(private_vpcs));
         add(make_set(rules::kReturnMarks, {FieldType::Ipv4}, {FieldType::Mark}, false),
             return_marks.take());
         add(make_set(rules::kSnatIp, {FieldType::Ipv4}, {FieldType::Ipv4}, false), snat_ip.take());
@@ -587,9 +613,15 @@ class Compiler {
         if (has_default) return;
         // The cloud adds a default route to the first NAT gateway to the system table;
         // everything else without a default must not fall through to the main table.
+        // Without a NAT gateway, the VPC's direct internet access: its public IPs leave by
+        // it, and the postrouting guard drops any other source.
         if (system) {
             if (auto gateway = first_nat_gateway(vpc)) {
                 routes_.push_back(via_gateway(table, {}, nat_[*gateway], path));
+                return;
+            }
+            if (const auto& direct = direct_[vpc]) {
+                routes_.push_back(via_gateway(table, {}, *direct, path));
                 return;
             }
         }
@@ -602,11 +634,13 @@ class Compiler {
     }
 
     void build_routing() {
-        std::vector<bool> nat_returns(nat_.size(), false), igw_returns(igw_.size(), false);
+        // Gateways that traffic arrives by (DNAT entries, public IPs, instance EIPs): replies
+        // leave by them, whatever the route table says.
+        std::set<const Gateway*> returns;
         for (std::size_t index = 0; index < model_.nat_gateways.size(); ++index) {
             const auto& gateway = model_.nat_gateways[index];
             for (const auto& entry : gateway.dnat_entries)
-                if (eip(entry.eip)) nat_returns[index] = true;
+                if (eip(entry.eip)) returns.insert(&nat_[index]);
             if (!gateway.assigns_addresses()) continue;
             for (std::size_t slot = 0; slot < gateway.eips.size(); ++slot)
                 if (auto address = eip(gateway.eips[slot]))
@@ -651,10 +685,7 @@ class Compiler {
                 if (!host.public_ip) continue;
                 const Gateway* gateway = public_ip_gateway(vpc);
                 if (!gateway) continue;
-                if (auto igw = enabled_ipv4_gateway(vpc))
-                    igw_returns[*igw] = true;
-                else
-                    nat_returns[*first_nat_gateway(vpc)] = true;
+                returns.insert(gateway);
                 addresses_.push_back({host.public_ip->value, 32, gateway->outside,
                                       fmt::format("{}.instances[{}].public_ip", vpc_path, index)});
             }
@@ -662,10 +693,7 @@ class Compiler {
         for (const auto& associated : instance_eips(model_)) {
             const Gateway* gateway = public_ip_gateway(associated.vpc);
             if (!gateway) continue;
-            if (auto igw = enabled_ipv4_gateway(associated.vpc))
-                igw_returns[*igw] = true;
-            else
-                nat_returns[*first_nat_gateway(associated.vpc)] = true;
+            returns.insert(gateway);
             addresses_.push_back({associated.address, 32, gateway->outside,
                                   fmt::format("eips[{}].instance", associated.eip)});
         }
@@ -676,10 +704,8 @@ class Compiler {
                                                 gateway.return_table, gateway.path});
             routes_.push_back(via_gateway(gateway.return_table, {}, gateway, gateway.path));
         };
-        for (std::size_t index = 0; index < nat_.size(); ++index)
-            if (nat_returns[index]) add_return(nat_[index]);
-        for (std::size_t index = 0; index < igw_.size(); ++index)
-            if (igw_returns[index]) add_return(igw_[index]);
+        for (const auto* gateway : returns)
+            add_return(*gateway);
 
         for (std::size_t index = 0; index < model_.ipv4_gateways.size(); ++index) {
             const auto& gateway = model_.ipv4_gateways[index];
@@ -712,6 +738,7 @@ class Compiler {
     std::unordered_map<std::string, std::size_t> vpc_index_, nat_index_, igw_index_;
     std::unordered_map<std::string, std::uint32_t> eip_address_;
     std::vector<Gateway> nat_, igw_;
+    std::vector<std::optional<Gateway>> direct_;  // per VPC: its direct internet access
     std::vector<std::uint32_t> ingress_table_;
     std::vector<std::unordered_map<std::string, std::uint32_t>> route_table_ids_;
     std::vector<std::uint32_t> system_table_ids_;

@@ -189,6 +189,13 @@ std::vector<Rule> forward() {
     // confirmed on this node, and an empty ha_hold (a single node, or the primary) costs
     // one lookup on each connection's first packet only.
     out.push_back(forward_ha_hold());
+    // A private VPC (an IPv4 gateway deleted in private mode) has no internet path: its
+    // connections die at their first packet, whichever translation or route they found.
+    out.push_back(
+        make_rule("oifname @outside_ifaces ip saddr @private_vpcs counter packets 0 "
+                  "bytes 0 drop",
+                  {MetaLoad{kMetaOifname, kReg1}, lookup(kOutsideIfaces), ip_saddr(),
+                   lookup(kPrivateVpcs), Counter{}, verdict(Verdict::Kind::Drop)}));
     out.push_back(make_rule("iifname @outside_ifaces ip daddr @vpc_cidrs jump inbound",
                             {MetaLoad{kMetaIifname, kReg1}, lookup(kOutsideIfaces), ip_daddr(),
                              lookup(kVpcCidrs), verdict(Verdict::Kind::Jump, kInboundChain)}));
@@ -228,6 +235,10 @@ std::vector<Rule> ha_hold() {
 
 std::vector<Rule> inbound() {
     std::vector<Rule> out;
+    // After DNAT: a DNAT entry, IP mapping or public IP of a private VPC reaches nothing.
+    out.push_back(
+        make_rule("ip daddr @private_vpcs counter packets 0 bytes 0 drop",
+                  {ip_daddr(), lookup(kPrivateVpcs), Counter{}, verdict(Verdict::Kind::Drop)}));
     auto established = ct_bits(kCtState, kCtStateEstablishedRelated);
     established.push_back(verdict(Verdict::Kind::Accept));
     out.push_back(make_rule("ct state established,related accept", std::move(established)));

@@ -22,6 +22,7 @@ inline constexpr const char* kHaHold = "ha_hold";
 inline constexpr const char* kIgwCovered = "igw_covered";
 inline constexpr const char* kOutsideIfaces = "outside_ifaces";
 inline constexpr const char* kOutsideRealms = "outside_realms";
+inline constexpr const char* kPrivateVpcs = "private_vpcs";
 inline constexpr const char* kReturnMarks = "return_marks";
 inline constexpr const char* kSnatIp = "snat_ip";
 inline constexpr const char* kSnatSources = "snat_sources";

@@ -38,11 +38,13 @@ class Indexer {
         TranslationIndex index;
         for (const auto& eip : model_.eips)
             index.public_addresses.push_back(eip.address.value);
+        // A private VPC has no translation at all: its live sessions are all stale.
         for (const auto& vpc : model_.vpcs) {
             index.vpc_ranges.push_back({vpc.cidr.first(), vpc.cidr.last()});
             for (const auto& host : vpc.instances) {
                 if (!host.public_ip || host.private_ips.empty()) continue;
                 index.public_addresses.push_back(host.public_ip->value);
+                if (vpc.is_private()) continue;
                 // Inbound, a public IP reaches the instance's first private IP; every private
                 // IP of the instance leaves through it.
                 index.inbound.push_back({host.public_ip->value, host.private_ips.front().value});
@@ -53,6 +55,7 @@ class Indexer {
 
         // Before IP mappings: an associated EIP beats them as a public IP does.
         for (const auto& associated : instance_eips(model_)) {
+            if (model_.vpcs[associated.vpc].is_private()) continue;
             index.inbound.push_back({associated.address, associated.private_ip});
             index.egress.push_back({associated.private_ip, associated.address});
         }
@@ -61,7 +64,7 @@ class Indexer {
         for (const auto& gateway : model_.nat_gateways) {
             for (const auto& entry : gateway.dnat_entries) {
                 auto address = eip(entry.eip);
-                if (!address) continue;
+                if (!address || in_private_vpc(entry.private_ip.value)) continue;
                 if (entry.ip_mapping()) {
                     index.inbound.push_back({*address, entry.private_ip.value});
                     index.egress.push_back({entry.private_ip.value, *address});
@@ -88,6 +91,12 @@ class Indexer {
         if (found == eip_address_.end()) return std::nullopt;
         return found->second;
     }
+    bool in_private_vpc(std::uint32_t address) const {
+        for (const auto& candidate : model_.vpcs)
+            if (candidate.is_private() && candidate.cidr.contains(model::Ipv4{address}))
+                return true;
+        return false;
+    }
     const model::Vpc* vpc(const std::string& name) const {
         for (const auto& candidate : model_.vpcs)
             if (candidate.name == name) return &candidate;
@@ -98,7 +107,7 @@ class Indexer {
     // address (as the compiler flattens them), or its VPC as a whole for masquerade.
     void add_coverage(const model::NatGateway& gateway, std::vector<Coverage>& coverage) const {
         const auto* home = vpc(gateway.vpc);
-        if (!home) return;
+        if (!home || home->is_private()) return;
         if (gateway.effective_mode() == model::GatewayMode::Masquerade) {
             coverage.push_back({home->cidr.first(), home->cidr.last(), {}, true});
             return;

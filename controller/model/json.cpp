@@ -284,6 +284,26 @@ class Reader {
         return InstanceHop{*name};
     }
 
+    std::optional<InternetAccess> internet_access(const json& value, const std::string& path) {
+        if (value.is_string()) {
+            if (value.get<std::string>() == "private") return NoInternet{};
+            fail(path, fmt::format("unknown internet access '{}' (expected \"private\" or "
+                                   "{{\"outside_interface\": name, \"upstream\": address}})",
+                                   value.get<std::string>()));
+            return std::nullopt;
+        }
+        if (!value.is_object()) {
+            fail(path,
+                 fmt::format("expected \"private\" or an object, got {}", describe_type(value)));
+            return std::nullopt;
+        }
+        reject_unknown_fields(value, path, {"outside_interface", "upstream"});
+        DirectInternet result;
+        required(value, path, "outside_interface", result.outside_interface, &Reader::string);
+        required(value, path, "upstream", result.upstream, &Reader::ipv4);
+        return result;
+    }
+
     std::optional<SnatSource> snat_source(const json& value, const std::string& path) {
         if (!expect_object(value, path)) return std::nullopt;
         auto kind = single_key(value, path, {"vpc", "vswitch", "instance", "cidr"}, "source");
@@ -368,7 +388,7 @@ class Reader {
         if (!expect_object(value, path)) return std::nullopt;
         reject_unknown_fields(value, path,
                               {"name", "cidr", "interfaces", "vswitches", "instances",
-                               "route_tables", "system_route_table"});
+                               "route_tables", "system_route_table", "internet_access"});
         Vpc result;
         required(value, path, "name", result.name, &Reader::string);
         required(value, path, "cidr", result.cidr, &Reader::cidr);
@@ -378,6 +398,7 @@ class Reader {
         array(value, path, "route_tables", result.route_tables, &Reader::route_table, false);
         optional(value, path, "system_route_table", result.system_route_table,
                  &Reader::system_route_table);
+        optional(value, path, "internet_access", result.internet_access, &Reader::internet_access);
         return result;
     }
 
@@ -594,6 +615,11 @@ json write_vpc(const Vpc& vpc) {
         put_array(item, "routes", vpc.system_route_table->routes, write_route, false);
         out["system_route_table"] = std::move(item);
     }
+    if (vpc.direct_internet())
+        out["internet_access"] = {{"outside_interface", vpc.direct_internet()->outside_interface},
+                                  {"upstream", to_string(vpc.direct_internet()->upstream)}};
+    else if (vpc.is_private())
+        out["internet_access"] = "private";
     return out;
 }
 

@@ -104,6 +104,24 @@ struct Instance {
     bool operator==(const Instance&) const = default;
 };
 
+// How a VPC reaches the internet while none of its IPv4 gateways is enabled: what deleting
+// an IPv4 gateway leaves behind (Alibaba's DeleteIpv4Gateway, InternetMode).
+// JSON: "private" | {"outside_interface": IF, "upstream": IP}.
+// - private: no internet path at all; nothing of the VPC leaves by an outside interface and
+//   nothing from outside reaches it (SNAT, DNAT, public IPs and instance EIPs included).
+// - direct: its public IPs and instance EIPs leave and arrive by this interface and upstream,
+//   a NAT gateway or none; what the IPv4 gateway used before a delete in public mode.
+// Absent: public IPs go by the VPC's first NAT gateway.
+struct NoInternet {
+    auto operator<=>(const NoInternet&) const = default;
+};
+struct DirectInternet {
+    std::string outside_interface;
+    Ipv4 upstream;
+    bool operator==(const DirectInternet&) const = default;
+};
+using InternetAccess = std::variant<NoInternet, DirectInternet>;
+
 struct Vpc {
     std::string name;
     Cidr cidr;
@@ -112,7 +130,15 @@ struct Vpc {
     std::vector<Instance> instances;
     std::vector<RouteTable> route_tables;
     std::optional<SystemRouteTable> system_route_table;
+    std::optional<InternetAccess> internet_access;
     bool operator==(const Vpc&) const = default;
+
+    bool is_private() const {
+        return internet_access && std::holds_alternative<NoInternet>(*internet_access);
+    }
+    const DirectInternet* direct_internet() const {
+        return internet_access ? std::get_if<DirectInternet>(&*internet_access) : nullptr;
+    }
 };
 
 // ---- EIPs and NAT gateways --------------------------------------------------------------

@@ -49,6 +49,7 @@ constexpr std::array kFieldOrder = {
     "routes",
     "route_table",
     "system_route_table",
+    "internet_access",
     "destination",
     "next_hop",
     "address",
@@ -999,6 +1000,10 @@ class Validator {
     // ---- IPv4 gateways --------------------------------------------------------------------
 
     void check_ipv4_gateways() {
+        for (std::size_t v = 0; v < model_.vpcs.size(); ++v)
+            if (const auto* direct = model_.vpcs[v].direct_internet())
+                check_outside(fmt::format("vpcs[{}].internet_access", v), direct->outside_interface,
+                              direct->upstream);
         std::map<std::size_t, std::size_t> gateway_of_vpc;
         for (std::size_t g = 0; g < model_.ipv4_gateways.size(); ++g) {
             const auto& gateway = model_.ipv4_gateways[g];
@@ -1016,6 +1021,12 @@ class Validator {
             check_outside(base, gateway.outside_interface, gateway.upstream);
             if (!v) continue;
             const auto& vpc = model_.vpcs[*v];
+            if (gateway.is_enabled() && vpc.is_private())
+                fail(fmt::format("vpcs[{}].internet_access", *v),
+                     fmt::format("vpc {} is private (no internet path), but its ipv4 gateway {} "
+                                 "({}) is enabled: remove internet_access, or disable the "
+                                 "gateway",
+                                 vpc.name, gateway.name, base));
             std::map<Cidr, std::string> destinations;
             for (std::size_t r = 0; r < gateway.gateway_route_table.size(); ++r) {
                 const auto& route = gateway.gateway_route_table[r];

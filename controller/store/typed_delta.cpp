@@ -93,7 +93,7 @@ json one_json(const T& value) {
 // hand: the size checks below catch a field added to the model and not here.
 #if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
 static_assert(sizeof(m::NatGateway) == 224, "NatGateway changed: update copy_header");
-static_assert(sizeof(m::Vpc) == 208, "Vpc changed: update copy_header");
+static_assert(sizeof(m::Vpc) == 264, "Vpc changed: update copy_header");
 static_assert(sizeof(m::Model) == 144, "Model changed: update copy_header");
 #endif
 
@@ -118,6 +118,7 @@ void copy_header(m::Vpc& to, const m::Vpc& from) {
     to.cidr = from.cidr;
     to.interfaces = from.interfaces;
     to.system_route_table = from.system_route_table;
+    to.internet_access = from.internet_access;
 }
 
 void copy_header(m::Model& to, const m::Model& from) {

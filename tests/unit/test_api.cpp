@@ -615,10 +615,17 @@ TEST_CASE("IPv4 gateway delete needs a mode: private refuses, public removes rou
         CHECK(lists(plan["removed"], "ipv4_gateway", "igw-1"));
         CHECK(lists(plan["removed"], "route", "rt-public:0.0.0.0/0"));
         CHECK(lists(plan["removed"], "gateway_route", "igw-1:10.0.2.0/24"));
-        CHECK(plan["notes"] == json::array({"mode public: route rt-public:0.0.0.0/0 removed with "
-                                            "ipv4 gateway igw-1"}));
+        CHECK(plan["notes"] ==
+              json::array({"mode public: route rt-public:0.0.0.0/0 removed with ipv4 gateway igw-1",
+                           "mode public: public IPs of vpc vpc-prod have direct internet access "
+                           "by veth-wan via 198.51.100.1"}));
+        CHECK(lists(plan["changed"], "vpc", "vpc-prod"));
         CHECK(f.store.current().ipv4_gateways.empty());
         CHECK(f.store.current().vpcs[0].route_tables[1].routes.empty());
+        const auto* direct = f.store.current().vpcs[0].direct_internet();
+        REQUIRE(direct != nullptr);
+        CHECK(direct->outside_interface == "veth-wan");
+        CHECK(model::to_string(direct->upstream) == "198.51.100.1");
     }
     SECTION("private: allowed once no route points at it") {
         REQUIRE(f.call("PUT", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0",
@@ -627,8 +634,37 @@ TEST_CASE("IPv4 gateway delete needs a mode: private refuses, public removes rou
         auto response = f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=private");
         INFO(response.body);
         REQUIRE(response.status == 200);
-        CHECK_FALSE(body_of(response)["plan"].contains("notes"));
+        CHECK(body_of(response)["plan"]["notes"] ==
+              json::array({"mode private: vpc vpc-prod has no internet path (internet_access "
+                           "\"private\"), public IPs and NAT gateways included"}));
         CHECK(f.store.current().ipv4_gateways.empty());
+        CHECK(f.store.current().vpcs[0].is_private());
+
+        // A new IPv4 gateway, once enabled, gives the VPC its internet back.
+        REQUIRE(f.call("POST", "/v1/ipv4_gateways",
+                       R"({"name": "igw-2", "vpc": "vpc-prod", "outside_interface": "veth-wan",
+                           "upstream": "198.51.100.1"})")
+                    .status == 201);
+        CHECK(f.store.current().vpcs[0].is_private());
+        auto enabled = f.call("POST", "/v1/ipv4_gateways/igw-2/enable");
+        INFO(enabled.body);
+        REQUIRE(enabled.status == 200);
+        CHECK(body_of(enabled)["plan"]["notes"] ==
+              json::array({"vpc vpc-prod is no longer private: an enabled ipv4 gateway gives it "
+                           "internet access"}));
+        CHECK_FALSE(f.store.current().vpcs[0].internet_access.has_value());
+    }
+    SECTION("private, then created enabled") {
+        REQUIRE(f.call("PUT", "/v1/vpcs/vpc-prod/route_tables/rt-public/routes/0.0.0.0_0",
+                       R"({"destination": "0.0.0.0/0", "next_hop": {"nat_gateway": "ngw-1"}})")
+                    .status == 200);
+        REQUIRE(f.call("DELETE", "/v1/ipv4_gateways/igw-1?mode=private").status == 200);
+        auto created = f.call("POST", "/v1/ipv4_gateways",
+                              R"({"name": "igw-2", "vpc": "vpc-prod", "enabled": true,
+                                  "outside_interface": "veth-wan", "upstream": "198.51.100.1"})");
+        INFO(created.body);
+        REQUIRE(created.status == 201);
+        CHECK_FALSE(f.store.current().vpcs[0].internet_access.has_value());
     }
 }
 

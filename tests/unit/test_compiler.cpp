@@ -11,6 +11,7 @@
 #include "controller/compiler/compile.hpp"
 #include "controller/compiler/ids.hpp"
 #include "controller/compiler/render.hpp"
+#include "controller/compiler/translations.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
 #include "tests/unit/ipv4.hpp"
@@ -377,6 +378,76 @@ TEST_CASE("compiler: IPv4 gateway coverage and the inbound policy follow `enable
     }
 }
 
+TEST_CASE("compiler: what a deleted IPv4 gateway leaves: a private VPC, or direct access",
+          "[compiler]") {
+    auto m = base_model();
+    m.vpcs[0].vswitches.push_back({"vsw-b", cidr("10.0.2.0/24"), std::nullopt});
+    m.vpcs[0].instances.push_back({"bastion", "vsw-b", {ip("10.0.2.5")}, ip("203.0.113.50")});
+    const auto system_table =
+        natctl::compiler::assign_hashed_ids({"rt:vpc-a/system"}, 20000, 10000)[0];
+
+    SECTION("private: the VPC's addresses are dropped both ways, the public IP goes") {
+        m.nat_gateways[0].snat_entries = {snat("snat-vpc", model::VpcSource{"vpc-a"}, {"eip-1"})};
+        m.nat_gateways[0].dnat_entries = {ip_mapping("web-map", "eip-2", "10.0.1.10")};
+        const auto open = natctl::compiler::index_translations(m);
+        CHECK(open.egress.size() == 2);
+        CHECK(open.inbound.size() == 2);
+        CHECK(open.snat.size() == 1);
+        m.vpcs[0].internet_access = model::NoInternet{};
+        const auto state = compile(m);
+        CHECK(set_of(state, "private_vpcs").elements ==
+              std::vector<kernel::Element>{
+                  {{addr("10.0.0.0")}, {addr("10.0.255.255")}, {}, {}, std::nullopt}});
+        const auto* forward = chain_of(state, "forward");
+        REQUIRE(forward != nullptr);
+        CHECK(std::any_of(forward->rules.begin(), forward->rules.end(), [](const auto& rule) {
+            return rule.text.find("ip saddr @private_vpcs") != std::string::npos &&
+                   rule.text.ends_with("drop");
+        }));
+        const auto* inbound = chain_of(state, "inbound");
+        REQUIRE(inbound != nullptr);
+        CHECK(inbound->rules.front().text ==
+              "ip daddr @private_vpcs counter packets 0 bytes 0 drop");
+        CHECK_FALSE(has_line(route_lines(state), "ip address add 203.0.113.50/32 dev veth-wan"));
+        for (const auto& element : set_of(state, "return_marks").elements)
+            CHECK(element.key != kernel::FieldList{addr("203.0.113.50")});
+        const auto translations = natctl::compiler::index_translations(m);
+        CHECK(translations.egress.empty());
+        CHECK(translations.inbound.empty());
+        CHECK(translations.snat.empty());
+    }
+    SECTION("direct, no NAT gateway: public IPs leave and arrive by the kept interface") {
+        m.nat_gateways.clear();
+        m.vpcs[0].internet_access = model::DirectInternet{"veth-up", ip("192.0.2.1")};
+        const auto state = compile(m);
+        CHECK(set_of(state, "private_vpcs").elements.empty());
+        const auto realm = 1 + natctl::compiler::fnv1a("direct:vpc-a") % 65000;
+        const auto lines = route_lines(state);
+        CHECK(has_line(
+            lines, fmt::format(
+                       "ip route add default via 192.0.2.1 dev veth-up table {} proto 147 realm {}",
+                       system_table, realm)));
+        CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-up"));
+        CHECK(set_of(state, "return_marks").elements ==
+              std::vector<kernel::Element>{pair(addr("203.0.113.50"), 0x4e540000u | realm)});
+        CHECK(set_of(state, "outside_realms").elements ==
+              std::vector<kernel::Element>{key_only(realm)});
+        CHECK(set_of(state, "outside_ifaces").elements.size() == 1);
+        CHECK(set_of(state, "dnat_open").elements ==
+              std::vector<kernel::Element>{key_only(addr("203.0.113.50"))});
+    }
+    SECTION("direct beats the first NAT gateway for public IPs, not for the system default") {
+        m.vpcs[0].internet_access = model::DirectInternet{"veth-up", ip("192.0.2.1")};
+        const auto lines = route_lines(compile(m));
+        CHECK(has_line(lines, "ip address add 203.0.113.50/32 dev veth-up"));
+        CHECK(has_line(
+            lines,
+            fmt::format(
+                "ip route add default via 198.51.100.1 dev veth-wan table {} proto 147 realm {}",
+                system_table, realm_of("ngw-1"))));
+    }
+}
+
 TEST_CASE("compiler: ICMP echo reply toggle", "[compiler]") {
     auto m = base_model();
     CHECK(set_of(compile(m), "echo_silent").elements.empty());
@@ -589,8 +660,8 @@ TEST_CASE("compiler: output is deterministic and sorted", "[compiler]") {
     // Every named set exists even when empty, so that the layout is static; each EIP with a
     // port budget adds three accounting sets (count, full, limit). The two EIP traffic
     // maps and base chains (eip_inbound/eip_outbound, eip_meter_in/eip_meter_out) too.
-    CHECK(first.table.sets.size() == 16 + 2 * 3);
-    CHECK(compile(model::Model{}).table.sets.size() == 16);
+    CHECK(first.table.sets.size() == 17 + 2 * 3);
+    CHECK(compile(model::Model{}).table.sets.size() == 17);
     CHECK(compile(model::Model{}).table.chains.size() == 11);
 }
 

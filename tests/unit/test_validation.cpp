@@ -621,6 +621,20 @@ std::vector<Case> invalid_documents() {
          {{"ipv4_gateways[0].upstream",
            "upstream 10.0.2.1 lies inside vpc vpc-prod (10.0.0.0/16); the upstream is the next "
            "hop on the outside network"}}},
+        {"private VPC with an enabled IPv4 gateway",
+         {{"/vpcs/0/internet_access", "private"}},
+         {{"vpcs[0].internet_access",
+           "vpc vpc-prod is private (no internet path), but its ipv4 gateway igw-1 "
+           "(ipv4_gateways[0]) is enabled: remove internet_access, or disable the gateway"}}},
+        {"direct internet access by an inside interface, upstream inside the VPC",
+         {{"/vpcs/0/internet_access",
+           json{{"outside_interface", "veth-vpc"}, {"upstream", "10.0.9.1"}}}},
+         {{"vpcs[0].internet_access.outside_interface",
+           "interface veth-vpc is an inside interface of vpc vpc-prod (vpcs[0].interfaces[0]); "
+           "a gateway's outside interface must be a different interface"},
+          {"vpcs[0].internet_access.upstream",
+           "upstream 10.0.9.1 lies inside vpc vpc-prod (10.0.0.0/16); the upstream is the next "
+           "hop on the outside network"}}},
         {"gateway route outside the VPC",
          {{"/ipv4_gateways/0/gateway_route_table/0/destination", "0.0.0.0/0"}},
          {{"ipv4_gateways[0].gateway_route_table[0].destination",
