@@ -294,8 +294,9 @@ void add_ipv4_gateway_group(CLI::App& app, const GlobalOptions& globals, int& ex
                      add_name(command, options, "IPv4 gateway");
                  });
     builder.verb("delete", Verb::Delete,
-                 "Delete an IPv4 gateway: private (refused while a route points at it) or public "
-                 "(routes pointing at it go with it)",
+                 "Delete an IPv4 gateway: private (refused while a route points at it; the VPC "
+                 "is left with no internet path) or public (routes pointing at it go with it; "
+                 "public IPs get direct access by its interface)",
                  "natctl ipv4-gateway delete igw-1 --mode public",
                  [](CLI::App& command, VerbOptions& options) {
                      add_name(command, options, "IPv4 gateway");

@@ -488,8 +488,9 @@ class Validator {
                                    "and an EIP cannot share an address",
                                    to_string(ip), model_.eips[*eip].name, *eip));
         if (!carries_public_addresses(v))
-            fail(path, fmt::format("vpc {} has neither an enabled IPv4 gateway nor a NAT "
-                                   "gateway, so no outside interface carries {}; add one",
+            fail(path, fmt::format("vpc {} has no enabled IPv4 gateway, NAT gateway or "
+                                   "direct internet_access, so no outside interface carries {}; "
+                                   "add one",
                                    model_.vpcs[v].name, to_string(ip)));
     }
 
@@ -572,7 +573,9 @@ class Validator {
 
     // What carries a public IP or an instance's EIP (the compiler's public_ip_gateway): an
     // enabled IPv4 gateway, else the VPC's first NAT gateway. A disabled one carries nothing.
+    // A private VPC carries none by design, and keeps them for when it is public again.
     bool carries_public_addresses(std::size_t v) const {
+        if (model_.vpcs[v].internet_access) return true;
         if (!vpc_index_[v].nat_gateways.empty()) return true;
         for (auto g : vpc_index_[v].ipv4_gateways)
             if (model_.ipv4_gateways[g].is_enabled()) return true;
@@ -612,8 +615,9 @@ class Validator {
                                        instance.name, to_string(*instance.public_ip), v,
                                        found->second.index));
             if (!carries_public_addresses(v))
-                fail(path, fmt::format("vpc {} has neither an enabled IPv4 gateway nor a NAT "
-                                       "gateway, so no outside interface carries {}; add one",
+                fail(path, fmt::format("vpc {} has no enabled IPv4 gateway, NAT gateway or "
+                                       "direct internet_access, so no outside interface carries "
+                                       "{}; add one",
                                        model_.vpcs[v].name, to_string(eip.address)));
             if (instance.private_ips.empty()) continue;
             auto private_ip = eip.private_ip.value_or(instance.private_ips.front());

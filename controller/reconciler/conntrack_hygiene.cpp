@@ -133,10 +133,15 @@ std::expected<std::size_t, std::string> purge_stale(
     return remove_stale(conntrack, translations, *entries);
 }
 
+namespace {
+// What a NAT session depends on: its translations, and whether its VPC may reach the
+// internet at all (private_vpcs: a VPC made private loses every session).
+constexpr std::array<std::string_view, 5> kNatSets{"dnat_ip", "dnat_ports", "private_vpcs",
+                                                   "snat_ip", "snat_sources"};
+}  // namespace
+
 bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable& observed) {
     if (!observed.exists) return true;
-    static constexpr std::array<std::string_view, 4> kNatSets{"dnat_ip", "dnat_ports", "snat_ip",
-                                                              "snat_sources"};
     for (std::string_view name : kNatSets) {
         const kernel::Set* want = nullptr;
         for (const auto& set : desired.sets)
@@ -165,8 +170,6 @@ bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable&
 }
 
 bool nat_data_changed(const kernel::Table& desired, const kernel::Table& committed) {
-    static constexpr std::array<std::string_view, 4> kNatSets{"dnat_ip", "dnat_ports", "snat_ip",
-                                                              "snat_sources"};
     auto find = [](const kernel::Table& table, std::string_view name) -> const kernel::Set* {
         for (const auto& set : table.sets)
             if (set.name == name) return &set;

@@ -53,8 +53,8 @@ std::expected<std::size_t, std::string> purge_stale(netlink::ConntrackBackend& c
                                                     const compiler::TranslationIndex& translations);
 
 // Whether applying `desired` over `observed` changes what NAT translates: an element of
-// dnat_ports, dnat_ip, snat_ip or snat_sources, or a snat/ or masq/ chain rewritten or
-// removed (or the table created afresh). Only then can entries have become stale.
+// dnat_ports, dnat_ip, snat_ip, snat_sources or private_vpcs, or a snat/ or masq/ chain rewritten
+// or removed (or the table created afresh). Only then can entries have become stale.
 bool nat_data_changed(const kernel::Table& desired, const kernel::ObservedTable& observed);
 // The same against the reconciler's committed copy of the table.
 bool nat_data_changed(const kernel::Table& desired, const kernel::Table& committed);

@@ -571,6 +571,12 @@ TEST_CASE("nat_data_changed looks at the NAT sets and the snat/ and masq/ chains
                                             R"("mode": "masquerade", "snat_port_range": "2000-3000",
                  "port_budget_per_eip": 1000,)"),
                                        *observed));
+    // the VPC made private: no translation changed, but none may go on
+    {
+        auto model = load(kModel);
+        model.vpcs[0].internet_access = natctl::model::NoInternet{};
+        CHECK(reconciler::nat_data_changed(natctl::compiler::compile(model).table, *observed));
+    }
     // not NAT data: echo reply
     CHECK_FALSE(reconciler::nat_data_changed(
         with(R"("eips": ["eip-1", "eip-2", "eip-3"],)",

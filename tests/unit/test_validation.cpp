@@ -262,9 +262,8 @@ std::vector<Case> invalid_documents() {
         {"public IP in a VPC without any gateway",
          {{"/vpcs/-", vpc_dev()}, {"/vpcs/1/instances/0/public_ip", "203.0.113.60"}},
          {{"vpcs[1].instances[0].public_ip",
-           "vpc vpc-dev has neither an enabled IPv4 gateway nor a NAT gateway, so no outside "
-           "interface "
-           "carries 203.0.113.60; add one"}}},
+           "vpc vpc-dev has no enabled IPv4 gateway, NAT gateway or direct internet_access, so "
+           "no outside interface carries 203.0.113.60; add one"}}},
 
         // ---- routes --------------------------------------------------------------------------
         {"duplicate route destination",
@@ -706,6 +705,13 @@ TEST_CASE("edits that a careless validator would refuse stay valid", "[model]") 
             {"routes", {{{"destination", "0.0.0.0/0"}, {"next_hop", "blackhole"}}}}}}}},
         {"masquerade gateway without EIPs in a second VPC",
          {{"/vpcs/-", vpc_dev()}, {"/nat_gateways/-", masquerade_gateway("ngw-dev", "vpc-dev")}}},
+        {"public IP in a VPC with direct internet access and no gateway",
+         {{"/vpcs/-", with(vpc_dev(), "internet_access",
+                           {{"outside_interface", "veth-up"}, {"upstream", "192.0.2.1"}})},
+          {"/vpcs/1/instances/0/public_ip", "203.0.113.60"}}},
+        {"public IP kept in a private VPC",
+         {{"/vpcs/-", with(vpc_dev(), "internet_access", "private")},
+          {"/vpcs/1/instances/0/public_ip", "203.0.113.60"}}},
         {"nested SNAT sources at different prefixes",
          {{kSnatEntries + "/-",
            {{"name", "snat-vpc"}, {"source", {{"vpc", "vpc-prod"}}}, {"eips", {"eip-2"}}}}}},
