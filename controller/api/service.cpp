@@ -507,9 +507,9 @@ class Handler {
     HttpResponse put_config() {
         auto dry_run = write_preconditions();
         if (!dry_run) return error_response(dry_run.error());
-        auto document = model::parse_json(request_.body);
-        if (!document) return error_response({400, std::move(document.error())});
-        auto read = model::read_model(*document);
+        auto parsed = model::read_model(std::string_view(request_.body));
+        if (!parsed) return error_response({400, std::move(parsed.error())});
+        auto& read = *parsed;
         // A model that does not read whole is refused with every problem at once, the
         // semantic ones of what could be read included; write_model validates the rest.
         if (!read.errors.empty()) return error_response({400, model::document_errors(read)});

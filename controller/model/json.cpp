@@ -16,6 +16,7 @@
 #include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include "controller/model/addr.hpp"
@@ -48,10 +49,19 @@ std::string join_keys(const std::vector<std::string>& keys) {
 }
 
 // Reads one document, collecting every problem instead of stopping at the first.
+// DNAT entries read while the document streamed in (StreamingReader), per gateway path
+// ("nat_gateways[3]"): what the gateway's reader would have read from its dnat_entries.
+struct StreamedEntries {
+    std::vector<DnatEntry> entries;
+    Errors errors;
+    std::vector<std::string> unread;
+};
+
 class Reader {
   public:
     Errors errors;
     std::vector<std::string> unread;  // array elements left at their default
+    std::map<std::string, StreamedEntries>* streamed_dnat = nullptr;
 
     void fail(std::string path, std::string reason) {
         errors.push_back(Error{std::move(path), std::move(reason)});
@@ -466,6 +476,18 @@ class Reader {
                  &Reader::boolean);
         array(value, path, "snat_entries", result.snat_entries, &Reader::snat_entry, false);
         array(value, path, "dnat_entries", result.dnat_entries, &Reader::dnat_entry, false);
+        if (streamed_dnat) {
+            // The streamed document left the array empty: its elements were read on the
+            // fly, in document order, and their problems belong exactly here.
+            if (auto found = streamed_dnat->find(path); found != streamed_dnat->end()) {
+                auto& streamed = found->second;
+                result.dnat_entries = std::move(streamed.entries);
+                errors.insert(errors.end(), std::make_move_iterator(streamed.errors.begin()),
+                              std::make_move_iterator(streamed.errors.end()));
+                unread.insert(unread.end(), std::make_move_iterator(streamed.unread.begin()),
+                              std::make_move_iterator(streamed.unread.end()));
+            }
+        }
         return result;
     }
 
@@ -714,6 +736,140 @@ json write_limits(const Limits& limits) {
 
 }  // namespace
 
+// Reads a model document as it is parsed (nlohmann's SAX interface): the document's tree is
+// built except for the elements of nat_gateways[].dnat_entries, the one array that grows to
+// 100k, which are read into DnatEntry one by one as each ends and then dropped. A 100k-entry
+// document never exists whole as a tree: that tree was most of a whole-model write's peak
+// memory and of its reading time. The elements are read by the same Reader functions, and
+// their problems are put where the whole-tree reader reports them, so both read the same.
+class StreamingReader {
+  public:
+    json root;
+    std::map<std::string, StreamedEntries> streamed;
+    std::optional<Error> syntax_error;
+
+    bool null() { return put(nullptr); }
+    bool boolean(bool value) { return put(value); }
+    bool number_integer(json::number_integer_t value) { return put(value); }
+    bool number_unsigned(json::number_unsigned_t value) { return put(value); }
+    bool number_float(json::number_float_t value, const std::string&) { return put(value); }
+    bool string(std::string& value) { return put(std::move(value)); }
+    // Only binary formats (CBOR, MessagePack) have them; a JSON text never does.
+    bool binary(json::binary_t&) {
+        syntax_error = Error{"", "binary values are not JSON"};
+        return false;
+    }
+    bool start_object(std::size_t) { return open(json::object()); }
+    bool start_array(std::size_t) { return open(json::array()); }
+    bool key(std::string& name) {
+        key_ = std::move(name);
+        return true;
+    }
+    bool end_object() { return close(); }
+    bool end_array() { return close(); }
+    bool parse_error(std::size_t, const std::string&, const json::exception& error) {
+        syntax_error = Error{"", error.what()};
+        return false;
+    }
+
+  private:
+    enum class Role { Other, Gateways, Gateway, DnatEntries, DnatEntry };
+    struct Frame {
+        json* node;
+        Role role;
+        std::string path;      // Gateway: "nat_gateways[i]"; DnatEntries: its gateway's
+        std::size_t size = 0;  // elements opened so far (arrays)
+    };
+
+    // Where the next value goes, and the role it takes there.
+    std::pair<json*, Role> slot(json&& value) {
+        if (frames_.empty()) {
+            root = std::move(value);
+            return {&root, Role::Other};
+        }
+        auto& parent = frames_.back();
+        if (parent.node->is_array()) {
+            const auto index = parent.size++;
+            if (parent.role == Role::DnatEntries) {
+                element_ = std::move(value);
+                element_path_ = fmt::format("{}.dnat_entries[{}]", parent.path, index);
+                return {&element_, Role::DnatEntry};
+            }
+            parent.node->push_back(std::move(value));
+            if (parent.role == Role::Gateways) return {&parent.node->back(), Role::Gateway};
+            return {&parent.node->back(), Role::Other};
+        }
+        // A repeated key replaces the value, as in nlohmann's own tree.
+        auto& member = (*parent.node)[key_];
+        member = std::move(value);
+        if (frames_.size() == 1 && key_ == "nat_gateways") return {&member, Role::Gateways};
+        if (parent.role == Role::Gateway && key_ == "dnat_entries")
+            return {&member, Role::DnatEntries};
+        return {&member, Role::Other};
+    }
+
+    std::string gateway_path() const {
+        return fmt::format("nat_gateways[{}]", frames_.back().size - 1);
+    }
+
+    bool put(json&& value) {
+        auto [node, role] = slot(std::move(value));
+        if (role == Role::DnatEntry) read_element();
+        return true;
+    }
+
+    bool open(json&& value) {
+        auto [node, role] = slot(std::move(value));
+        std::string path;
+        if (role == Role::Gateway) path = gateway_path();
+        if (role == Role::DnatEntries) {
+            path = frames_.back().path;
+            streamed[path] = StreamedEntries{};
+        }
+        if (role == Role::DnatEntry) path = frames_.back().path;
+        // Only an object in nat_gateways is a gateway whose entries stream.
+        if (role == Role::Gateway && !node->is_object()) role = Role::Other;
+        if (role == Role::DnatEntries && !node->is_array()) role = Role::Other;
+        frames_.push_back(Frame{node, role, std::move(path)});
+        return true;
+    }
+
+    bool close() {
+        const auto role = frames_.back().role;
+        frames_.pop_back();
+        if (role == Role::DnatEntry) read_element();
+        return true;
+    }
+
+    void read_element() {
+        auto& into = streamed[frames_.back().path];
+        Reader reader;
+        auto entry = reader.dnat_entry(element_, element_path_);
+        if (!entry) into.unread.push_back(element_path_);
+        into.entries.push_back(entry ? std::move(*entry) : DnatEntry{});
+        into.errors.insert(into.errors.end(), std::make_move_iterator(reader.errors.begin()),
+                           std::make_move_iterator(reader.errors.end()));
+        element_ = json();
+    }
+
+    std::vector<Frame> frames_;
+    std::string key_;
+    json element_;
+    std::string element_path_;
+};
+
+std::expected<ReadResult, Errors> read_model(std::string_view text) {
+    StreamingReader streaming;
+    const bool parsed = json::sax_parse(text, &streaming);
+    if (!parsed || streaming.syntax_error)
+        return std::unexpected(
+            Errors{streaming.syntax_error.value_or(Error{"", "the document could not be parsed"})});
+    Reader reader;
+    reader.streamed_dnat = &streaming.streamed;
+    Model model = reader.model(streaming.root);
+    return ReadResult{std::move(model), std::move(reader.errors), std::move(reader.unread)};
+}
+
 ReadResult read_model(const nlohmann::json& document) {
     Reader reader;
     Model model = reader.model(document);
@@ -735,9 +891,10 @@ std::expected<nlohmann::json, Errors> parse_json(std::string_view text) {
 }
 
 std::expected<Model, Errors> parse_model(std::string_view text) {
-    auto document = parse_json(text);
-    if (!document) return std::unexpected(std::move(document.error()));
-    return from_json(*document);
+    auto read = read_model(text);
+    if (!read) return std::unexpected(std::move(read.error()));
+    if (!read->errors.empty()) return std::unexpected(std::move(read->errors));
+    return std::move(read->model);
 }
 
 nlohmann::json to_json(const Model& model) {

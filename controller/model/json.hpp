@@ -24,6 +24,10 @@ struct ReadResult {
     std::vector<std::string> unread;  // paths of array elements that are placeholders
 };
 ReadResult read_model(const nlohmann::json& document);
+// The same from the document's text, read as it is parsed: no tree of the whole document
+// (the DNAT entries, the one array that grows large, are read one by one). A syntax error is
+// the only failure; it has an empty path.
+std::expected<ReadResult, Errors> read_model(std::string_view text);
 
 // read_model when it found no problem. Semantic checks are validate()'s.
 std::expected<Model, Errors> from_json(const nlohmann::json& document);

@@ -1172,9 +1172,12 @@ std::expected<Model, Errors> load_document(const nlohmann::json& document) {
 }
 
 std::expected<Model, Errors> load_model(std::string_view text) {
-    auto document = parse_json(text);
-    if (!document) return std::unexpected(std::move(document.error()));
-    return load_document(*document);
+    auto read = read_model(text);
+    if (!read) return std::unexpected(std::move(read.error()));
+    if (!read->errors.empty()) return std::unexpected(document_errors(*read));
+    auto errors = validate(read->model);
+    if (!errors.empty()) return std::unexpected(std::move(errors));
+    return std::move(read->model);
 }
 
 DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {

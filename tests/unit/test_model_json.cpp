@@ -32,9 +32,16 @@ std::string show(const Errors& errors) {
 }
 
 // The JSON-level errors of a document; fails the test when it parses.
+// Also checks that reading the document's text as it streams finds exactly the same.
 Errors json_errors(const json& document) {
     auto model = natctl::model::from_json(document);
     REQUIRE_FALSE(model.has_value());
+    auto whole = natctl::model::read_model(document);
+    auto streamed = natctl::model::read_model(std::string_view(document.dump()));
+    REQUIRE(streamed.has_value());
+    CHECK(streamed->errors == whole.errors);
+    CHECK(streamed->unread == whole.unread);
+    CHECK(streamed->model == whole.model);
     return model.error();
 }
 
@@ -392,4 +399,49 @@ TEST_CASE("model json: a number too large for a double is a reading error, not a
     REQUIRE(parsed.error().size() == 1);
     CHECK(parsed.error()[0].path.empty());
     CHECK_FALSE(natctl::model::parse_model(R"({"version": 1e951})"));
+}
+
+TEST_CASE("model json: the streaming reader reads what the whole-tree reader reads", "[model]") {
+    auto gateway = [](int index, const std::string& entries) {
+        return fmt::format(R"({{"name": "g{}", "vpc": "v", "outside_interface": "wan",
+            "upstream": "198.51.100.1", "dnat_entries": {}, "colour": 1}})",
+                           index, entries);
+    };
+    const std::string good = R"({"name": "d", "eip": "e", "protocol": "tcp",
+        "public_port": "80", "private_ip": "10.0.1.5", "private_port": "8080"})";
+    const std::string documents[] = {
+        R"({"version": 1})",
+        fmt::format(R"({{"version": 1, "nat_gateways": [{}]}})", gateway(0, "[]")),
+        // a bad element between good ones, a scalar element, a nested problem
+        fmt::format(
+            R"({{"version": 1, "nat_gateways": [{}, 7, {}]}})",
+            gateway(0, "[" + good + R"(, 5, {"name": 3, "public_port": [1]}, )" + good + "]"),
+            gateway(2, "[" + good + "]")),
+        // entries before the gateway's other fields; dnat_entries not an array
+        fmt::format(R"({{"nat_gateways": [{{"dnat_entries": [{}], "name": "g"}},
+            {{"name": "h", "dnat_entries": {{}}}}, {{"dnat_entries": "x"}}], "version": 2}})",
+                    good),
+        // a repeated key: the last one counts, as in the tree
+        fmt::format(R"({{"version": 1, "nat_gateways": [{{"name": "g", "dnat_entries": [{}],
+            "dnat_entries": [{}, {}]}}]}})",
+                    good, good, good),
+        // nat_gateways where it is not the top level's is not a gateway list
+        fmt::format(R"({{"version": 1, "limits": {{"nat_gateways": [{{"dnat_entries": [1]}}]}}}})"),
+        R"([{"nat_gateways": [{"dnat_entries": [1]}]}])",
+    };
+    for (const auto& text : documents) {
+        INFO(text);
+        auto whole = natctl::model::read_model(json::parse(text));
+        auto streamed = natctl::model::read_model(std::string_view(text));
+        REQUIRE(streamed.has_value());
+        CHECK(show(streamed->errors) == show(whole.errors));
+        CHECK(streamed->unread == whole.unread);
+        CHECK(streamed->model == whole.model);
+    }
+    // a syntax error: the parser's message, with an empty path
+    auto broken = natctl::model::read_model(std::string_view(R"({"version": 1,)"));
+    REQUIRE_FALSE(broken.has_value());
+    REQUIRE(broken.error().size() == 1);
+    CHECK(broken.error()[0].path.empty());
+    CHECK(broken.error()[0].reason.find("parse error") != std::string::npos);
 }
