@@ -2,7 +2,8 @@
 // (netlink/nft_socket.cpp dump → libnftnl's *_nlmsg_parse → netlink/nft_readback.cpp): set
 // definitions, element lists (decoded against the last set definition, as a dump decodes a
 // set's elements against that set), chains and rules. The message type's low byte picks the
-// parser, as in a dump answer.
+// parser, as in a dump answer. Messages keep to the attribute widths the kernel writes
+// (nft_kernel_widths.hpp says why: libnftnl exits on any other width).
 //
 // Oracle: decoded elements of a set are sorted (decode_elements promises it).
 #include <libnftnl/chain.h>
@@ -17,6 +18,7 @@
 
 #include "fuzz/check.hpp"
 #include "fuzz/netlink_messages.hpp"
+#include "fuzz/nft_kernel_widths.hpp"
 #include "netlink/nft_encode.hpp"
 #include "netlink/nft_readback.hpp"
 
@@ -28,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     netlink::NftnlSet holder(nftnl_set_alloc());
     bool has_elements = false;
     datagram.for_each_message([&](const nlmsghdr* header) {
+        if (!natctl::fuzz::has_kernel_attribute_widths(header)) return;
         switch (header->nlmsg_type & 0xff) {
             case NFT_MSG_NEWSET: {
                 netlink::NftnlSet parsed(nftnl_set_alloc());
