@@ -19,6 +19,7 @@
 // reads the last), which the kernel never repeats.
 #pragma once
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/expr.h>
 #include <linux/netfilter/nf_tables.h>
@@ -88,10 +89,33 @@ inline bool message_valid(const nlmsghdr* header, Policy policy) {
                           [policy](const nlattr* attr) { return valid(attr, policy); });
 }
 
+constexpr auto U8 = MNL_TYPE_U8;
+constexpr auto U16 = MNL_TYPE_U16;
+constexpr auto U32 = MNL_TYPE_U32;
+constexpr auto U64 = MNL_TYPE_U64;
+constexpr auto STRING = MNL_TYPE_STRING;
+constexpr auto NUL_STRING = MNL_TYPE_NUL_STRING;
+constexpr auto BINARY = MNL_TYPE_BINARY;
+constexpr auto NESTED = MNL_TYPE_NESTED;
+
+// The kernel writes a verdict's code, and the chain of a jump or goto, always
+// (nft_verdict_dump). libnftnl 1.2.4 relies on it: nftnl_parse_verdict looks both up in a
+// table it never initialises, so a verdict without them reads stack garbage as a pointer.
 inline bool verdict(const nlattr* nest) {
-    return nest_valid(nest, {{NFTA_VERDICT_CODE, MNL_TYPE_U32},
-                             {NFTA_VERDICT_CHAIN_ID, MNL_TYPE_U32},
-                             {NFTA_VERDICT_CHAIN, MNL_TYPE_STRING}});
+    if (!nest_valid(
+            nest,
+            {{NFTA_VERDICT_CODE, U32}, {NFTA_VERDICT_CHAIN_ID, U32}, {NFTA_VERDICT_CHAIN, STRING}}))
+        return false;
+    const nlattr* code = nullptr;
+    bool chain = false;
+    all_nested(nest, [&](const nlattr* attr) {
+        if (mnl_attr_get_type(attr) == NFTA_VERDICT_CODE) code = attr;
+        if (mnl_attr_get_type(attr) == NFTA_VERDICT_CHAIN) chain = true;
+        return true;
+    });
+    if (code == nullptr) return false;
+    const auto value = static_cast<std::int32_t>(ntohl(mnl_attr_get_u32(code)));
+    return chain || (value != NFT_JUMP && value != NFT_GOTO);
 }
 
 // A data register (nftnl_parse_data): a value or a verdict.
@@ -105,15 +129,6 @@ bool expression(const nlattr* nest);
 inline bool expressions(const nlattr* nest) {
     return all_nested(nest, expression);
 }
-
-constexpr auto U8 = MNL_TYPE_U8;
-constexpr auto U16 = MNL_TYPE_U16;
-constexpr auto U32 = MNL_TYPE_U32;
-constexpr auto U64 = MNL_TYPE_U64;
-constexpr auto STRING = MNL_TYPE_STRING;
-constexpr auto NUL_STRING = MNL_TYPE_NUL_STRING;
-constexpr auto BINARY = MNL_TYPE_BINARY;
-constexpr auto NESTED = MNL_TYPE_NESTED;
 
 // NFTA_EXPR_DATA of the expression called `name`: libnftnl's ops for that name.
 inline bool expression_data(const char* name, const nlattr* nest) {
@@ -337,8 +352,17 @@ inline bool set_desc(const nlattr* nest) {
     });
 }
 
+// An element's attributes are NFTA_SET_ELEM_* (up to NFTA_SET_ELEM_MAX in the ABI of
+// Debian 12's kernel and libnftnl). libnftnl 1.2.4 files them in a table of that size but
+// bounds the type by NFTA_SET_MAX, so a higher type writes past the table on its stack.
+inline bool element_types_known(const nlattr* nest) {
+    return all_nested(
+        nest, [](const nlattr* attr) { return mnl_attr_get_type(attr) <= NFTA_SET_ELEM_MAX; });
+}
+
 inline bool element(const nlattr* nest) {
-    return nest_valid(nest, {{NFTA_SET_ELEM_FLAGS, U32},
+    return element_types_known(nest) &&
+           nest_valid(nest, {{NFTA_SET_ELEM_FLAGS, U32},
                              {NFTA_SET_ELEM_TIMEOUT, U64},
                              {NFTA_SET_ELEM_EXPIRATION, U64},
                              {NFTA_SET_ELEM_KEY, NESTED, data},
