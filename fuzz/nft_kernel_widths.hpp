@@ -118,10 +118,17 @@ inline bool verdict(const nlattr* nest) {
     return chain || (value != NFT_JUMP && value != NFT_GOTO);
 }
 
-// A data register (nftnl_parse_data): a value or a verdict.
+// A data register (nftnl_parse_data): the kernel writes a value or a verdict in it, always
+// one of them (nft_data_dump). libnftnl 1.2.4 relies on that for an element's data: from a
+// register with neither it reads back a type it never set (an uninitialised local in
+// nftnl_set_elems_parse2), which can flag a jump target that is a null pointer.
 inline bool data(const nlattr* nest) {
-    return nest_valid(
-        nest, {{NFTA_DATA_VALUE, MNL_TYPE_BINARY}, {NFTA_DATA_VERDICT, MNL_TYPE_NESTED, verdict}});
+    if (!nest_valid(nest, {{NFTA_DATA_VALUE, BINARY}, {NFTA_DATA_VERDICT, NESTED, verdict}}))
+        return false;
+    return !all_nested(nest, [](const nlattr* attr) {
+        const auto type = mnl_attr_get_type(attr);
+        return type != NFTA_DATA_VALUE && type != NFTA_DATA_VERDICT;
+    });
 }
 
 bool expression(const nlattr* nest);
