@@ -12,10 +12,10 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/common.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include <cstdio>
@@ -61,9 +61,7 @@ model::Model load(const fs::path& path) {
 class Datagram {
   public:
     nlmsghdr* begin(std::uint16_t type) {
-        offset_ = bytes_.size();
-        bytes_.resize(offset_ + kRoom);
-        auto* header = mnl_nlmsg_put_header(bytes_.data() + offset_);
+        auto* header = mnl_nlmsg_put_header(room());
         header->nlmsg_type = type;
         header->nlmsg_flags = NLM_F_MULTI;
         auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
@@ -71,18 +69,28 @@ class Datagram {
         nfg->version = NFNETLINK_V0;
         return header;
     }
+    // libnftnl's own header builder: libnetfilter_conntrack's headers pull in libnfnetlink's
+    // copy of <linux/netfilter/nfnetlink.h> under the kernel's include guard, and that copy
+    // predates NFNL_SUBSYS_NFTABLES.
+    nlmsghdr* begin_nft(std::uint16_t message) {
+        auto* header = nftnl_nlmsg_build_hdr(room(), message, AF_INET, 0, 0);
+        header->nlmsg_flags = NLM_F_MULTI;  // a dump answer's flags, not a request's
+        return header;
+    }
     void end(const nlmsghdr* header) { bytes_.resize(offset_ + MNL_ALIGN(header->nlmsg_len)); }
     const std::vector<char>& bytes() const { return bytes_; }
 
   private:
+    char* room() {
+        offset_ = bytes_.size();
+        bytes_.resize(offset_ + kRoom);
+        return bytes_.data() + offset_;
+    }
+
     static constexpr std::size_t kRoom = 256 * 1024;
     std::vector<char> bytes_;
     std::size_t offset_ = 0;
 };
-
-constexpr std::uint16_t nft_type(int message) {
-    return static_cast<std::uint16_t>((NFNL_SUBSYS_NFTABLES << 8) | message);
-}
 
 void nft_seeds(const model::Model& model, const std::string& stem, const fs::path& out) {
     const auto state = natctl::compiler::compile(model);
@@ -93,12 +101,12 @@ void nft_seeds(const model::Model& model, const std::string& stem, const fs::pat
         auto encoded = netlink::encode_set(table, set, identity);
         if (!encoded) continue;
         Datagram datagram;
-        auto* header = datagram.begin(nft_type(NFT_MSG_NEWSET));
+        auto* header = datagram.begin_nft(NFT_MSG_NEWSET);
         nftnl_set_nlmsg_build_payload(header, encoded->get());
         datagram.end(header);
         auto elements = netlink::encode_elements(table, set, identity, set.elements, false);
         if (elements && !set.elements.empty()) {
-            header = datagram.begin(nft_type(NFT_MSG_NEWSETELEM));
+            header = datagram.begin_nft(NFT_MSG_NEWSETELEM);
             nftnl_set_elems_nlmsg_build_payload(header, elements->holder.get());
             datagram.end(header);
         }
@@ -111,7 +119,7 @@ void nft_seeds(const model::Model& model, const std::string& stem, const fs::pat
     for (const auto& chain : state.table.chains) {
         auto encoded = netlink::encode_chain(table, chain);
         if (!encoded) continue;
-        auto* header = chains.begin(nft_type(NFT_MSG_NEWCHAIN));
+        auto* header = chains.begin_nft(NFT_MSG_NEWCHAIN);
         nftnl_chain_nlmsg_build_payload(header, encoded->get());
         chains.end(header);
         Datagram rules;
@@ -121,7 +129,7 @@ void nft_seeds(const model::Model& model, const std::string& stem, const fs::pat
                 anonymous.push_back({"__set" + std::to_string(i), id++, true});
             auto encoded_rule = netlink::encode_rule(table, chain.name, rule, anonymous);
             if (!encoded_rule) continue;
-            auto* rule_header = rules.begin(nft_type(NFT_MSG_NEWRULE));
+            auto* rule_header = rules.begin_nft(NFT_MSG_NEWRULE);
             nftnl_rule_nlmsg_build_payload(rule_header, encoded_rule->get());
             rules.end(rule_header);
         }
@@ -232,7 +240,7 @@ void journal_seeds(const fs::path& source, const fs::path& out) {
                                           "DELETE dnat_entries");
         }
         store->reset();
-        fs::copy_file(dir / "journal", out / ("journal-" + std::to_string(index++)),
+        fs::copy_file(dir / "journal.log", out / ("journal-" + std::to_string(index++)),
                       fs::copy_options::overwrite_existing);
     }
     fs::remove_all(dir);

@@ -130,6 +130,8 @@ std::expected<kernel::Element, std::string> decode_raw(const kernel::Set& schema
 
 std::expected<kernel::Set, std::string> decode_set(const nftnl_set* set) {
     kernel::Set decoded;
+    // libnftnl hands back a null string for an attribute the message did not carry.
+    if (!nftnl_set_is_set(set, NFTNL_SET_NAME)) return std::unexpected("a set without a name");
     decoded.name = nftnl_set_get_str(set, NFTNL_SET_NAME);
     auto flags = nftnl_set_get_u32(set, NFTNL_SET_FLAGS);
     decoded.interval = (flags & NFT_SET_INTERVAL) != 0;
@@ -258,7 +260,9 @@ std::expected<std::vector<kernel::Element>, std::string> decode_elements(const k
     return elements;
 }
 
-kernel::ObservedChain decode_chain(const nftnl_chain* chain) {
+std::expected<kernel::ObservedChain, std::string> decode_chain(const nftnl_chain* chain) {
+    if (!nftnl_chain_is_set(chain, NFTNL_CHAIN_NAME))
+        return std::unexpected("a chain without a name");
     kernel::ObservedChain decoded;
     decoded.name = nftnl_chain_get_str(chain, NFTNL_CHAIN_NAME);
     decoded.handle = nftnl_chain_get_u64(chain, NFTNL_CHAIN_HANDLE);

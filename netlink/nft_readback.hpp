@@ -23,7 +23,8 @@ std::expected<kernel::Set, std::string> decode_set(const nftnl_set* set);
 std::expected<std::vector<kernel::Element>, std::string> decode_elements(const kernel::Set& schema,
                                                                          const nftnl_set* holder);
 
-kernel::ObservedChain decode_chain(const nftnl_chain* chain);
+// Refused: a chain without a name (the kernel always names one; the caller says where).
+std::expected<kernel::ObservedChain, std::string> decode_chain(const nftnl_chain* chain);
 kernel::ObservedRule decode_rule(const nftnl_rule* rule);
 
 // What an element looks like after a round trip through the kernel: interval sets carry

@@ -641,7 +641,13 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump_table(bool with_s
             if (table_name_of(reply, NFTA_CHAIN_TABLE) != table) return MNL_CB_OK;
             NftnlChain parsed(nftnl_chain_alloc());
             if (nftnl_chain_nlmsg_parse(reply, parsed.get()) < 0) return MNL_CB_ERROR;
-            observed.chains.push_back(decode_chain(parsed.get()));
+            auto decoded = decode_chain(parsed.get());
+            if (!decoded) {
+                decode_failure =
+                    fmt::format("listing chains of table {}: {}", table, decoded.error());
+                return MNL_CB_OK;
+            }
+            observed.chains.push_back(std::move(*decoded));
             return MNL_CB_OK;
         });
         if (!result) return std::unexpected(result.error());
@@ -657,6 +663,11 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump_table(bool with_s
             if (table_name_of(reply, NFTA_RULE_TABLE) != table) return MNL_CB_OK;
             NftnlRule parsed(nftnl_rule_alloc());
             if (nftnl_rule_nlmsg_parse(reply, parsed.get()) < 0) return MNL_CB_ERROR;
+            if (!nftnl_rule_is_set(parsed.get(), NFTNL_RULE_CHAIN)) {
+                decode_failure =
+                    fmt::format("listing rules of table {}: a rule without a chain", table);
+                return MNL_CB_OK;
+            }
             std::string chain = nftnl_rule_get_str(parsed.get(), NFTNL_RULE_CHAIN);
             for (auto& observed_chain : observed.chains)
                 if (observed_chain.name == chain) {
@@ -668,6 +679,8 @@ std::expected<kernel::ObservedTable, NftError> NftSocket::dump_table(bool with_s
         if (!result) return std::unexpected(result.error());
         if (*result != 0) return fail("listing rules of table ip natctl", *result);
     }
+    if (!decode_failure.empty())
+        return std::unexpected(NftError{NftError::Kind::Invalid, EINVAL, decode_failure});
     return observed;
 }
 

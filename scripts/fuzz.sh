@@ -59,6 +59,10 @@ if [ "$SEEDS" = 1 ]; then
     "$BUILD/fuzz/fuzz_make_seeds" "$ROOT" "$ROOT/fuzz/corpus"
 fi
 
+# Reports name functions and lines only with a symbolizer (llvm-16, scripts/install-deps.sh).
+symbolizer=$(command -v llvm-symbolizer-16 || true)
+[ -n "$symbolizer" ] || echo "fuzz.sh: llvm-symbolizer-16 missing: reports without function names" >&2
+
 failed=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "$OUT/corpus/$t"
@@ -69,7 +73,7 @@ for t in "${TARGETS[@]}"; do
     log="$OUT/$t.log"
     rc=0
     # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a leak or a blow-up.
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ASAN_SYMBOLIZER_PATH="$symbolizer" \
         "$BUILD/fuzz/fuzz_$t" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$artifacts" "${dict[@]}" \
         "$OUT/corpus/$t" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?

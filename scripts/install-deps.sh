@@ -17,7 +17,7 @@ packages=(
     pylint python3-pycodestyle yamllint
     # the libFuzzer targets (scripts/fuzz.sh, tests/fuzz/regression.sh): clang 16 is the
     # oldest Debian 12 clang whose C++23 support compiles natctl against libstdc++ 12
-    clang-16 libclang-rt-16-dev
+    clang-16 libclang-rt-16-dev llvm-16
     keepalived conntrackd  # the HA failover test, demo and bench (docs/HA.md)
 )
 

@@ -7,6 +7,8 @@
 #include <linux/netlink.h>
 // clang-format on
 
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -524,4 +526,36 @@ TEST_CASE("element messages report encoding errors with the element", "[nft][enc
     REQUIRE_FALSE(sources);
     CHECK(sources.error().find("203.0.113.1 . tcp . 1025") != std::string::npos);
     CHECK(sources.error().find("port > 65535") != std::string::npos);
+}
+
+// Found by fuzz/netlink_nft: a chain or set message without a name made decode_* build a
+// std::string from the null pointer libnftnl returns for a missing attribute (a crash in
+// natctld's drift check, were the kernel ever to send one).
+TEST_CASE("a chain or set message without a name is refused, not decoded", "[nft][readback]") {
+    std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+    SECTION("chain") {
+        auto chain = encode_chain_ref("natctl", "");
+        nftnl_chain_unset(chain.get(), NFTNL_CHAIN_NAME);
+        nftnl_chain_set_u64(chain.get(), NFTNL_CHAIN_HANDLE, 7);
+        auto* message = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_NEWCHAIN, NFPROTO_IPV4, 0, 1);
+        nftnl_chain_nlmsg_build_payload(message, chain.get());
+        NftnlChain parsed(nftnl_chain_alloc());
+        REQUIRE(nftnl_chain_nlmsg_parse(message, parsed.get()) >= 0);
+        auto decoded = decode_chain(parsed.get());
+        REQUIRE_FALSE(decoded);
+        CHECK(decoded.error() == "a chain without a name");
+    }
+    SECTION("set") {
+        NftnlSet set(nftnl_set_alloc());
+        nftnl_set_set_str(set.get(), NFTNL_SET_TABLE, "natctl");
+        nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_TYPE, 7);
+        nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_LEN, 4);
+        auto* message = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_NEWSET, NFPROTO_IPV4, 0, 1);
+        nftnl_set_nlmsg_build_payload(message, set.get());
+        NftnlSet parsed(nftnl_set_alloc());
+        REQUIRE(nftnl_set_nlmsg_parse(message, parsed.get()) >= 0);
+        auto decoded = decode_set(parsed.get());
+        REQUIRE_FALSE(decoded);
+        CHECK(decoded.error() == "a set without a name");
+    }
 }
