@@ -4,7 +4,9 @@
 //
 // Oracles beyond "no crash, no sanitizer report": a refusal names at least one reason; a
 // parsed model survives to_json → from_json unchanged; compiling a valid model twice gives
-// the same kernel state (the compiler is documented as deterministic).
+// the same kernel state (the compiler is documented as deterministic); the streaming reader
+// (what PUT /v1/config runs) reads exactly what the whole-tree reader reads from the same
+// text: the same model, errors and placeholders, and both refuse the same syntax.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -20,6 +22,19 @@ namespace compiler = natctl::compiler;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
+    auto streamed = model::read_model(text);
+    auto tree = model::parse_json(text);
+    natctl::fuzz::check(streamed.has_value() == tree.has_value(),
+                        "the streaming and the whole-tree reader disagree on the syntax");
+    if (streamed && tree) {
+        auto whole = model::read_model(*tree);
+        natctl::fuzz::check(streamed->errors == whole.errors,
+                            "the streaming reader reports other errors than the whole-tree one");
+        natctl::fuzz::check(streamed->unread == whole.unread,
+                            "the streaming reader leaves other placeholders");
+        natctl::fuzz::check(streamed->model == whole.model,
+                            "the streaming reader reads another model");
+    }
     auto parsed = model::parse_model(text);
     if (!parsed) {
         natctl::fuzz::check(!parsed.error().empty(), "a refused document names no error");
