@@ -194,9 +194,8 @@ std::optional<Failure> delete_ipv4_gateway(model::Model& m, const model::Ipv4Gat
     const auto routes = routes_to<model::Ipv4GatewayHop>(m, gateway.name);
     // What the VPC is left with is recorded on it (vpcs[].internet_access), so that the
     // data plane, a restart and GET /v1/config all say the same.
-    auto vpc = std::find_if(m.vpcs.begin(), m.vpcs.end(), [&](const model::Vpc& candidate) {
-        return candidate.name == gateway.vpc;
-    });
+    auto found = find_named(m.vpcs, gateway.vpc, "vpc");
+    model::Vpc* vpc = found ? *found : nullptr;
     if (mode->second == "private") {
         Failure refused{409, {}};
         for (const auto& route : routes)
@@ -205,7 +204,7 @@ std::optional<Failure> delete_ipv4_gateway(model::Model& m, const model::Ipv4Gat
                                          "delete with ?mode=public",
                                          route.reason, gateway.name)});
         if (!refused.errors.empty()) return refused;
-        if (vpc != m.vpcs.end()) {
+        if (vpc) {
             vpc->internet_access = model::NoInternet{};
             notes.push_back(
                 fmt::format("mode private: vpc {} has no internet path (internet_access "
@@ -218,7 +217,7 @@ std::optional<Failure> delete_ipv4_gateway(model::Model& m, const model::Ipv4Gat
         notes.push_back(fmt::format("mode public: route {} removed with ipv4 gateway {}",
                                     route.reason, gateway.name));
     remove_routes_to<model::Ipv4GatewayHop>(m, gateway.name);
-    if (vpc != m.vpcs.end()) {
+    if (vpc) {
         vpc->internet_access = model::DirectInternet{gateway.outside_interface, gateway.upstream};
         notes.push_back(
             fmt::format("mode public: public IPs of vpc {} have direct internet "
@@ -498,13 +497,11 @@ Edit enable_ipv4_gateway(std::string gateway_name, bool enable,
 }
 
 void end_private_internet(model::Model& m, const std::string& vpc_name, Notes& notes) {
-    for (auto& vpc : m.vpcs)
-        if (vpc.name == vpc_name && vpc.is_private()) {
-            vpc.internet_access.reset();
-            notes.push_back(fmt::format(
-                "vpc {} is no longer private: an enabled ipv4 gateway gives it internet access",
-                vpc_name));
-        }
+    auto vpc = find_named(m.vpcs, vpc_name, "vpc");
+    if (!vpc || !(*vpc)->is_private()) return;
+    (*vpc)->internet_access.reset();
+    notes.push_back(fmt::format(
+        "vpc {} is no longer private: an enabled ipv4 gateway gives it internet access", vpc_name));
 }
 
 }  // namespace natctl::api

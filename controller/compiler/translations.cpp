@@ -32,6 +32,8 @@ class Indexer {
     explicit Indexer(const model::Model& model) : model_(model) {
         for (const auto& eip : model_.eips)
             eip_address_.emplace(eip.name, eip.address.value);
+        for (const auto& vpc : model_.vpcs)
+            if (vpc.is_private()) private_vpcs_.push_back(vpc.cidr);
     }
 
     TranslationIndex run() {
@@ -91,11 +93,11 @@ class Indexer {
         if (found == eip_address_.end()) return std::nullopt;
         return found->second;
     }
+    // Per DNAT entry: a scan of the private VPCs only (usually none), not of every VPC.
     bool in_private_vpc(std::uint32_t address) const {
-        for (const auto& candidate : model_.vpcs)
-            if (candidate.is_private() && candidate.cidr.contains(model::Ipv4{address}))
-                return true;
-        return false;
+        return std::any_of(
+            private_vpcs_.begin(), private_vpcs_.end(),
+            [&](const model::Cidr& cidr) { return cidr.contains(model::Ipv4{address}); });
     }
     const model::Vpc* vpc(const std::string& name) const {
         for (const auto& candidate : model_.vpcs)
@@ -186,6 +188,7 @@ class Indexer {
         return out;
     }
 
+    std::vector<model::Cidr> private_vpcs_;
     const model::Model& model_;
     std::unordered_map<std::string, std::uint32_t> eip_address_;
 };
