@@ -124,6 +124,9 @@ class Compiler {
     }
 
     std::vector<kernel::Chain> chains() const { return build_chains(); }
+    std::uint32_t nat_gateway_return_mark(std::size_t index) const {
+        return nat_.at(index).return_mark();
+    }
 
   private:
     template <typename T>
@@ -270,11 +273,12 @@ class Compiler {
             for (const auto& entry : gateway.dnat_entries) {
                 auto address = eip(entry.eip);
                 if (!address) continue;
-                dnat_open.insert(key_element({*address}));
-                return_marks.insert(map_element({*address}, {nat_[index].return_mark()}));
+                // The elements shared with the API's incremental path (incremental.hpp).
+                dnat_open.insert(address_element(*address));
+                return_marks.insert(return_mark_element(*address, nat_[index].return_mark()));
                 if (entry.ip_mapping()) {
-                    dnat_ip.insert(map_element({*address}, {entry.private_ip.value}));
-                    if (gateway.answers_echo()) echo_local.insert(key_element({*address}));
+                    dnat_ip.insert(ip_mapping_inbound_element(*address, entry));
+                    if (gateway.answers_echo()) echo_local.insert(address_element(*address));
                     continue;
                 }
                 // Shared with the API's incremental path (incremental.hpp).
@@ -333,7 +337,7 @@ class Compiler {
             for (const auto& entry : gateway.dnat_entries)
                 if (entry.ip_mapping())
                     if (auto address = eip(entry.eip))
-                        snat_ip.insert(map_element({entry.private_ip.value}, {*address}));
+                        snat_ip.insert(ip_mapping_egress_element(*address, entry));
 
         auto interval_elements = [](const std::vector<model::Cidr>& cidrs) {
             std::vector<Element> out;
@@ -756,6 +760,10 @@ kernel::DesiredState compile(const model::Model& model) {
 
 std::vector<kernel::Chain> compile_chains(const model::Model& model) {
     return Compiler(model).chains();
+}
+
+std::uint32_t nat_gateway_return_mark(const model::Model& model, std::size_t gateway) {
+    return Compiler(model).nat_gateway_return_mark(gateway);
 }
 
 std::vector<InstanceEip> instance_eips(const model::Model& model) {

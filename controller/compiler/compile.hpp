@@ -18,6 +18,11 @@ kernel::DesiredState compile(const model::Model& model);
 // which need to know which rule counts what after every revision.
 std::vector<kernel::Chain> compile_chains(const model::Model& model);
 
+// The mark return_marks gives replies to traffic that arrived by NAT gateway `gateway`
+// (index in model.nat_gateways): from the gateways' identities alone, without compiling the
+// sets, so in time independent of the number of DNAT entries.
+std::uint32_t nat_gateway_return_mark(const model::Model& model, std::size_t gateway);
+
 // The source prefixes of a SNAT entry of a gateway in VPC `home` (DESIGN.md: a VPC, a
 // vSwitch, every private IP of an instance, a CIDR): what compile() flattens into
 // snat_sources and what the translation index resolves, so that the two cannot disagree.

@@ -1,6 +1,9 @@
 #include "controller/compiler/incremental.hpp"
 
 #include <algorithm>
+#include <map>
+
+#include "controller/compiler/compile.hpp"
 
 #include "controller/compiler/rules.hpp"
 
@@ -13,14 +16,26 @@ std::optional<std::uint32_t> eip_address(const model::Model& model, const std::s
     return std::nullopt;
 }
 
-std::vector<kernel::Element> port_elements(const model::Model& model,
-                                           const std::optional<model::DnatEntry>& entry) {
-    std::vector<kernel::Element> out;
-    if (!entry) return out;
-    if (auto address = eip_address(model, entry->eip))
-        for_each_dnat_port_element(
-            *address, *entry, [&](kernel::Element element) { out.push_back(std::move(element)); });
-    return out;
+// Elements per set, in the order the sets are named.
+using ElementsBySet = std::map<std::string, std::vector<kernel::Element>>;
+
+bool in_private_vpc(const model::Model& model, const std::string& vpc) {
+    for (const auto& candidate : model.vpcs)
+        if (candidate.name == vpc) return candidate.is_private();
+    return true;  // unknown: not a change this path judges
+}
+
+// An instance's public IP or associated EIP takes snat_ip for its private IPs before any IP
+// mapping (compile()'s egress priority).
+bool egress_claimed(const model::Model& model, std::uint32_t private_ip) {
+    for (const auto& vpc : model.vpcs)
+        for (const auto& host : vpc.instances)
+            if (host.public_ip)
+                for (const auto& ip : host.private_ips)
+                    if (ip.value == private_ip) return true;
+    for (const auto& associated : instance_eips(model))
+        if (associated.private_ip == private_ip) return true;
+    return false;
 }
 
 }  // namespace
@@ -28,54 +43,113 @@ std::vector<kernel::Element> port_elements(const model::Model& model,
 std::optional<std::vector<SetElementChanges>> compile_dnat_change(
     const model::Model& before, const model::DnatEntryChange& change,
     const model::DnatChangeIndex& index) {
+    const auto& gateway = before.nat_gateways.at(change.gateway);
+    // The gateway's return route exists while it has DNAT entries.
+    if (gateway.dnat_entries.empty() || (!change.after && gateway.dnat_entries.size() == 1))
+        return std::nullopt;
+    // The translation index leaves out entries of private VPCs.
+    if (in_private_vpc(before, gateway.vpc)) return std::nullopt;
     for (const auto* entry : {&change.before, &change.after}) {
         if (!*entry) continue;
-        if ((*entry)->ip_mapping()) return std::nullopt;
-        if (!eip_address(before, (*entry)->eip)) return std::nullopt;
+        auto address = eip_address(before, (*entry)->eip);
+        if (!address) return std::nullopt;
+        if ((*entry)->ip_mapping() && egress_claimed(before, (*entry)->private_ip.value))
+            return std::nullopt;
     }
-    // dnat_open, return_marks and the gateway's return route depend only on whether an EIP
-    // has DNAT entries at all: unchanged while every EIP involved keeps at least one.
     auto entries_after = [&](const std::string& eip) {
         std::size_t count = index.entries_on_eip(eip);
         if (change.before && change.before->eip == eip) --count;
         if (change.after && change.after->eip == eip) ++count;
         return count;
     };
-    for (const auto* entry : {&change.before, &change.after})
-        if (*entry &&
-            (index.entries_on_eip((*entry)->eip) == 0 || entries_after((*entry)->eip) == 0))
-            return std::nullopt;
+    std::optional<std::uint32_t> return_mark;
+    auto mark = [&] {
+        if (!return_mark) return_mark = nat_gateway_return_mark(before, change.gateway);
+        return *return_mark;
+    };
 
-    auto gone = port_elements(before, change.before);
-    auto coming = port_elements(before, change.after);
-    std::sort(gone.begin(), gone.end());
-    std::sort(coming.begin(), coming.end());
-    SetElementChanges changes{rules::kDnatPorts, {}, {}};
-    // An element both sides hold unchanged stays in the kernel.
-    std::set_difference(gone.begin(), gone.end(), coming.begin(), coming.end(),
-                        std::back_inserter(changes.removed));
-    std::set_difference(coming.begin(), coming.end(), gone.begin(), gone.end(),
-                        std::back_inserter(changes.added));
+    // What one side of the change owns. dnat_open and return_marks belong to an EIP while it
+    // has any DNAT entry: the old side owns them when the EIP loses its last entry, the new
+    // side when it gains its first.
+    auto owned = [&](const model::DnatEntry& entry, bool owns_eip) {
+        ElementsBySet out;
+        const std::uint32_t address = *eip_address(before, entry.eip);
+        if (entry.ip_mapping()) {
+            out[rules::kDnatIp].push_back(ip_mapping_inbound_element(address, entry));
+            out[rules::kSnatIp].push_back(ip_mapping_egress_element(address, entry));
+            if (gateway.answers_echo()) out[rules::kEchoLocal].push_back(address_element(address));
+        } else {
+            for_each_dnat_port_element(address, entry, [&](kernel::Element element) {
+                out[rules::kDnatPorts].push_back(std::move(element));
+            });
+        }
+        if (owns_eip) {
+            out[rules::kDnatOpen].push_back(address_element(address));
+            out[rules::kReturnMarks].push_back(return_mark_element(address, mark()));
+        }
+        return out;
+    };
+    ElementsBySet gone, coming;
+    if (change.before) gone = owned(*change.before, entries_after(change.before->eip) == 0);
+    if (change.after) coming = owned(*change.after, index.entries_on_eip(change.after->eip) == 0);
+
+    std::vector<std::string> sets;
+    for (const auto* side : {&gone, &coming})
+        for (const auto& [set, elements] : *side)
+            sets.push_back(set);
+    std::sort(sets.begin(), sets.end());
+    sets.erase(std::unique(sets.begin(), sets.end()), sets.end());
+
     std::vector<SetElementChanges> out;
-    if (!changes.removed.empty() || !changes.added.empty()) out.push_back(std::move(changes));
+    for (const auto& set : sets) {
+        auto& old_elements = gone[set];
+        auto& new_elements = coming[set];
+        std::sort(old_elements.begin(), old_elements.end());
+        std::sort(new_elements.begin(), new_elements.end());
+        SetElementChanges changes{set, {}, {}};
+        // An element both sides hold unchanged stays in the kernel.
+        std::set_difference(old_elements.begin(), old_elements.end(), new_elements.begin(),
+                            new_elements.end(), std::back_inserter(changes.removed));
+        std::set_difference(new_elements.begin(), new_elements.end(), old_elements.begin(),
+                            old_elements.end(), std::back_inserter(changes.added));
+        if (!changes.removed.empty() || !changes.added.empty()) out.push_back(std::move(changes));
+    }
     return out;
 }
 
 void apply_dnat_change(TranslationIndex& translations, const model::Model& before,
                        const model::DnatEntryChange& change) {
-    auto& mappings = translations.port_mappings;
-    if (change.before)
-        if (auto address = eip_address(before, change.before->eip))
-            if (auto range = port_mapping_of(*address, *change.before)) {
-                auto found = std::lower_bound(mappings.begin(), mappings.end(), *range);
-                if (found != mappings.end() && *found == *range) mappings.erase(found);
+    auto erase = [](auto& sorted, const auto& value) {
+        auto found = std::lower_bound(sorted.begin(), sorted.end(), value);
+        if (found != sorted.end() && *found == value) sorted.erase(found);
+    };
+    auto insert = [](auto& sorted, const auto& value) {
+        auto at = std::lower_bound(sorted.begin(), sorted.end(), value);
+        if (at == sorted.end() || *at != value) sorted.insert(at, value);
+    };
+    for (const auto* entry : {&change.before, &change.after}) {
+        if (!*entry) continue;
+        auto address = eip_address(before, (*entry)->eip);
+        if (!address) continue;
+        const bool removing = entry == &change.before;
+        if ((*entry)->ip_mapping()) {
+            const auto private_ip = (*entry)->private_ip.value;
+            const AddressMapping inbound{*address, private_ip};
+            const AddressMapping egress{private_ip, *address};
+            if (removing) {
+                erase(translations.inbound, inbound);
+                erase(translations.egress, egress);
+            } else {
+                insert(translations.inbound, inbound);
+                insert(translations.egress, egress);
             }
-    if (change.after)
-        if (auto address = eip_address(before, change.after->eip))
-            if (auto range = port_mapping_of(*address, *change.after)) {
-                auto at = std::lower_bound(mappings.begin(), mappings.end(), *range);
-                if (at == mappings.end() || *at != *range) mappings.insert(at, *range);
-            }
+        } else if (auto range = port_mapping_of(*address, **entry)) {
+            if (removing)
+                erase(translations.port_mappings, *range);
+            else
+                insert(translations.port_mappings, *range);
+        }
+    }
 }
 
 }  // namespace natctl::compiler

@@ -38,6 +38,27 @@ void for_each_dnat_port_element(std::uint32_t eip_address, const model::DnatEntr
                              std::nullopt});
 }
 
+// The elements an IP mapping (protocol any) of `entry` on an EIP with `eip_address` owns:
+// dnat_ip eip → private IP, and, unless an instance's public IP or EIP claims the private
+// IP first (egress priority), snat_ip private IP → eip; echo_local eip while its gateway
+// answers echo.
+inline kernel::Element ip_mapping_inbound_element(std::uint32_t eip_address,
+                                                  const model::DnatEntry& entry) {
+    return kernel::Element{{eip_address}, {}, {entry.private_ip.value}, {}, std::nullopt};
+}
+inline kernel::Element ip_mapping_egress_element(std::uint32_t eip_address,
+                                                 const model::DnatEntry& entry) {
+    return kernel::Element{{entry.private_ip.value}, {}, {eip_address}, {}, std::nullopt};
+}
+inline kernel::Element address_element(std::uint32_t address) {
+    return kernel::Element{{address}, {}, {}, {}, std::nullopt};
+}
+// What an EIP with at least one DNAT entry owns: dnat_open eip, and return_marks eip → the
+// return mark of its gateway.
+inline kernel::Element return_mark_element(std::uint32_t eip_address, std::uint32_t mark) {
+    return kernel::Element{{eip_address}, {}, {mark}, {}, std::nullopt};
+}
+
 // Element changes of one named set; `removed` and `added` sorted by key.
 struct SetElementChanges {
     std::string set;
@@ -47,15 +68,17 @@ struct SetElementChanges {
 };
 
 // What `change` (made against `before`, a valid model that `index` describes) does to
-// compile(before), as element changes — or nullopt when it may do more than change elements
-// of dnat_ports (an IP mapping, the first or last entry on an EIP, which also touch
-// dnat_open, return_marks and the gateway's return route): compile the model then.
+// compile(before), as element changes of dnat_ports, dnat_ip, snat_ip, echo_local,
+// dnat_open and return_marks — or nullopt when it may do more than change elements (the
+// gateway's first or last DNAT entry, which also adds or removes its return route; an
+// entry of a private VPC; an IP mapping of a private IP an instance's public IP or EIP
+// claims): compile the model then.
 std::optional<std::vector<SetElementChanges>> compile_dnat_change(
     const model::Model& before, const model::DnatEntryChange& change,
     const model::DnatChangeIndex& index);
 
 // Makes `translations` (index_translations(before)) describe the model after `change`, for
-// the changes compile_dnat_change handles.
+// the changes compile_dnat_change handles (port mappings and IP mappings).
 void apply_dnat_change(TranslationIndex& translations, const model::Model& before,
                        const model::DnatEntryChange& change);
 

@@ -162,6 +162,97 @@ std::optional<std::string> reserved_address(const VSwitch& vswitch, Ipv4 ip) {
     return std::nullopt;
 }
 
+// ---- the rules of one entry ----------------------------------------------------------
+// What validate() checks about a single DNAT entry on its own (and against the gateway and
+// VPC it sits in), as functions the Validator and DnatChangeIndex::accepts both call: the
+// API's fast path judges one entry by exactly the rules the whole-model validator applies.
+
+// Port presence and shape under `base`; false when the ports cannot be compared further.
+bool check_dnat_ports(const DnatEntry& entry, const std::string& base, Errors& out) {
+    auto fail = [&](std::string path, std::string reason) {
+        out.push_back(Error{std::move(path), std::move(reason)});
+    };
+    if (entry.ip_mapping()) {
+        if (entry.public_port)
+            fail(base + ".public_port",
+                 "protocol any maps every port and protocol; remove public_port");
+        if (entry.private_port)
+            fail(base + ".private_port",
+                 "protocol any maps every port and protocol; remove private_port");
+        return true;
+    }
+    bool ok = true;
+    for (auto [port, name] : {std::pair{&entry.public_port, "public_port"},
+                              std::pair{&entry.private_port, "private_port"}}) {
+        if (!*port) {
+            fail(base + "." + name,
+                 fmt::format("protocol {} needs {} (a port such as \"80\" or a range "
+                             "\"10/20\")",
+                             protocol_name(entry.protocol), name));
+            ok = false;
+        } else if ((*port)->lo == 0 || (*port)->hi < (*port)->lo) {
+            fail(base + "." + name, fmt::format("{} {} must be ports 1-65535 written lo/hi with "
+                                                "lo < hi",
+                                                name, port_text(**port)));
+            ok = false;
+        }
+    }
+    if (ok && entry.public_port->size() != entry.private_port->size())
+        fail(base + ".private_port",
+             fmt::format("range length {} differs from public_port range length {}",
+                         entry.private_port->size(), entry.public_port->size()));
+    return ok;
+}
+
+// A DNAT entry's private IP must be a usable address of a vSwitch of the gateway's VPC.
+std::optional<std::string> dnat_private_ip_problem(const Vpc& vpc, Ipv4 private_ip) {
+    for (const auto& vswitch : vpc.vswitches) {
+        if (!vswitch.cidr.contains(private_ip)) continue;
+        return reserved_address(vswitch, private_ip);
+    }
+    return fmt::format("{} is not inside any vswitch of vpc {}", to_string(private_ip), vpc.name);
+}
+
+// An EIP an entry of `gateway` names must exist and be attached to that gateway.
+std::optional<std::string> entry_eip_problem(const NatGateway& gateway, const std::string& eip,
+                                             bool eip_exists) {
+    if (!eip_exists) return fmt::format("eip {} does not exist", eip);
+    if (std::find(gateway.eips.begin(), gateway.eips.end(), eip) == gateway.eips.end())
+        return fmt::format("{} is not attached to nat gateway {}", eip, gateway.name);
+    return std::nullopt;
+}
+
+// The first SNAT entry of `gateway` that uses `eip`, if any: an IP-mapping EIP serves no
+// other entry.
+const SnatEntry* snat_entry_using(const NatGateway& gateway, const std::string& eip) {
+    for (const auto& snat : gateway.snat_entries)
+        if (std::find(snat.eips.begin(), snat.eips.end(), eip) != snat.eips.end()) return &snat;
+    return nullptr;
+}
+
+// A port mapping's public ports must stay out of the gateway's snat_port_range on an EIP
+// an SNAT entry of the gateway also uses (SNAT could hand the same port out).
+std::optional<std::string> snat_port_collision(const NatGateway& gateway, const DnatEntry& entry) {
+    auto range = gateway.port_range();
+    const auto& ports = *entry.public_port;
+    if (!ranges_overlap(ports.lo, ports.hi, range.lo, range.hi)) return std::nullopt;
+    const auto* snat = snat_entry_using(gateway, entry.eip);
+    if (!snat) return std::nullopt;
+    std::string fix;
+    if (range.lo > 1)
+        fix = fmt::format("use a public port <= {} or narrow snat_port_range to leave it free",
+                          range.lo - 1);
+    else if (range.hi < 65535)
+        fix = fmt::format("use a public port >= {} or narrow snat_port_range to leave it free",
+                          range.hi + 1);
+    else
+        fix = "narrow snat_port_range to leave it free";
+    return fmt::format("{} {} {} snat_port_range {} of {}, which SNAT entry {} also uses: {}",
+                       ports.single() ? "public port" : "public ports", port_text(ports),
+                       ports.single() ? "lies in" : "overlap", to_string(range), entry.eip,
+                       snat->name, fix);
+}
+
 // Where an object sits: its index and the path of its name (for "first used at").
 struct Place {
     std::size_t vpc = 0;
@@ -751,16 +842,9 @@ class Validator {
 
     // Checks an EIP reference of an entry of gateway g; true when it is attached to g.
     bool check_entry_eip(std::size_t g, const std::string& name, const std::string& path) {
-        if (!eip_by_name_.contains(name)) {
-            fail(path, fmt::format("eip {} does not exist", name));
-            return false;
-        }
-        const auto& gateway = model_.nat_gateways[g];
-        if (std::find(gateway.eips.begin(), gateway.eips.end(), name) == gateway.eips.end()) {
-            fail(path, fmt::format("{} is not attached to nat gateway {}", name, gateway.name));
-            return false;
-        }
-        return true;
+        auto problem = entry_eip_problem(model_.nat_gateways[g], name, eip_by_name_.contains(name));
+        if (problem) fail(path, std::move(*problem));
+        return !problem;
     }
 
     const DnatEntry& dnat(EntryRef ref) const {
@@ -864,7 +948,7 @@ class Validator {
         const EntryRef self{g, d};
         auto base = dnat_path(self);
         auto eip_attached = check_entry_eip(g, entry.eip, base + ".eip");
-        bool ports_ok = check_dnat_ports(entry, base);
+        bool ports_ok = check_dnat_ports(entry, base, errors_);
         check_dnat_private_ip(v, entry, base);
 
         auto first_user = first_dnat_of_eip_.at(entry.eip);
@@ -924,81 +1008,14 @@ class Validator {
                          dnat(other).name, dnat_path(other), port_text(theirs)));
     }
 
-    // Port presence and shape; false when the ports cannot be compared further.
-    bool check_dnat_ports(const DnatEntry& entry, const std::string& base) {
-        if (entry.ip_mapping()) {
-            if (entry.public_port)
-                fail(base + ".public_port",
-                     "protocol any maps every port and protocol; remove public_port");
-            if (entry.private_port)
-                fail(base + ".private_port",
-                     "protocol any maps every port and protocol; remove private_port");
-            return true;
-        }
-        bool ok = true;
-        for (auto [port, name] : {std::pair{&entry.public_port, "public_port"},
-                                  std::pair{&entry.private_port, "private_port"}}) {
-            if (!*port) {
-                fail(base + "." + name,
-                     fmt::format("protocol {} needs {} (a port such as \"80\" or a range "
-                                 "\"10/20\")",
-                                 protocol_name(entry.protocol), name));
-                ok = false;
-            } else if ((*port)->lo == 0 || (*port)->hi < (*port)->lo) {
-                fail(base + "." + name,
-                     fmt::format("{} {} must be ports 1-65535 written lo/hi with lo < hi", name,
-                                 port_text(**port)));
-                ok = false;
-            }
-        }
-        if (ok && entry.public_port->size() != entry.private_port->size())
-            fail(base + ".private_port",
-                 fmt::format("range length {} differs from public_port range length {}",
-                             entry.private_port->size(), entry.public_port->size()));
-        return ok;
-    }
-
     void check_dnat_private_ip(std::size_t v, const DnatEntry& entry, const std::string& base) {
-        const auto& vpc = model_.vpcs[v];
-        auto path = base + ".private_ip";
-        for (const auto& vswitch : vpc.vswitches) {
-            if (!vswitch.cidr.contains(entry.private_ip)) continue;
-            if (auto reserved = reserved_address(vswitch, entry.private_ip)) fail(path, *reserved);
-            return;
-        }
-        fail(path, fmt::format("{} is not inside any vswitch of vpc {}",
-                               to_string(entry.private_ip), vpc.name));
+        if (auto problem = dnat_private_ip_problem(model_.vpcs[v], entry.private_ip))
+            fail(base + ".private_ip", std::move(*problem));
     }
 
     void check_snat_port_collision(std::size_t g, const DnatEntry& entry, const std::string& base) {
-        const auto& gateway = model_.nat_gateways[g];
-        auto range = gateway.port_range();
-        const auto& ports = *entry.public_port;
-        if (!ranges_overlap(ports.lo, ports.hi, range.lo, range.hi)) return;
-        for (const auto& snat : gateway.snat_entries) {
-            if (std::find(snat.eips.begin(), snat.eips.end(), entry.eip) == snat.eips.end())
-                continue;
-            std::string fix;
-            if (range.lo > 1)
-                fix = fmt::format(
-                    "use a public port <= {} or narrow snat_port_range to leave "
-                    "it free",
-                    range.lo - 1);
-            else if (range.hi < 65535)
-                fix = fmt::format(
-                    "use a public port >= {} or narrow snat_port_range to leave "
-                    "it free",
-                    range.hi + 1);
-            else
-                fix = "narrow snat_port_range to leave it free";
-            fail(base + ".public_port",
-                 fmt::format("{} {} {} snat_port_range {} of {}, which SNAT entry {} also uses: "
-                             "{}",
-                             ports.single() ? "public port" : "public ports", port_text(ports),
-                             ports.single() ? "lies in" : "overlap", to_string(range), entry.eip,
-                             snat.name, fix));
-            return;
-        }
+        if (auto collision = snat_port_collision(model_.nat_gateways[g], entry))
+            fail(base + ".public_port", std::move(*collision));
     }
 
     // ---- IPv4 gateways --------------------------------------------------------------------
@@ -1191,7 +1208,10 @@ DnatChangeIndex::DnatChangeIndex(const Model& model, bool known_valid) {
         for (const auto& entry : gateway.dnat_entries) {
             dnat_name_hashes_.insert(std::hash<std::string>{}(entry.name));
             ++entries_on_eip_[entry.eip];
-            if (entry.ip_mapping()) ip_mapping_eips_.insert(entry.eip);
+            if (entry.ip_mapping()) {
+                ip_mapping_eips_.insert(entry.eip);
+                ip_mapping_private_ips_.insert(entry.private_ip.value);
+            }
             add_public_ports(entry, false);
         }
     for (auto& [key, ranges] : public_ports_)
@@ -1230,7 +1250,12 @@ void DnatChangeIndex::apply(const DnatEntryChange& change) {
             count != entries_on_eip_.end() && --count->second == 0)
             entries_on_eip_.erase(count);
         // A valid model has at most one IP mapping per EIP.
-        if (entry->ip_mapping()) ip_mapping_eips_.erase(entry->eip);
+        if (entry->ip_mapping()) {
+            ip_mapping_eips_.erase(entry->eip);
+            if (auto ip = ip_mapping_private_ips_.find(entry->private_ip.value);
+                ip != ip_mapping_private_ips_.end())
+                ip_mapping_private_ips_.erase(ip);
+        }
         if (entry->public_port)
             if (auto ports = public_ports_.find({entry->eip, entry->protocol});
                 ports != public_ports_.end()) {
@@ -1244,29 +1269,32 @@ void DnatChangeIndex::apply(const DnatEntryChange& change) {
     if (const auto& entry = change.after) {
         dnat_name_hashes_.insert(std::hash<std::string>{}(entry->name));
         ++entries_on_eip_[entry->eip];
-        if (entry->ip_mapping()) ip_mapping_eips_.insert(entry->eip);
+        if (entry->ip_mapping()) {
+            ip_mapping_eips_.insert(entry->eip);
+            ip_mapping_private_ips_.insert(entry->private_ip.value);
+        }
         add_public_ports(*entry, true);
     }
 }
 
-// Mirrors, for a port mapping, every check validate() applies to a DNAT entry and every
-// check a DNAT entry takes part in (names, limits, IP-mapping EIPs, SNAT port collisions),
-// given that the model before the change is valid: anything else in the document is
+// Applies, to the one entry a change writes, the per-entry rules validate() applies
+// (check_dnat_ports, dnat_private_ip_problem, entry_eip_problem, snat_port_collision: the
+// same functions), and the rules an entry takes part in with others (unique names, limits,
+// unique public ports, an IP-mapping EIP and private IP serving no other entry) against the
+// index, given that the model before the change is valid: anything else in the document is
 // unchanged and stays valid.
 bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change) const {
     if (!usable_ || change.gateway >= model.nat_gateways.size()) return false;
     const auto& gateway = model.nat_gateways[change.gateway];
     if (change.before) {
-        if (change.before->ip_mapping()) return false;
         if (change.position >= gateway.dnat_entries.size() ||
             gateway.dnat_entries[change.position] != *change.before)
             return false;
     }
-    // Removing a port mapping from a valid model leaves it valid: nothing refers to a DNAT
-    // entry, and every rule it took part in only gets fewer parties.
+    // Removing an entry from a valid model leaves it valid: nothing refers to a DNAT entry,
+    // and every rule it took part in only gets fewer parties.
     if (!change.after) return change.before.has_value();
     const auto& entry = *change.after;
-    if (entry.ip_mapping() || !entry.public_port || !entry.private_port) return false;
 
     if (name_problem(entry.name)) return false;
     if (change.before) {
@@ -1282,30 +1310,32 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
     auto vpc = vpc_by_name_.find(gateway.vpc);
     if (vpc == vpc_by_name_.end()) return false;
 
-    if (!eip_names_.contains(entry.eip) ||
-        std::find(gateway.eips.begin(), gateway.eips.end(), entry.eip) == gateway.eips.end())
+    Errors problems;
+    const bool ports_ok = check_dnat_ports(entry, {}, problems);
+    if (!ports_ok || !problems.empty()) return false;
+    if (entry_eip_problem(gateway, entry.eip, eip_names_.contains(entry.eip))) return false;
+    if (dnat_private_ip_problem(model.vpcs[vpc->second], entry.private_ip)) return false;
+
+    // What the entry being replaced held is given up by the change.
+    const bool replaces_on_eip = change.before && change.before->eip == entry.eip;
+    if (entry.ip_mapping()) {
+        // The EIP serves this entry alone, and the private IP has no other IP mapping.
+        if (entries_on_eip(entry.eip) != (replaces_on_eip ? 1u : 0u)) return false;
+        if (snat_entry_using(gateway, entry.eip)) return false;
+        const bool replaces_mapping_of_ip = change.before && change.before->ip_mapping() &&
+                                            change.before->private_ip == entry.private_ip;
+        if (ip_mapping_private_ips_.count(entry.private_ip.value) !=
+            (replaces_mapping_of_ip ? 1u : 0u))
+            return false;
+        return true;
+    }
+    if (ip_mapping_eips_.contains(entry.eip) && !(replaces_on_eip && change.before->ip_mapping()))
         return false;
-    if (ip_mapping_eips_.contains(entry.eip)) return false;
 
     const auto& ports = *entry.public_port;
-    const auto& private_ports = *entry.private_port;
-    if (ports.lo == 0 || ports.hi < ports.lo || private_ports.lo == 0 ||
-        private_ports.hi < private_ports.lo || ports.size() != private_ports.size())
-        return false;
-
-    bool inside = false;
-    for (const auto& vswitch : model.vpcs[vpc->second].vswitches) {
-        if (!vswitch.cidr.contains(entry.private_ip)) continue;
-        if (reserved_address(vswitch, entry.private_ip)) return false;
-        inside = true;
-        break;
-    }
-    if (!inside) return false;
-
     if (auto taken = public_ports_.find({entry.eip, entry.protocol});
         taken != public_ports_.end()) {
-        // The entry being replaced gives its own ports up.
-        const bool replacing_here = change.before && change.before->eip == entry.eip &&
+        const bool replacing_here = replaces_on_eip && !change.before->ip_mapping() &&
                                     change.before->protocol == entry.protocol;
         auto mine = [&](PortRanges::const_iterator it) {
             return replacing_here && it->first == change.before->public_port->lo;
@@ -1321,13 +1351,7 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
             after = candidate;
         }
     }
-
-    const auto range = gateway.port_range();
-    if (ranges_overlap(ports.lo, ports.hi, range.lo, range.hi))
-        for (const auto& snat : gateway.snat_entries)
-            if (std::find(snat.eips.begin(), snat.eips.end(), entry.eip) != snat.eips.end())
-                return false;
-    return true;
+    return !snat_port_collision(gateway, entry);
 }
 
 }  // namespace natctl::model

@@ -31,13 +31,13 @@ Errors document_errors(const ReadResult& read);
 std::expected<Model, Errors> load_document(const nlohmann::json& document);
 std::expected<Model, Errors> load_model(std::string_view text);
 
-// What validate() checks a DNAT port mapping against, indexed from a valid model and kept in
-// step with it across DNAT entry changes, so that one change is judged in O(log n) instead
+// What validate() checks a DNAT entry (port or IP mapping) against, indexed from a valid model and
+// kept in step with it across DNAT entry changes, so that one change is judged in O(log n) instead
 // of validating the whole model (100k entries: tens of milliseconds).
 //
 // It only ever answers "certainly valid": accepts() is true only when validate() of the
-// model after the change finds nothing. False means "not sure" (an error, an IP mapping,
-// anything this index does not cover): the caller validates the whole model, which also
+// model after the change finds nothing. False means "not sure" (an error, anything this
+// index does not cover): the caller validates the whole model, which also
 // gives the exact errors and their paths. So the errors a client sees never depend on
 // which path judged its change.
 class DnatChangeIndex {
@@ -67,6 +67,8 @@ class DnatChangeIndex {
     std::unordered_multiset<std::size_t> dnat_name_hashes_;
     std::unordered_map<std::string, std::size_t> entries_on_eip_;
     std::unordered_set<std::string> ip_mapping_eips_;
+    // Private IPs of IP mappings (a valid model has at most one each).
+    std::unordered_multiset<std::uint32_t> ip_mapping_private_ips_;
     std::unordered_map<std::string, std::size_t> vpc_by_name_;
     std::unordered_set<std::string> eip_names_;
     // (eip, protocol) → public port ranges of its port mappings (disjoint), (lo, hi) sorted

@@ -44,21 +44,24 @@ model::Ipv4 ip(const char* text) {
     return *parsed;
 }
 
-// One VPC with two vSwitches; gateway ngw-a publishes on e1, e2 and e3 (e3 also serves an
+// One VPC with two vSwitches and an instance whose public IP claims egress for 10.0.2.21
+// (before any IP mapping of it); gateway ngw-a publishes on e1, e2 and e3 (e3 also serves an
 // SNAT entry, so its ports 1025-65535 collide), ngw-b on e4 and e5 (e5 carries an IP
-// mapping); e6 is attached to no gateway.
+// mapping); ngw-a also holds e6, free for IP mappings.
 model::Model base_model(std::uint32_t dnat_limit) {
     const char* text = R"({
       "version": 1,
       "vpcs": [{"name": "vpc-1", "cidr": "10.0.0.0/16", "interfaces": ["veth-vpc"],
                 "vswitches": [{"name": "vsw-1", "cidr": "10.0.1.0/24"},
-                              {"name": "vsw-2", "cidr": "10.0.2.0/24"}]}],
+                              {"name": "vsw-2", "cidr": "10.0.2.0/24"}],
+                "instances": [{"name": "i-1", "vswitch": "vsw-2", "private_ips": ["10.0.2.21"],
+                               "public_ip": "198.51.100.50"}]}],
       "eips": [{"name": "e1", "address": "203.0.113.1"}, {"name": "e2", "address": "203.0.113.2"},
                {"name": "e3", "address": "203.0.113.3"}, {"name": "e4", "address": "203.0.113.4"},
                {"name": "e5", "address": "203.0.113.5"}, {"name": "e6", "address": "203.0.113.6"}],
       "nat_gateways": [
         {"name": "ngw-a", "vpc": "vpc-1", "outside_interface": "veth-wan",
-         "upstream": "198.51.100.1", "eips": ["e1", "e2", "e3"],
+         "upstream": "198.51.100.1", "eips": ["e1", "e2", "e3", "e6"],
          "snat_entries": [{"name": "s1", "source": {"vswitch": "vsw-1"}, "eips": ["e3"]}]},
         {"name": "ngw-b", "vpc": "vpc-1", "outside_interface": "veth-wan",
          "upstream": "198.51.100.1", "eips": ["e4", "e5"],
@@ -76,7 +79,9 @@ model::Model base_model(std::uint32_t dnat_limit) {
 
 class Generator {
   public:
-    explicit Generator(std::uint32_t seed) : random_(seed) {}
+    // `ip_mapping_percent`: how often an entry is an IP mapping (protocol any).
+    explicit Generator(std::uint32_t seed, int ip_mapping_percent = 5)
+        : random_(seed), ip_mapping_percent_(ip_mapping_percent) {}
 
     std::size_t below(std::size_t n) {
         return std::uniform_int_distribution<std::size_t>(0, n - 1)(random_);
@@ -93,10 +98,14 @@ class Generator {
         out.name = std::move(entry_name);
         static const char* eips[] = {"e1", "e2", "e3", "e4", "e5", "e6", "e9"};
         // Mostly the EIPs that already carry port mappings, so that the fast path applies.
-        out.eip = chance(85) ? eips[below(2)] : eips[below(7)];
-        out.protocol = chance(5)
+        out.protocol = chance(ip_mapping_percent_)
                            ? model::DnatProtocol::Any
                            : (chance(50) ? model::DnatProtocol::Tcp : model::DnatProtocol::Udp);
+        // An IP mapping needs an EIP of its own: mostly e6.
+        if (out.protocol == model::DnatProtocol::Any)
+            out.eip = chance(70) ? "e6" : eips[below(7)];
+        else
+            out.eip = chance(85) ? eips[below(2)] : eips[below(7)];
         if (out.protocol != model::DnatProtocol::Any || chance(10)) {
             const auto lo = static_cast<std::uint16_t>(chance(5) ? 1030 + below(5) : 1 + below(80));
             const auto size = static_cast<std::uint16_t>(chance(80) ? 1 : 1 + below(4));
@@ -114,6 +123,7 @@ class Generator {
 
   private:
     std::mt19937 random_;
+    int ip_mapping_percent_;
 };
 
 // The edit the whole-model path makes for a request, on a copy; nullopt when it refuses
@@ -186,7 +196,8 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
           "[api][fast-path]") {
     const std::uint32_t seed = GENERATE(1u, 2u, 3u, 4u);
     INFO("seed " << seed);
-    Generator generate(seed);
+    // Odd seeds: IP mappings now and then; even seeds: often.
+    Generator generate(seed, seed % 2 ? 5 : 40);
     TempDir dir{"fastpath"};
     netlink::NftFake nft;
     netlink::RouteFake routes{{"veth-wan", "veth-vpc"}};
@@ -290,7 +301,8 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
     REQUIRE(dumped.has_value());
 
     // Not vacuous: both outcomes happened, many changes were element changes, and the
-    // whole-model path still served the rest (first and last entries on an EIP, IP mappings).
+    // whole-model path still served the rest (a gateway's first and last entries, IP
+    // mappings of a private IP a public IP claims).
     CHECK(accepted > 60);
     CHECK(refused > 20);
     CHECK(plane.incremental > 40);
@@ -315,7 +327,13 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
 
 TEST_CASE("element changes of a DNAT entry equal the compile of the model after it",
           "[compiler][fast-path]") {
-    Generator generate(7);
+    // Port mappings mostly, then IP mappings mostly (dnat_ip, snat_ip, echo_local and the
+    // EIP's dnat_open and return_marks), on a gateway that answers echo and on one that
+    // does not.
+    const int ip_mapping_percent = GENERATE(5, 60);
+    const bool answers_echo = GENERATE(true, false);
+    INFO("ip mappings " << ip_mapping_percent << "%, echo " << answers_echo);
+    Generator generate(7, ip_mapping_percent);
     model::Model current = base_model(1000);
     current.nat_gateways[0].dnat_entries.push_back({"seed-1", "e1", model::DnatProtocol::Tcp,
                                                     model::PortRange{500, 500}, ip("10.0.1.10"),
@@ -323,11 +341,12 @@ TEST_CASE("element changes of a DNAT entry equal the compile of the model after 
     current.nat_gateways[0].dnat_entries.push_back({"seed-2", "e2", model::DnatProtocol::Tcp,
                                                     model::PortRange{501, 501}, ip("10.0.1.10"),
                                                     model::PortRange{81, 81}});
+    if (!answers_echo) current.nat_gateways[0].icmp_echo_reply = false;
     model::DnatChangeIndex index(current, false);
     REQUIRE(index.usable());
     auto state = compiler::compile(current);
     auto translations = compiler::index_translations(current);
-    int incremental = 0, accepted_changes = 0;
+    int incremental = 0, accepted_changes = 0, ip_mappings_incremental = 0;
     for (int step = 0; step < 400; ++step) {
         auto& entries = current.nat_gateways[0].dnat_entries;
         model::DnatEntryChange change{0, entries.size(), std::nullopt, std::nullopt};
@@ -351,6 +370,9 @@ TEST_CASE("element changes of a DNAT entry equal the compile of the model after 
         if (!valid) continue;
         if (auto changes = compiler::compile_dnat_change(current, change, index)) {
             ++incremental;
+            if ((change.before && change.before->ip_mapping()) ||
+                (change.after && change.after->ip_mapping()))
+                ++ip_mappings_incremental;
             for (const auto& set_changes : *changes) {
                 auto set =
                     std::find_if(state.table.sets.begin(), state.table.sets.end(),
@@ -386,4 +408,5 @@ TEST_CASE("element changes of a DNAT entry equal the compile of the model after 
     }
     CHECK(incremental > 50);
     CHECK(accepted_changes > 50);
+    CHECK(ip_mappings_incremental > (ip_mapping_percent > 50 ? 20 : 0));
 }
