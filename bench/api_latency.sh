@@ -9,12 +9,22 @@
 # generated model with N port-mapping DNAT entries spread over 4 EIPs that no SNAT entry
 # uses (PUT /v1/config), then makes CHANGES (default 200) one-entry changes through the API
 # (alternately POST and DELETE of one DNAT entry), timing each with curl's time_total.
+# EDIT picks the one-entry change (default dnat), each made and undone alternately:
+#   dnat          POST / DELETE of a port-mapping DNAT entry
+#   ipmap         POST / DELETE of an IP-mapping DNAT entry (protocol any) on eip-map
+#   snat          POST / DELETE of an SNAT entry (source 10.30.255.0/24, eip-snat)
+#   eip-gateway   POST / DELETE /v1/nat_gateways/ngw-b/eips/eip-spare (associate, disassociate)
+#   eip-instance  PUT /v1/eips/eip-inst with, then without, "instance": "i-b"
 # NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
 # after the load and after the changes.
 set -euo pipefail
 
 : "${NATCTL_BIN_DIR:?set NATCTL_BIN_DIR to a build directory}"
 CHANGES=${CHANGES:-200}
+EDIT=${EDIT:-dnat}
+case "$EDIT" in dnat | ipmap | snat | eip-gateway | eip-instance) ;; *)
+    echo "EDIT=$EDIT: one of dnat ipmap snat eip-gateway eip-instance" >&2; exit 2 ;;
+esac
 # natctld's --config file. Its own kernel writes echo back as change notifications, each
 # followed (drift_debounce_ms later) by a full drift reconcile that dumps the kernel on the
 # API's thread (at most 900 ms later; it cannot be switched off): changes that queue
@@ -42,20 +52,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# gen_model N FILE: one VPC (10.30.0.0/16), one gateway with an SNAT entry on its own EIP,
-# and N tcp port mappings on eip-d0..eip-d3 (public ports from 1025), each to its own
-# private address and port.
+# gen_model N FILE: one VPC (10.30.0.0/16) with one instance (i-b, 10.30.254.10), one
+# gateway with an SNAT entry on its own EIP, and N tcp port mappings on eip-d0..eip-d3
+# (public ports from 1025), each to its own private address and port. eip-map is attached
+# to the gateway and unused (for IP mappings); eip-spare and eip-inst are associated with
+# nothing (for associations).
 gen_model() {
     awk -v n="$1" 'BEGIN {
         printf "{\"version\":1,\"limits\":{\"dnat_entries_per_nat_gateway\":%d},", n + 1000
         printf "\"vpcs\":[{\"name\":\"vpc-b\",\"cidr\":\"10.30.0.0/16\",\"interfaces\":[\"veth-vpc\"],"
         printf "\"vswitches\":[{\"name\":\"vsw-b\",\"cidr\":\"10.30.0.0/16\",\"route_table\":\"rt-b\"}],"
-        printf "\"instances\":[],\"route_tables\":[{\"name\":\"rt-b\",\"routes\":[{\"destination\":\"0.0.0.0/0\","
+        printf "\"instances\":[{\"name\":\"i-b\",\"vswitch\":\"vsw-b\",\"private_ips\":[\"10.30.254.10\"]}],\"route_tables\":[{\"name\":\"rt-b\",\"routes\":[{\"destination\":\"0.0.0.0/0\","
         printf "\"next_hop\":{\"nat_gateway\":\"ngw-b\"}}]}]}],"
         printf "\"eips\":[{\"name\":\"eip-snat\",\"address\":\"203.0.113.9\"}"
         for (e = 0; e < 4; e++) printf ",{\"name\":\"eip-d%d\",\"address\":\"203.0.113.%d\"}", e, 10 + e
+        printf ",{\"name\":\"eip-map\",\"address\":\"203.0.113.20\"}"
+        printf ",{\"name\":\"eip-spare\",\"address\":\"203.0.113.21\"}"
+        printf ",{\"name\":\"eip-inst\",\"address\":\"203.0.113.22\"}"
         printf "],\"nat_gateways\":[{\"name\":\"ngw-b\",\"vpc\":\"vpc-b\",\"outside_interface\":\"veth-wan\","
-        printf "\"upstream\":\"198.51.100.1\",\"eips\":[\"eip-snat\",\"eip-d0\",\"eip-d1\",\"eip-d2\",\"eip-d3\"],"
+        printf "\"upstream\":\"198.51.100.1\",\"eips\":[\"eip-snat\",\"eip-d0\",\"eip-d1\",\"eip-d2\",\"eip-d3\",\"eip-map\"],"
         printf "\"snat_entries\":[{\"name\":\"snat-b\",\"source\":{\"vswitch\":\"vsw-b\"},\"eips\":[\"eip-snat\"]}],"
         printf "\"dnat_entries\":["
         for (i = 0; i < n; i++) {
@@ -113,34 +128,53 @@ run_one() {
     echo "N=$n: load (PUT /v1/config, $(stat -c %s "$TMP/model.json") bytes) $(echo "${out#* }" | ms) ms; $(memory)"
 
     : >"$TMP/times"
-    : >"$TMP/times-post"
-    : >"$TMP/times-delete"
+    : >"$TMP/times-make"
+    : >"$TMP/times-undo"
     local k=0 code
-    echo '{"name":"bench-x","eip":"eip-d0","protocol":"tcp","public_port":"60001","private_ip":"10.30.255.10","private_port":"9000"}' >"$TMP/entry.json"
+    local make undo
+    case "$EDIT" in
+    dnat)
+        echo '{"name":"bench-x","eip":"eip-d0","protocol":"tcp","public_port":"60001","private_ip":"10.30.255.10","private_port":"9000"}' >"$TMP/make.json"
+        make="POST /v1/nat_gateways/ngw-b/dnat_entries" undo="DELETE /v1/nat_gateways/ngw-b/dnat_entries/bench-x" ;;
+    ipmap)
+        echo '{"name":"bench-x","eip":"eip-map","protocol":"any","private_ip":"10.30.255.10"}' >"$TMP/make.json"
+        make="POST /v1/nat_gateways/ngw-b/dnat_entries" undo="DELETE /v1/nat_gateways/ngw-b/dnat_entries/bench-x" ;;
+    snat)
+        echo '{"name":"snat-x","source":{"cidr":"10.30.255.0/24"},"eips":["eip-snat"]}' >"$TMP/make.json"
+        make="POST /v1/nat_gateways/ngw-b/snat_entries" undo="DELETE /v1/nat_gateways/ngw-b/snat_entries/snat-x" ;;
+    eip-gateway)
+        make="POST /v1/nat_gateways/ngw-b/eips/eip-spare" undo="DELETE /v1/nat_gateways/ngw-b/eips/eip-spare" ;;
+    eip-instance)
+        echo '{"name":"eip-inst","address":"203.0.113.22","instance":"i-b"}' >"$TMP/make.json"
+        echo '{"name":"eip-inst","address":"203.0.113.22"}' >"$TMP/undo.json"
+        make="PUT /v1/eips/eip-inst" undo="PUT /v1/eips/eip-inst" ;;
+    esac
     for ((k = 0; k < CHANGES; k++)); do
         if ((k % 2 == 0)); then
-            out=$(api POST /v1/nat_gateways/ngw-b/dnat_entries "$TMP/entry.json")
+            # shellcheck disable=SC2086 # "METHOD PATH"
+            out=$(api $make $([ -f "$TMP/make.json" ] && echo "$TMP/make.json"))
             code=${out%% *}
-            [ "$code" = 200 ] || [ "$code" = 201 ] || { echo "POST: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
+            [ "$code" = 200 ] || [ "$code" = 201 ] || { echo "${make%% *}: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
         else
-            out=$(api DELETE /v1/nat_gateways/ngw-b/dnat_entries/bench-x)
-            [ "${out%% *}" = 200 ] || { echo "DELETE: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
+            # shellcheck disable=SC2086
+            out=$(api $undo $([ -f "$TMP/undo.json" ] && echo "$TMP/undo.json"))
+            [ "${out%% *}" = 200 ] || { echo "${undo%% *}: HTTP $out: $(head -c 400 "$TMP/body")" >&2; exit 1; }
         fi
         echo "${out#* }" >>"$TMP/times"
-        if ((k % 2 == 0)); then echo "${out#* }" >>"$TMP/times-post"; else echo "${out#* }" >>"$TMP/times-delete"; fi
+        if ((k % 2 == 0)); then echo "${out#* }" >>"$TMP/times-make"; else echo "${out#* }" >>"$TMP/times-undo"; fi
     done
     sort -g "$TMP/times" >"$TMP/sorted"
-    echo "N=$n: $CHANGES one-entry changes (POST/DELETE dnat entry):" \
+    echo "N=$n: $CHANGES one-entry changes ($EDIT: ${make%% *}/${undo%% *}):" \
         "p50 $(percentile 50 "$TMP/sorted" | ms) ms," \
         "p90 $(percentile 90 "$TMP/sorted" | ms) ms," \
         "p99 $(percentile 99 "$TMP/sorted" | ms) ms," \
         "max $(tail -n1 "$TMP/sorted" | ms) ms; $(memory)"
-    # A DELETE also purges the removed mapping's conntrack sessions (a dump of the host's
-    # conntrack table, independent of N); a POST needs no purge. Shown apart.
+    # Undoing (a DELETE) also purges the removed translation's conntrack sessions (a dump of
+    # the host's conntrack table, independent of N); making it needs no purge. Shown apart.
     local verb
-    for verb in post delete; do
+    for verb in make undo; do
         sort -g "$TMP/times-$verb" >"$TMP/sorted"
-        echo "N=$n:   ${verb^^} only: p50 $(percentile 50 "$TMP/sorted" | ms) ms," \
+        echo "N=$n:   $verb ($([ "$verb" = make ] && echo "${make%% *}" || echo "${undo%% *}")) only: p50 $(percentile 50 "$TMP/sorted" | ms) ms," \
             "p90 $(percentile 90 "$TMP/sorted" | ms) ms," \
             "p99 $(percentile 99 "$TMP/sorted" | ms) ms," \
             "max $(tail -n1 "$TMP/sorted" | ms) ms"

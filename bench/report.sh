@@ -1,7 +1,7 @@
 # bench/report.sh — sourced by bench/run: write_report turns $RES (one measurement per line,
 # see bench/run) into the generated section of docs/BENCHMARKS.md. Needs RES, RUNS, SMOKE,
 # COMMAND_LINE, START_LOAD, WALL, TMP, APPLY_SIZES, CHANGE_SIZES, DP_BIG, API_CHANGES,
-# CLI_REPS, IPT_REPS, LIVE_CHANGES, IDLE_SECONDS, CHURN_SECONDS, CHURN_RATE,
+# EDIT_SIZES, EDIT_KINDS, EDIT_CHANGES, CLI_REPS, IPT_REPS, LIVE_CHANGES, IDLE_SECONDS, CHURN_SECONDS, CHURN_RATE,
 # TCP_SECONDS, UDP_SECONDS.
 
 # r KEY...: the rest of the first result line starting with KEY (empty if none)
@@ -237,6 +237,37 @@ write_report() {
     echo 'resyncs; natctld ignores the change notifications of its own writes), so during the'
     echo 'churn of section 5 nearly all of them are its one-entry changes.'
     echo
+
+    # ---- 2b. one-entry edits of each kind ------------------------------------------------------
+    if grep -q '^edit ' "$RES"; then
+        echo '### 2b. One-entry edits of each kind'
+        echo
+        echo "Through the API end to end (\`EDIT=KIND bench/api_latency.sh\`, $EDIT_CHANGES changes made and"
+        echo 'undone alternately) with N port-mapping DNAT entries loaded. p50 (p99) in ms; the last'
+        echo 'column is p50 at the largest N over the smallest.'
+        echo
+        local header='| edit |' rule='|---|' kind v p50 p99 first last
+        for n in "${EDIT_SIZES[@]}"; do header+=" N = $(kilo "$n") |"; rule+='---:|'; done
+        echo "$header $(kilo "${EDIT_SIZES[-1]}") / $(kilo "${EDIT_SIZES[0]}") |"
+        echo "$rule---:|"
+        for kind in "${EDIT_KINDS[@]}"; do
+            local row="| $kind |"
+            first="" last=""
+            for n in "${EDIT_SIZES[@]}"; do
+                v=$(r edit "$kind" "$n" api)
+                case "$v" in
+                "") row+=' not measured |' ;;
+                error*) row+=" unavailable: ${v#error } |" ;;
+                *) read -r p50 _ p99 _ <<<"$v"
+                   row+=" $(num "$p50") ($(num "$p99")) |"
+                   [ -n "$first" ] || first=$p50
+                   last=$p50 ;;
+                esac
+            done
+            echo "$row $(ratio "$last" "$first") |"
+        done
+        echo
+    fi
 
     # ---- 3. data plane -------------------------------------------------------------------------
     echo '### 3. Data plane through the gateway'

@@ -24,14 +24,6 @@ serve "$I1" udp 5001 10.0.1.10
 serve "$I2" udp 5000 10.0.1.20
 wait_listeners "$NET:4" "$I1:2" "$I2:1"
 
-# udp_from NS SRC SPORT DST PORT: like udp_ask, from a fixed source port, so that every
-# call is the same connection for conntrack
-udp_from() {
-    echo x | timeout 3 ip netns exec "$1" socat -t1 -T1 - "UDP:$4:$5,bind=$2:$3" 2>/dev/null | head -n1
-}
-# second word of the answer = the backend address the datagram arrived on
-backend_of() { local rest=${1#* }; printf '%s' "${rest%% *}"; }
-
 # ct_reply_src SRC SPORT: the reply source (the translated destination) of the gateway's UDP
 # entry with that original source; empty when there is none
 ct_reply_src() {
@@ -104,23 +96,7 @@ check_eq "flow 2's entry survives the re-apply" "10.0.1.10" "$(ct_reply_src 192.
 
 # ------------------------------------------------------------------------------------
 log "--- the same remap through natctld's API: the purge follows the answer"
-NATCTLD="$NATCTL_BIN_DIR/controller/daemon/natctld"
-API_DIR="$E2E_TMP/natctld"
-mkdir -p "$API_DIR/state"
-# api METHOD PATH [BODY-FILE]: prints the HTTP status; the body is in $API_DIR/body
-api() {
-    local args=(-s -o "$API_DIR/body" -w '%{http_code}' --unix-socket "$API_DIR/api.sock" -X "$1")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$3")
-    curl "${args[@]}" "http://natctld$2" 2>/dev/null
-}
-# The namespace's natctld is killed by e2e_cleanup with everything else running in it.
-nsx "$GW" "$NATCTLD" --state-dir "$API_DIR/state" --socket "$API_DIR/api.sock" \
-    --metrics 127.0.0.1:9469 >"$API_DIR/log" 2>&1 &
-E2E_PIDS+=($!)
-for _ in $(seq 1 100); do
-    [ "$(api GET /v1/status)" = 200 ] && break
-    sleep 0.1
-done
+natctld_start --metrics 127.0.0.1:9469
 check_eq "natctld answers" "200" "$(api GET /v1/status)"
 check_eq "PUT conntrack-a.json through the API" "200" "$(api PUT /v1/config "$MODELS/conntrack-a.json")"
 check_eq "flow 4: udp 192.0.2.1:40010 -> 203.0.113.10:500 reaches i1" "10.0.1.10" \

@@ -206,6 +206,36 @@ udp_ask() {
 # first word of the answer = the peer address the server saw
 peer_of() { printf '%s' "${1%% *}"; }
 
+# udp_from NS SRC SPORT DST PORT: like udp_ask, from a fixed source port, so that every
+# call is the same connection for conntrack
+udp_from() {
+    echo x | timeout 3 ip netns exec "$1" socat -t1 -T1 - "UDP:$4:$5,bind=$2:$3" 2>/dev/null | head -n1
+}
+# second word of the answer = the backend address the datagram arrived on
+backend_of() { local rest=${1#* }; printf '%s' "${rest%% *}"; }
+
+# natctld_start [ARG...]: natctld in the gateway namespace, state and API socket under
+# $API_DIR ($E2E_TMP/natctld), the ARGs added; returns once it answers. e2e_cleanup kills
+# it with everything else running in the namespace.
+API_DIR=""
+natctld_start() {
+    API_DIR="$E2E_TMP/natctld"
+    mkdir -p "$API_DIR/state"
+    nsx "$GW" "$NATCTL_BIN_DIR/controller/daemon/natctld" --state-dir "$API_DIR/state" \
+        --socket "$API_DIR/api.sock" "$@" >"$API_DIR/log" 2>&1 &
+    E2E_PIDS+=($!)
+    for _ in $(seq 1 100); do
+        [ "$(api GET /v1/status)" = 200 ] && break
+        sleep 0.1
+    done
+}
+# api METHOD PATH [BODY-FILE]: prints the HTTP status; the body is in $API_DIR/body
+api() {
+    local args=(-s -o "$API_DIR/body" -w '%{http_code}' --unix-socket "$API_DIR/api.sock" -X "$1")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$3")
+    curl "${args[@]}" "http://natctld$2" 2>/dev/null
+}
+
 # ping_ttl NS SRC DST: the ttl of the echo reply, empty when none came back
 ping_ttl() {
     local ns=$1 src=$2 dst=$3
