@@ -39,6 +39,7 @@ grep -n 'not measured' "$OUT" && fail "a figure is missing"
 expect_rows "Targets" 12  # 8 of the first issue, 4 established-flow rows (floor ratios)
 expect_rows "1. Cold apply" 4
 expect_rows "2. One entry changed" 10
+expect_rows "2b. One-entry edits of each kind" 5  # dnat ipmap snat eip-gateway eip-instance
 expect_rows "3. Data plane" 6  # the floor: forwarding with conntrack and no rules
 expect_rows "5. natctld memory" 2
 # natctl's own data-plane rows must have carried connections and packets
