@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/delta.hpp"
 
@@ -96,6 +97,7 @@ json one_json(const T& value) {
 static_assert(sizeof(m::NatGateway) == 224, "NatGateway changed: update copy_header");
 static_assert(sizeof(m::Vpc) == 264, "Vpc changed: update copy_header");
 static_assert(sizeof(m::Model) == 144, "Model changed: update copy_header");
+static_assert(sizeof(m::DnatEntry) == 88, "DnatEntry changed: update its dump_array");
 #endif
 
 void copy_header(m::NatGateway& to, const m::NatGateway& from) {
@@ -199,6 +201,43 @@ std::string splice(json header, const std::vector<std::pair<const char*, std::st
         out.replace(at + pattern.size() - 4, 4, text);
     }
     return out;
+}
+
+// DNAT entries, the list that grows large, written field by field without a JSON value per
+// entry: the bytes model::to_json's form dumps to (keys in nlohmann's sorted order; the
+// client's strings escaped by nlohmann itself). The store's tests compare the two.
+void append_string(std::string& text, const std::string& value) {
+    text += dump(json(value));
+}
+
+std::string dump_array(const std::vector<m::DnatEntry>& entries) {
+    std::string text = "[";
+    for (const auto& entry : entries) {
+        if (text.size() > 1) text += ',';
+        text += "{\"eip\":";
+        append_string(text, entry.eip);
+        text += ",\"name\":";
+        append_string(text, entry.name);
+        text += ",\"private_ip\":\"";
+        text += m::to_string(entry.private_ip);
+        text += '"';
+        if (entry.private_port) {
+            text += ",\"private_port\":\"";
+            text += m::to_string(*entry.private_port);
+            text += '"';
+        }
+        text += ",\"protocol\":\"";
+        text += m::protocol_name(entry.protocol);
+        text += '"';
+        if (entry.public_port) {
+            text += ",\"public_port\":\"";
+            text += m::to_string(*entry.public_port);
+            text += '"';
+        }
+        text += '}';
+    }
+    text += ']';
+    return text;
 }
 
 // Gateways dumped with their entry lists serialised a chunk at a time: a gateway may hold

@@ -580,6 +580,16 @@ TEST_CASE("store: deltas and records written as text are the bytes of their JSON
     check_text_delta(Model{}, large);
     check_text_delta(large, renamed);
     check_text_delta(large, Model{});
+    // Names as clients may send them: quotes, backslashes, control characters, non-ASCII,
+    // invalid UTF-8.
+    Model odd = sample(4);
+    odd.nat_gateways[0].dnat_entries[0].name = "q\"b\\s\x01t\tn\u00e9";
+    odd.nat_gateways[0].dnat_entries[1].eip = "bad \xff\xfe utf-8";
+    odd.nat_gateways[0].dnat_entries[2].protocol = DnatProtocol::Any;
+    odd.nat_gateways[0].dnat_entries[2].public_port.reset();
+    odd.nat_gateways[0].dnat_entries[2].private_port.reset();
+    check_text_delta(Model{}, odd);
+    CHECK(natctl::store::dump_model(odd) == dumped(natctl::model::to_json(odd)));
 
     // A journal record: metadata from clients (quotes, the placeholder's own text, invalid
     // UTF-8) and the delta's text spliced in.
