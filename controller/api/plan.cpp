@@ -2,112 +2,312 @@
 
 #include <fmt/format.h>
 
-#include <map>
+#include <array>
+#include <cstddef>
+#include <deque>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
+#include <variant>
 
 #include "controller/api/objects.hpp"
-#include "controller/model/json.hpp"
+#include "controller/model/addr.hpp"
 
 namespace natctl::api {
 namespace {
 
 using nlohmann::json;
 
-struct Entry {
-    PlanObject object;
-    json own;  // the object's fields without its children, plus its parent's name
+enum class Kind {
+    Vpc,
+    VSwitch,
+    Instance,
+    RouteTable,
+    Route,
+    Eip,
+    NatGateway,
+    SnatEntry,
+    DnatEntry,
+    Ipv4Gateway,
+    GatewayRoute,
+    Limits
 };
 
-// Every object of a canonical document (model::to_json), in document order. Working on the
-// JSON form keeps the comparison exact without a hand-written equality per kind.
+const char* kind_name(Kind kind) {
+    switch (kind) {
+        case Kind::Vpc:
+            return "vpc";
+        case Kind::VSwitch:
+            return "vswitch";
+        case Kind::Instance:
+            return "instance";
+        case Kind::RouteTable:
+            return "route_table";
+        case Kind::Route:
+            return "route";
+        case Kind::Eip:
+            return "eip";
+        case Kind::NatGateway:
+            return "nat_gateway";
+        case Kind::SnatEntry:
+            return "snat_entry";
+        case Kind::DnatEntry:
+            return "dnat_entry";
+        case Kind::Ipv4Gateway:
+            return "ipv4_gateway";
+        case Kind::GatewayRoute:
+            return "gateway_route";
+        case Kind::Limits:
+            return "limits";
+    }
+    return "";
+}
+
+using Ref =
+    std::variant<const model::Vpc*, const model::VSwitch*, const model::Instance*,
+                 const model::RouteTable*, const model::SystemRouteTable*, const model::Route*,
+                 const model::Eip*, const model::NatGateway*, const model::SnatEntry*,
+                 const model::DnatEntry*, const model::Ipv4Gateway*, const model::GatewayRoute*,
+                 const model::Limits*>;
+
+// Where an object sits in model::to_json's document: up to three "key[index]" steps (an
+// index of npos is a key alone: "system_route_table", "limits").
+struct Location {
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    struct Step {
+        const char* key = nullptr;
+        std::size_t index = npos;
+    };
+    std::array<Step, 3> steps{};
+
+    Location then(const char* key, std::size_t index = npos) const {
+        Location out = *this;
+        for (auto& step : out.steps)
+            if (step.key == nullptr) {
+                step = {key, index};
+                break;
+            }
+        return out;
+    }
+
+    std::string text() const {
+        std::string out;
+        for (const auto& step : steps) {
+            if (step.key == nullptr) break;
+            if (!out.empty()) out += '.';
+            out += step.key;
+            if (step.index != npos) out += fmt::format("[{}]", step.index);
+        }
+        return out;
+    }
+};
+
+// One object of a model, read in place: its kind, name, parent (the enclosing VPC or gateway
+// for the kinds whose plan identity includes it) and where it sits.
+struct Item {
+    Kind kind;
+    std::string_view name;
+    Ref ref;
+    std::string_view parent;  // empty for the kinds without one
+    Location where;
+
+    PlanObject object() const { return {kind_name(kind), std::string(name), where.text()}; }
+};
+
+// The fields of an object without its children (which are objects of their own). Listed by
+// hand; the size checks catch a field added to the model and not here.
+#if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
+static_assert(sizeof(model::NatGateway) == 224, "NatGateway changed: update own_fields");
+static_assert(sizeof(model::Vpc) == 264, "Vpc changed: update own_fields");
+static_assert(sizeof(model::Ipv4Gateway) == 136, "Ipv4Gateway changed: update own_fields");
+#endif
+
+model::Vpc own_fields(const model::Vpc& vpc) {
+    model::Vpc out;
+    out.name = vpc.name;
+    out.cidr = vpc.cidr;
+    out.interfaces = vpc.interfaces;
+    out.internet_access = vpc.internet_access;
+    return out;
+}
+
+model::NatGateway own_fields(const model::NatGateway& gateway) {
+    model::NatGateway out;
+    out.name = gateway.name;
+    out.vpc = gateway.vpc;
+    out.mode = gateway.mode;
+    out.outside_interface = gateway.outside_interface;
+    out.upstream = gateway.upstream;
+    out.eips = gateway.eips;
+    out.icmp_echo_reply = gateway.icmp_echo_reply;
+    out.deletion_protection = gateway.deletion_protection;
+    out.snat_port_range = gateway.snat_port_range;
+    out.port_budget_per_eip = gateway.port_budget_per_eip;
+    out.max_ports_per_instance = gateway.max_ports_per_instance;
+    out.session_log = gateway.session_log;
+    out.assign_eip_addresses = gateway.assign_eip_addresses;
+    return out;
+}
+
+model::Ipv4Gateway own_fields(const model::Ipv4Gateway& gateway) {
+    return {gateway.name,     gateway.vpc, gateway.enabled, gateway.outside_interface,
+            gateway.upstream, {}};
+}
+
+// Equal as the plan compares: in model::to_json's form. Equal values have equal forms; the
+// forms of different values are compared only for the few objects that differ.
+template <class T>
+bool same_form(const T& a, const T& b) {
+    return a == b || to_json(a) == to_json(b);
+}
+
+// Whether two objects of the same kind and name have the same own fields (children apart)
+// and the same parent.
+bool same_own(const Item& a, const Item& b) {
+    if (a.parent != b.parent) return false;
+    return std::visit(
+        [](auto* x, auto* y) -> bool {
+            using X = std::remove_cvref_t<decltype(*x)>;
+            using Y = std::remove_cvref_t<decltype(*y)>;
+            if constexpr (std::is_same_v<X, model::RouteTable> &&
+                          std::is_same_v<Y, model::RouteTable>) {
+                return true;  // a route table's own field is its name
+            } else if constexpr (std::is_same_v<X, model::SystemRouteTable> &&
+                                 std::is_same_v<Y, model::SystemRouteTable>) {
+                return x->name == y->name;  // absent and present differ in JSON
+            } else if constexpr (std::is_same_v<X, model::SystemRouteTable> &&
+                                 std::is_same_v<Y, model::RouteTable>) {
+                return x->name.has_value();
+            } else if constexpr (std::is_same_v<X, model::RouteTable> &&
+                                 std::is_same_v<Y, model::SystemRouteTable>) {
+                return y->name.has_value();
+            } else if constexpr (!std::is_same_v<X, Y>) {
+                return false;  // one kind has one type, the route tables apart
+            } else if constexpr (std::is_same_v<X, model::Vpc> ||
+                                 std::is_same_v<X, model::NatGateway>) {
+                return same_form(own_fields(*x), own_fields(*y));
+            } else if constexpr (std::is_same_v<X, model::Ipv4Gateway> ||
+                                 std::is_same_v<X, model::GatewayRoute>) {
+                // No JSON form of its own; the typed fields are what model::to_json writes.
+                if constexpr (std::is_same_v<X, model::Ipv4Gateway>)
+                    return own_fields(*x) == own_fields(*y);
+                else
+                    return *x == *y;
+            } else {
+                return same_form(*x, *y);
+            }
+        },
+        a.ref, b.ref);
+}
+
+// Every object of a model, in the document order of model::to_json (which leaves empty
+// lists out, so an index in a vector is its index in the document).
 class Collector {
   public:
-    std::vector<Entry> entries;
+    std::vector<Item> items;
 
-    void collect(const json& document) {
-        for_each(document, "vpcs", "", [&](const json& vpc, const std::string& path) {
-            const std::string name = vpc.at("name");
-            add("vpc", name, path,
-                without(vpc, {"vswitches", "instances", "route_tables", "system_route_table"}));
-            for_each(vpc, "vswitches", path, [&](const json& item, const std::string& at) {
-                add("vswitch", item.at("name"), at, with_parent(item, name));
+    explicit Collector(const model::Model& model) {
+        for (std::size_t v = 0; v < model.vpcs.size(); ++v) {
+            const auto& vpc = model.vpcs[v];
+            const Location at = Location{}.then("vpcs", v);
+            add(Kind::Vpc, vpc.name, &vpc, {}, at);
+            each(vpc.vswitches, at, "vswitches", [&](const auto& item, const Location& where) {
+                add(Kind::VSwitch, item.name, &item, vpc.name, where);
             });
-            for_each(vpc, "instances", path, [&](const json& item, const std::string& at) {
-                add("instance", item.at("name"), at, with_parent(item, name));
+            each(vpc.instances, at, "instances", [&](const auto& item, const Location& where) {
+                add(Kind::Instance, item.name, &item, vpc.name, where);
             });
-            for_each(vpc, "route_tables", path, [&](const json& table, const std::string& at) {
-                route_table(table.at("name"), table, at, name);
-            });
-            if (auto system = vpc.find("system_route_table"); system != vpc.end())
-                route_table(system->value("name", name + "/system"), *system,
-                            path + ".system_route_table", name);
+            each(vpc.route_tables, at, "route_tables",
+                 [&](const auto& table, const Location& where) {
+                     route_table(table.name, &table, table.routes, vpc.name, where);
+                 });
+            if (const auto& system = vpc.system_route_table) {
+                std::string_view name =
+                    system->name ? std::string_view(*system->name) : keep(vpc.name + "/system");
+                route_table(name, &*system, system->routes, vpc.name,
+                            at.then("system_route_table"));
+            }
+        }
+        each(model.eips, {}, "eips", [&](const auto& eip, const Location& where) {
+            add(Kind::Eip, eip.name, &eip, {}, where);
         });
-        for_each(document, "eips", "", [&](const json& eip, const std::string& path) {
-            add("eip", eip.at("name"), path, eip);
-        });
-        for_each(document, "nat_gateways", "", [&](const json& gateway, const std::string& path) {
-            const std::string name = gateway.at("name");
-            add("nat_gateway", name, path, without(gateway, {"snat_entries", "dnat_entries"}));
-            for (const char* kind : {"snat_entries", "dnat_entries"})
-                for_each(gateway, kind, path, [&](const json& entry, const std::string& at) {
-                    add(kind[0] == 's' ? "snat_entry" : "dnat_entry", entry.at("name"), at,
-                        with_parent(entry, name));
-                });
-        });
-        for_each(document, "ipv4_gateways", "", [&](const json& gateway, const std::string& path) {
-            const std::string name = gateway.at("name");
-            add("ipv4_gateway", name, path, without(gateway, {"gateway_route_table"}));
-            for_each(gateway, "gateway_route_table", path,
-                     [&](const json& route, const std::string& at) {
-                         add("gateway_route",
-                             fmt::format("{}:{}", name, route.at("destination").get<std::string>()),
-                             at, route);
-                     });
-        });
-        if (auto limits = document.find("limits"); limits != document.end())
-            add("limits", "limits", "limits", *limits);
+        each(model.nat_gateways, {}, "nat_gateways",
+             [&](const auto& gateway, const Location& where) {
+                 add(Kind::NatGateway, gateway.name, &gateway, {}, where);
+                 each(gateway.snat_entries, where, "snat_entries",
+                      [&](const auto& entry, const Location& at) {
+                          add(Kind::SnatEntry, entry.name, &entry, gateway.name, at);
+                      });
+                 each(gateway.dnat_entries, where, "dnat_entries",
+                      [&](const auto& entry, const Location& at) {
+                          add(Kind::DnatEntry, entry.name, &entry, gateway.name, at);
+                      });
+             });
+        each(model.ipv4_gateways, {}, "ipv4_gateways",
+             [&](const auto& gateway, const Location& where) {
+                 add(Kind::Ipv4Gateway, gateway.name, &gateway, {}, where);
+                 each(gateway.gateway_route_table, where, "gateway_route_table",
+                      [&](const auto& route, const Location& at) {
+                          add(Kind::GatewayRoute, route_name(gateway.name, route.destination),
+                              &route, {}, at);
+                      });
+             });
+        if (model.limits)
+            add(Kind::Limits, "limits", &*model.limits, {}, Location{}.then("limits"));
     }
 
   private:
-    template <class Visit>
-    static void for_each(const json& parent, const char* key, const std::string& path,
-                         Visit visit) {
-        auto it = parent.find(key);
-        if (it == parent.end()) return;
-        const std::string base = path.empty() ? key : fmt::format("{}.{}", path, key);
-        for (std::size_t index = 0; index < it->size(); ++index)
-            visit((*it)[index], fmt::format("{}[{}]", base, index));
+    template <class T, class Visit>
+    static void each(const std::vector<T>& values, const Location& parent, const char* key,
+                     Visit visit) {
+        for (std::size_t index = 0; index < values.size(); ++index)
+            visit(values[index], parent.then(key, index));
     }
 
-    static json without(json object, std::initializer_list<const char*> keys) {
-        for (const char* key : keys)
-            object.erase(key);
-        return object;
-    }
-
-    static json with_parent(json object, const std::string& parent) {
-        object["parent"] = parent;
-        return object;
-    }
-
-    void route_table(const std::string& name, const json& table, const std::string& path,
-                     const std::string& vpc) {
-        add("route_table", name, path, with_parent(without(table, {"routes"}), vpc));
-        for_each(table, "routes", path, [&](const json& route, const std::string& at) {
-            add("route", fmt::format("{}:{}", name, route.at("destination").get<std::string>()), at,
-                route);
+    template <class Table>
+    void route_table(std::string_view name, const Table* table,
+                     const std::vector<model::Route>& routes, std::string_view vpc,
+                     const Location& where) {
+        add(Kind::RouteTable, name, table, vpc, where);
+        each(routes, where, "routes", [&](const auto& route, const Location& at) {
+            add(Kind::Route, route_name(name, route.destination), &route, {}, at);
         });
     }
 
-    void add(std::string kind, std::string name, std::string path, json own) {
-        entries.push_back({{std::move(kind), std::move(name), std::move(path)}, std::move(own)});
+    std::string_view route_name(std::string_view table, const model::Cidr& destination) {
+        return keep(fmt::format("{}:{}", table, model::to_string(destination)));
+    }
+
+    // Composite names live as long as the collector (a deque never moves its elements).
+    std::string_view keep(std::string name) { return names_.emplace_back(std::move(name)); }
+
+    void add(Kind kind, std::string_view name, Ref ref, std::string_view parent,
+             const Location& where) {
+        items.push_back({kind, name, ref, parent, where});
+    }
+
+    std::deque<std::string> names_;
+};
+
+struct Key {
+    Kind kind;
+    std::string_view name;
+    bool operator==(const Key&) const = default;
+};
+
+struct KeyHash {
+    std::size_t operator()(const Key& key) const {
+        return std::hash<std::string_view>{}(key.name) * 31 + static_cast<std::size_t>(key.kind);
     }
 };
 
-std::vector<Entry> objects_of(const model::Model& model) {
-    Collector collector;
-    collector.collect(model::to_json(model));
-    return std::move(collector.entries);
+// The first object of each kind and name (later duplicates are never matched).
+std::unordered_map<Key, const Item*, KeyHash> index_of(const std::vector<Item>& items) {
+    std::unordered_map<Key, const Item*, KeyHash> index;
+    index.reserve(items.size());
+    for (const auto& item : items)
+        index.emplace(Key{item.kind, item.name}, &item);
+    return index;
 }
 
 json objects_json(const std::vector<PlanObject>& objects) {
@@ -120,26 +320,21 @@ json objects_json(const std::vector<PlanObject>& objects) {
 }  // namespace
 
 Plan diff(const model::Model& before, const model::Model& after) {
-    const auto old_objects = objects_of(before);
-    const auto new_objects = objects_of(after);
-    using Key = std::pair<std::string, std::string>;
-    std::map<Key, const Entry*> old_index, new_index;
-    for (const auto& entry : old_objects)
-        old_index.emplace(Key{entry.object.kind, entry.object.name}, &entry);
-    for (const auto& entry : new_objects)
-        new_index.emplace(Key{entry.object.kind, entry.object.name}, &entry);
-
+    const Collector old_objects(before);
+    const Collector new_objects(after);
+    const auto old_index = index_of(old_objects.items);
     Plan plan;
-    for (const auto& entry : new_objects) {
-        auto found = old_index.find({entry.object.kind, entry.object.name});
+    for (const auto& item : new_objects.items) {
+        auto found = old_index.find({item.kind, item.name});
         if (found == old_index.end())
-            plan.added.push_back(entry.object);
-        else if (found->second->own != entry.own)
-            plan.changed.push_back(entry.object);
+            plan.added.push_back(item.object());
+        else if (!same_own(*found->second, item))
+            plan.changed.push_back(item.object());
     }
-    for (const auto& entry : old_objects)
-        if (!new_index.contains({entry.object.kind, entry.object.name}))
-            plan.removed.push_back(entry.object);
+    if (old_objects.items.empty()) return plan;
+    const auto new_index = index_of(new_objects.items);
+    for (const auto& item : old_objects.items)
+        if (!new_index.contains({item.kind, item.name})) plan.removed.push_back(item.object());
     return plan;
 }
 

@@ -282,7 +282,8 @@ class Handler {
                         fmt::format("the kernel refused the change: {}; nothing was stored",
                                     kernel.error())));
         if (summary.empty()) summary = fmt::format("{} {}", request_.method, request_.target);
-        auto committed = store_.commit(next, author(), summary);
+        // `next` is not read again: the store keeps it rather than copying it.
+        auto committed = store_.commit_moved(std::move(next), author(), summary);
         // The kernel already runs `next`; put it back so that kernel and store agree.
         if (!committed) return put_kernel_back(committed.error(), previous, revision);
         validated_revision_ = *committed;

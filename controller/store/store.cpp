@@ -121,6 +121,9 @@ class FileStore final : public Store {
     std::expected<std::uint64_t, std::string> commit(const model::Model& next,
                                                      const std::string& author,
                                                      const std::string& summary) override;
+    std::expected<std::uint64_t, std::string> commit_moved(model::Model&& next,
+                                                           const std::string& author,
+                                                           const std::string& summary) override;
     std::expected<std::uint64_t, std::string> commit_change(const model::DnatEntryChange& change,
                                                             const std::string& author,
                                                             const std::string& summary) override;
@@ -134,7 +137,12 @@ class FileStore final : public Store {
     std::expected<json, std::string> load_snapshot();
     Status replay_journal(json& model_doc, std::size_t& last_record);
     // Appends and syncs the journal record of revision_ + 1.
-    Status append_record(const RevisionInfo& info, json delta);
+    Status append_record(const RevisionInfo& info, const std::string& delta);
+    // commit()'s work; `adopt` makes `next` current once its record is durable.
+    template <class Adopt>
+    std::expected<std::uint64_t, std::string> commit_as(const model::Model& next,
+                                                        const std::string& author,
+                                                        const std::string& summary, Adopt adopt);
     bool compaction_due() const;
     void compact_if_due();
     Status compact();
@@ -374,17 +382,35 @@ Status FileStore::load() {
 std::expected<std::uint64_t, std::string> FileStore::commit(const model::Model& next,
                                                             const std::string& author,
                                                             const std::string& summary) {
+    return commit_as(next, author, summary, [&](TypedDelta& delta) {
+        delta.patch();
+        assert(current_ == next);
+    });
+}
+
+std::expected<std::uint64_t, std::string> FileStore::commit_moved(model::Model&& next,
+                                                                  const std::string& author,
+                                                                  const std::string& summary) {
+    return commit_as(next, author, summary, [&](TypedDelta&) { current_ = std::move(next); });
+}
+
+template <class Adopt>
+std::expected<std::uint64_t, std::string> FileStore::commit_as(const model::Model& next,
+                                                               const std::string& author,
+                                                               const std::string& summary,
+                                                               Adopt adopt) {
     if (!broken_.empty()) return std::unexpected(broken_);
     // Computed from the typed models: one comparison pass plus work proportional to the
-    // change; neither model is serialised whole. current_ is only read until patch().
-    TypedDelta delta = typed_diff(current_, next);
+    // change; neither model is serialised whole, and a whole array (a model loaded from
+    // scratch) is written as text without a tree. current_ is only read until patch().
+    TypedDelta delta = typed_diff(current_, next, LargeValues::Text);
     RevisionInfo info{revision_ + 1, now(), author, summary};
-    if (auto appended = append_record(info, std::move(delta.forward)); !appended)
+    if (auto appended = append_record(info, delta.forward_text()); !appended)
         return std::unexpected(appended.error());
     revision_ = info.revision;
-    delta.patch();
-    assert(current_ == next);
-    remember(std::move(info), dump(delta.reverse));
+    std::string reverse = delta.reverse_text();
+    adopt(delta);
+    remember(std::move(info), std::move(reverse));
     compact_if_due();
     return revision_;
 }
@@ -425,7 +451,7 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
         reverse.push_back(op("add", entry_path, to_json(*change.before)));
     }
     RevisionInfo info{revision_ + 1, now(), author, summary};
-    if (auto appended = append_record(info, std::move(forward)); !appended)
+    if (auto appended = append_record(info, dump(forward)); !appended)
         return std::unexpected(appended.error());
     revision_ = info.revision;
     model::apply(current_, change);
@@ -434,11 +460,8 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
     return revision_;
 }
 
-Status FileStore::append_record(const RevisionInfo& info, json delta) {
-    json record = info_json(info);
-    record["delta"] = std::move(delta);
-    std::string line = frame(dump(record));
-    record = json();
+Status FileStore::append_record(const RevisionInfo& info, const std::string& delta) {
+    std::string line = frame(dump_with(info_json(info), {{"delta", delta}}));
 
     auto written = write_all(journal_.get(), line, journal_path_);
     if (written) written = sync_file(journal_.get(), journal_path_);
@@ -530,6 +553,12 @@ std::expected<std::uint64_t, std::string> Store::commit_change(const model::Dnat
                                                                const std::string& summary) {
     model::Model next = current();
     model::apply(next, change);
+    return commit(next, author, summary);
+}
+
+std::expected<std::uint64_t, std::string> Store::commit_moved(model::Model&& next,
+                                                              const std::string& author,
+                                                              const std::string& summary) {
     return commit(next, author, summary);
 }
 

@@ -52,6 +52,13 @@ class Store {
                                                              const std::string& author,
                                                              const std::string& summary) = 0;
 
+    // commit() for a caller done with `next`: the store keeps it instead of copying what
+    // changed into its own (a whole model replaced: no second copy of it). The default
+    // goes through commit().
+    virtual std::expected<std::uint64_t, std::string> commit_moved(model::Model&& next,
+                                                                   const std::string& author,
+                                                                   const std::string& summary);
+
     // The same for the model after `change` (made against current()), in time proportional
     // to the change: the journal record and the kept reverse delta are written from the
     // change itself and current() is patched in place — no comparison or copy of the whole

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/delta.hpp"
 
@@ -95,6 +97,7 @@ json one_json(const T& value) {
 static_assert(sizeof(m::NatGateway) == 224, "NatGateway changed: update copy_header");
 static_assert(sizeof(m::Vpc) == 264, "Vpc changed: update copy_header");
 static_assert(sizeof(m::Model) == 144, "Model changed: update copy_header");
+static_assert(sizeof(m::DnatEntry) == 88, "DnatEntry changed: update its dump_array");
 #endif
 
 void copy_header(m::NatGateway& to, const m::NatGateway& from) {
@@ -162,14 +165,112 @@ json join(const json& path, const json& segment) {
     return out;
 }
 
+// The elements of `values` dumped and joined with commas, serialised a chunk at a time.
+template <class T>
+std::string dump_array(const std::vector<T>& values) {
+    constexpr std::size_t chunk = 1024;
+    std::string text = "[";
+    for (std::size_t start = 0; start < values.size(); start += chunk) {
+        std::size_t end = std::min(values.size(), start + chunk);
+        json part = array_json(std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(start),
+                                              values.begin() + static_cast<std::ptrdiff_t>(end)));
+        for (const auto& element : part) {
+            if (text.size() > 1) text += ',';
+            text += dump(element);
+        }
+    }
+    text += ']';
+    return text;
+}
+
+std::string fmt_key(const char* key) {
+    return std::string("\"") + key + "\":";
+}
+
+// `header` dumped with each placeholder member (set to null) replaced by its text.
+std::string splice(json header, const std::vector<std::pair<const char*, std::string>>& arrays) {
+    for (const auto& [key, text] : arrays)
+        header[key] = nullptr;
+    std::string out = dump(header);
+    for (const auto& [key, text] : arrays) {
+        // A key is written raw, and a quote inside a string value is escaped: the pattern
+        // occurs once, as the placeholder.
+        std::string pattern = fmt_key(key) + "null";
+        auto at = out.find(pattern);
+        assert(at != std::string::npos);
+        out.replace(at + pattern.size() - 4, 4, text);
+    }
+    return out;
+}
+
+// DNAT entries, the list that grows large, written field by field without a JSON value per
+// entry: the bytes model::to_json's form dumps to (keys in nlohmann's sorted order; the
+// client's strings escaped by nlohmann itself). The store's tests compare the two.
+void append_string(std::string& text, const std::string& value) {
+    text += dump(json(value));
+}
+
+std::string dump_array(const std::vector<m::DnatEntry>& entries) {
+    std::string text = "[";
+    for (const auto& entry : entries) {
+        if (text.size() > 1) text += ',';
+        text += "{\"eip\":";
+        append_string(text, entry.eip);
+        text += ",\"name\":";
+        append_string(text, entry.name);
+        text += ",\"private_ip\":\"";
+        text += m::to_string(entry.private_ip);
+        text += '"';
+        if (entry.private_port) {
+            text += ",\"private_port\":\"";
+            text += m::to_string(*entry.private_port);
+            text += '"';
+        }
+        text += ",\"protocol\":\"";
+        text += m::protocol_name(entry.protocol);
+        text += '"';
+        if (entry.public_port) {
+            text += ",\"public_port\":\"";
+            text += m::to_string(*entry.public_port);
+            text += '"';
+        }
+        text += '}';
+    }
+    text += ']';
+    return text;
+}
+
+// Gateways dumped with their entry lists serialised a chunk at a time: a gateway may hold
+// most of the model.
+std::string dump_array(const std::vector<m::NatGateway>& gateways) {
+    std::string text = "[";
+    for (const auto& gateway : gateways) {
+        if (text.size() > 1) text += ',';
+        std::vector<std::pair<const char*, std::string>> entries;
+        if (!gateway.snat_entries.empty())
+            entries.emplace_back("snat_entries", dump_array(gateway.snat_entries));
+        if (!gateway.dnat_entries.empty())
+            entries.emplace_back("dnat_entries", dump_array(gateway.dnat_entries));
+        text += splice(header_json(gateway), entries);
+    }
+    text += ']';
+    return text;
+}
+
 // ---- the differ ---------------------------------------------------------------------------
 
 constexpr std::size_t small_entry_bytes = 256;  // as delta.cpp: one replace reads better
 constexpr std::size_t in_place_edits = 16;      // more structural edits: rebuild the vector
 
+// An operation, and the serialised text of its value where that is held apart.
+struct Operation {
+    json op;
+    std::optional<std::string> value_text;
+};
+
 class Differ {
   public:
-    explicit Differ(TypedDelta& out) : out_(out) {}
+    Differ(TypedDelta& out, LargeValues values) : out_(out), values_(values) {}
 
     void model(m::Model& from, const m::Model& to) {
         json root = json::array();
@@ -178,14 +279,31 @@ class Differ {
         member(root, "eips", from.eips, to.eips);
         member(root, "nat_gateways", from.nat_gateways, to.nat_gateways);
         member(root, "ipv4_gateways", from.ipv4_gateways, to.ipv4_gateways);
-        for (auto it = inverses_.rbegin(); it != inverses_.rend(); ++it)
-            out_.reverse.push_back(std::move(*it));
+        for (auto it = inverses_.rbegin(); it != inverses_.rend(); ++it) {
+            if (it->value_text)
+                out_.reverse_values.emplace(out_.reverse.size(), std::move(*it->value_text));
+            out_.reverse.push_back(std::move(it->op));
+        }
     }
 
   private:
     void emit(json forward, json inverse) {
-        out_.forward.push_back(std::move(forward));
+        emit(Operation{std::move(forward), std::nullopt},
+             Operation{std::move(inverse), std::nullopt});
+    }
+    void emit(Operation forward, Operation inverse) {
+        if (forward.value_text)
+            out_.forward_values.emplace(out_.forward.size(), std::move(*forward.value_text));
+        out_.forward.push_back(std::move(forward.op));
         inverses_.push_back(std::move(inverse));
+    }
+
+    // An operation whose value is a whole array.
+    template <class T>
+    Operation whole(const char* kind, json path, const std::vector<T>& value) const {
+        if (values_ == LargeValues::Text)
+            return {op(kind, std::move(path), nullptr), dump_array(value)};
+        return {op(kind, std::move(path), array_json(value)), std::nullopt};
     }
 
     // Operations between two small JSON values at `path`, relative ones prefixed. Applying
@@ -212,7 +330,7 @@ class Differ {
             out_.forward.push_back(prefixed(operation));
         // apply() returns the inverses last first; inverses_ is kept in forward order.
         for (auto it = inverse->rbegin(); it != inverse->rend(); ++it)
-            inverses_.push_back(prefixed(*it));
+            inverses_.push_back({prefixed(*it), std::nullopt});
     }
 
     template <class T>
@@ -248,9 +366,9 @@ class Differ {
         if (from.empty() && to.empty()) return;
         json path = join(object, key);
         if (from.empty()) {
-            emit(op("add", path, array_json(to)), op("remove", path));
+            emit(whole("add", path, to), Operation{op("remove", path), std::nullopt});
         } else if (to.empty()) {
-            emit(op("remove", path), op("add", path, array_json(from)));
+            emit(Operation{op("remove", path), std::nullopt}, whole("add", path, from));
         } else {
             array(path, from, to);
             return;
@@ -314,7 +432,7 @@ class Differ {
         const std::size_t added = k - kept;
         if (removed + added > kept) {
             // Mostly new content: one replace is smaller than an operation per entry.
-            emit(op("replace", path, array_json(to)), op("replace", path, array_json(from)));
+            emit(whole("replace", path, to), whole("replace", path, from));
             out_.steps.push_back([&from, &to] { from = to; });
             return;
         }
@@ -373,53 +491,52 @@ class Differ {
     }
 
     TypedDelta& out_;
-    std::vector<json> inverses_;  // in the order of the forward operations
+    LargeValues values_;
+    std::vector<Operation> inverses_;  // in the order of the forward operations
 };
 
-// The elements of `values` dumped and joined with commas, serialised a chunk at a time.
-template <class T>
-std::string dump_array(const std::vector<T>& values) {
-    constexpr std::size_t chunk = 1024;
+// `ops` dumped, each held-apart value spliced in where its operation holds null (the last
+// member: nlohmann sorts "op" < "path" < "value").
+std::string delta_text(const json& ops, const std::map<std::size_t, std::string>& values) {
+    if (values.empty()) return dump(ops);
     std::string text = "[";
-    for (std::size_t start = 0; start < values.size(); start += chunk) {
-        std::size_t end = std::min(values.size(), start + chunk);
-        json part = array_json(std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(start),
-                                              values.begin() + static_cast<std::ptrdiff_t>(end)));
-        for (const auto& element : part) {
-            if (text.size() > 1) text += ',';
-            text += dump(element);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        if (i > 0) text += ',';
+        auto found = values.find(i);
+        if (found == values.end()) {
+            text += dump(ops[i]);
+            continue;
         }
+        std::string head = dump(ops[i]);
+        constexpr std::string_view placeholder = "null}";
+        assert(head.ends_with(placeholder));
+        head.resize(head.size() - placeholder.size());
+        text += head;
+        text += found->second;
+        text += '}';
     }
     text += ']';
     return text;
 }
 
-std::string fmt_key(const char* key) {
-    return std::string("\"") + key + "\":";
-}
-
-// `header` dumped with each placeholder member (set to null) replaced by its text.
-std::string splice(json header, const std::vector<std::pair<const char*, std::string>>& arrays) {
-    for (const auto& [key, text] : arrays)
-        header[key] = nullptr;
-    std::string out = dump(header);
-    for (const auto& [key, text] : arrays) {
-        // A key is written raw, and a quote inside a string value is escaped: the pattern
-        // occurs once, as the placeholder.
-        std::string pattern = fmt_key(key) + "null";
-        auto at = out.find(pattern);
-        assert(at != std::string::npos);
-        out.replace(at + pattern.size() - 4, 4, text);
-    }
-    return out;
-}
-
 }  // namespace
 
-TypedDelta typed_diff(model::Model& from, const model::Model& to) {
+TypedDelta typed_diff(model::Model& from, const model::Model& to, LargeValues values) {
     TypedDelta out;
-    Differ(out).model(from, to);
+    Differ(out, values).model(from, to);
     return out;
+}
+
+std::string TypedDelta::forward_text() const {
+    return delta_text(forward, forward_values);
+}
+std::string TypedDelta::reverse_text() const {
+    return delta_text(reverse, reverse_values);
+}
+
+std::string dump_with(json object,
+                      const std::vector<std::pair<const char*, std::string>>& members) {
+    return splice(std::move(object), members);
 }
 
 json to_json(const model::Vpc& value) {
@@ -455,20 +572,8 @@ std::string dump_model(const model::Model& model) {
     std::vector<std::pair<const char*, std::string>> arrays;
     if (!model.vpcs.empty()) arrays.emplace_back("vpcs", dump_array(model.vpcs));
     if (!model.eips.empty()) arrays.emplace_back("eips", dump_array(model.eips));
-    if (!model.nat_gateways.empty()) {
-        std::string text = "[";
-        for (const auto& gateway : model.nat_gateways) {
-            if (text.size() > 1) text += ',';
-            std::vector<std::pair<const char*, std::string>> entries;
-            if (!gateway.snat_entries.empty())
-                entries.emplace_back("snat_entries", dump_array(gateway.snat_entries));
-            if (!gateway.dnat_entries.empty())
-                entries.emplace_back("dnat_entries", dump_array(gateway.dnat_entries));
-            text += splice(header_json(gateway), entries);
-        }
-        text += ']';
-        arrays.emplace_back("nat_gateways", std::move(text));
-    }
+    if (!model.nat_gateways.empty())
+        arrays.emplace_back("nat_gateways", dump_array(model.nat_gateways));
     if (!model.ipv4_gateways.empty())
         arrays.emplace_back("ipv4_gateways", dump_array(model.ipv4_gateways));
     return splice(std::move(header), arrays);

@@ -11,7 +11,11 @@
 // whatever the names (duplicates included) and O(1) to apply when the journal is replayed.
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,9 +24,19 @@
 
 namespace natctl::store {
 
+// How typed_diff writes the value of an operation on a whole array (a model replaced or
+// loaded whole: one operation whose value holds every entry). Json builds it as a tree in
+// `forward` / `reverse`, for callers that apply or inspect the delta; Text serialises it
+// straight to text (no tree of the entries exists at once), for callers that only write it:
+// the operation then holds null as its value, and forward_text() / reverse_text() give the
+// delta's text, byte for byte what dumping the Json form gives.
+enum class LargeValues { Json, Text };
+
 struct TypedDelta {
     nlohmann::json forward = nlohmann::json::array();  // to_json(from) → to_json(to)
     nlohmann::json reverse = nlohmann::json::array();  // to_json(to) → to_json(from)
+    // LargeValues::Text: the serialised values, by operation index.
+    std::map<std::size_t, std::string> forward_values, reverse_values;
     // Steps that turn the `from` model passed to typed_diff into a copy of `to`, touching
     // only what differs. They refer to both models, which must outlive patch().
     std::vector<std::function<void()>> steps;
@@ -33,10 +47,14 @@ struct TypedDelta {
             step();
         steps.clear();
     }
+    // The compact text of each delta (the store's dump settings).
+    std::string forward_text() const;
+    std::string reverse_text() const;
 };
 
 // `from` is only read here; the deferred steps (TypedDelta::patch) modify it.
-TypedDelta typed_diff(model::Model& from, const model::Model& to);
+TypedDelta typed_diff(model::Model& from, const model::Model& to,
+                      LargeValues values = LargeValues::Json);
 
 // The JSON form (model::to_json's) of one object of the model, for callers that serialise
 // piecewise.
@@ -53,5 +71,10 @@ nlohmann::json to_json(const model::RouteTable& table);
 // model::to_json(model) dumped compactly (the store's dump settings), built piece by piece:
 // no JSON tree of a whole gateway's entries exists at once.
 std::string dump_model(const model::Model& model);
+
+// `object` dumped compactly with `members` (key, already serialised JSON text) added: the
+// bytes nlohmann's dump of the object holding those values would give.
+std::string dump_with(nlohmann::json object,
+                      const std::vector<std::pair<const char*, std::string>>& members);
 
 }  // namespace natctl::store

@@ -19,6 +19,7 @@
 #include "controller/store/framing.hpp"
 #include "controller/store/store.hpp"
 #include "controller/store/typed_delta.hpp"
+#include "tests/unit/model_edits.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace {
@@ -32,17 +33,7 @@ using natctl::store::StoreOptions;
 using natctl::testing::TempDir;
 using nlohmann::json;
 
-DnatEntry dnat(std::size_t i) {
-    DnatEntry entry;
-    entry.name = fmt::format("dnat-{}", i);
-    entry.eip = "eip-1";
-    entry.protocol = i % 2 ? DnatProtocol::Udp : DnatProtocol::Tcp;
-    auto port = static_cast<std::uint16_t>(1 + i % 60000);
-    entry.public_port = natctl::model::PortRange{port, port};
-    entry.private_ip = natctl::model::Ipv4{0x0a000000u + static_cast<std::uint32_t>(i % 65000)};
-    entry.private_port = natctl::model::PortRange{8080, 8080};
-    return entry;
-}
+using natctl::testing::dnat;
 
 // A model of the DESIGN.md shape with `entries` DNAT entries on one gateway.
 Model sample(std::size_t entries, std::string tag = "a") {
@@ -494,217 +485,7 @@ TEST_CASE("store: delta by entry name, with inverse", "[store]") {
 
 namespace {
 
-// Random models and random edits of every kind of named object, for the typed delta.
-class Edits {
-  public:
-    explicit Edits(unsigned seed) : random_(seed) {}
-
-    std::size_t pick(std::size_t n) {
-        return std::uniform_int_distribution<std::size_t>(0, n - 1)(random_);
-    }
-    bool coin() { return pick(2) == 0; }
-    std::string name(const char* kind) { return fmt::format("{}-{}", kind, serial_++); }
-
-    natctl::model::DnatEntry dnat_entry() {
-        DnatEntry entry = dnat(pick(100000));
-        entry.name = name("dnat");
-        if (pick(5) == 0) {
-            entry.protocol = DnatProtocol::Any;
-            entry.public_port.reset();
-            entry.private_port.reset();
-        }
-        return entry;
-    }
-    natctl::model::SnatEntry snat_entry() {
-        natctl::model::SnatEntry entry;
-        entry.name = name("snat");
-        if (coin())
-            entry.source = natctl::model::VSwitchSource{"vsw-" + std::to_string(pick(3))};
-        else
-            entry.source = natctl::model::CidrSource{
-                {{0x0a000000u + static_cast<std::uint32_t>(pick(255) << 8)}, 24}};
-        entry.eips = {"eip-" + std::to_string(pick(3))};
-        if (coin()) entry.eip_affinity = coin();
-        return entry;
-    }
-    natctl::model::Eip eip() {
-        return {name("eip"), {0xcb007100u + static_cast<std::uint32_t>(pick(200))}};
-    }
-    natctl::model::VSwitch vswitch() {
-        natctl::model::VSwitch out{
-            name("vsw"), {{0x0a000000u + static_cast<std::uint32_t>(pick(255) << 8)}, 24}, {}};
-        if (coin()) out.route_table = "rt-" + std::to_string(pick(3));
-        return out;
-    }
-    natctl::model::Instance instance() {
-        natctl::model::Instance out{
-            name("i"), "vsw-1", {{0x0a000100u + static_cast<std::uint32_t>(pick(200))}}, {}};
-        if (coin())
-            out.public_ip =
-                natctl::model::Ipv4{0xcb007100u + static_cast<std::uint32_t>(pick(200))};
-        return out;
-    }
-    natctl::model::RouteTable route_table() {
-        natctl::model::RouteTable out{name("rt"), {}};
-        for (std::size_t i = pick(3); i > 0; --i)
-            out.routes.push_back({{{static_cast<std::uint32_t>(pick(1000)) << 12}, 20},
-                                  natctl::model::NatGatewayHop{"ngw-" + std::to_string(pick(2))}});
-        return out;
-    }
-    natctl::model::Vpc vpc() {
-        natctl::model::Vpc out;
-        out.name = name("vpc");
-        out.cidr = {{0x0a000000u}, 16};
-        out.interfaces = {"veth-" + std::to_string(pick(9))};
-        fill(out.vswitches, &Edits::vswitch, pick(4));
-        fill(out.instances, &Edits::instance, pick(6));
-        fill(out.route_tables, &Edits::route_table, pick(3));
-        if (coin()) out.system_route_table = natctl::model::SystemRouteTable{std::nullopt, {}};
-        return out;
-    }
-    natctl::model::NatGateway gateway() {
-        natctl::model::NatGateway out;
-        out.name = name("ngw");
-        out.vpc = "vpc-1";
-        out.outside_interface = "veth-wan";
-        out.upstream = {0xc6336401u};
-        out.eips = {"eip-1"};
-        fill(out.snat_entries, &Edits::snat_entry, pick(5));
-        fill(out.dnat_entries, &Edits::dnat_entry, pick(40));
-        return out;
-    }
-    natctl::model::Ipv4Gateway ipv4_gateway() {
-        natctl::model::Ipv4Gateway out;
-        out.name = name("igw");
-        out.vpc = "vpc-1";
-        out.outside_interface = "veth-out";
-        if (coin()) out.enabled = coin();
-        if (coin()) out.gateway_route_table.push_back({{{0}, 0}, natctl::model::LocalHop{}});
-        return out;
-    }
-    Model model() {
-        Model out;
-        fill(out.vpcs, &Edits::vpc, pick(3));
-        fill(out.eips, &Edits::eip, pick(5));
-        fill(out.nat_gateways, &Edits::gateway, pick(3));
-        fill(out.ipv4_gateways, &Edits::ipv4_gateway, pick(2));
-        if (coin()) out.limits = natctl::model::Limits{};
-        return out;
-    }
-
-    // One random edit somewhere in `model`.
-    void edit(Model& model) {
-        switch (pick(8)) {
-            case 0:
-                vector(model.vpcs, &Edits::vpc, [&](natctl::model::Vpc& vpc) {
-                    switch (pick(4)) {
-                        case 0:
-                            vector(vpc.vswitches, &Edits::vswitch,
-                                   [&](auto& v) { v.route_table = "rt-x"; });
-                            break;
-                        case 1:
-                            vector(vpc.instances, &Edits::instance,
-                                   [&](auto& v) { v.private_ips.push_back({7}); });
-                            break;
-                        case 2:
-                            vector(vpc.route_tables, &Edits::route_table,
-                                   [&](auto& v) { v.routes.clear(); });
-                            break;
-                        default:
-                            vpc.interfaces.push_back("veth-new");
-                            break;
-                    }
-                });
-                break;
-            case 1:
-                vector(model.eips, &Edits::eip, [&](auto& eip) { eip.address.value += 1; });
-                break;
-            case 2:
-                vector(model.ipv4_gateways, &Edits::ipv4_gateway,
-                       [&](auto& gateway) { gateway.enabled = coin(); });
-                break;
-            case 3:
-                model.limits = coin() ? std::optional<natctl::model::Limits>(
-                                            natctl::model::Limits{.eips_per_nat_gateway = 7u})
-                                      : std::nullopt;
-                break;
-            case 4:
-                model.version = coin() ? 1 : 2;
-                break;
-            default:
-                vector(
-                    model.nat_gateways, &Edits::gateway, [&](natctl::model::NatGateway& gateway) {
-                        switch (pick(4)) {
-                            case 0:
-                                vector(gateway.snat_entries, &Edits::snat_entry,
-                                       [&](auto& entry) { entry.eips.push_back("eip-9"); });
-                                break;
-                            case 1:
-                                gateway.icmp_echo_reply = coin();
-                                gateway.mode = natctl::model::GatewayMode::Masquerade;
-                                break;
-                            default:
-                                vector(gateway.dnat_entries, &Edits::dnat_entry,
-                                       [&](DnatEntry& entry) {
-                                           if (coin())
-                                               entry.private_port = natctl::model::PortRange{1, 2};
-                                           else
-                                               entry.eip = "eip-2";
-                                       });
-                                break;
-                        }
-                    });
-                break;
-        }
-    }
-
-  private:
-    template <class T>
-    void fill(std::vector<T>& values, T (Edits::*make)(), std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i)
-            values.push_back((this->*make)());
-    }
-
-    // Change, insert, remove, move, duplicate a name, or empty/refill the array.
-    template <class T, class Change>
-    void vector(std::vector<T>& values, T (Edits::*make)(), Change change) {
-        auto at = [&](std::size_t extra) {
-            return values.begin() + static_cast<std::ptrdiff_t>(pick(values.size() + extra));
-        };
-        switch (values.empty() ? 1 : pick(9)) {
-            case 0:
-            case 7:
-            case 8:
-                change(*at(0));
-                break;
-            case 1:
-                values.insert(at(1), (this->*make)());
-                break;
-            case 2:
-                values.erase(at(0));
-                break;
-            case 3: {
-                auto from = at(0);
-                T moved = std::move(*from);
-                values.erase(from);
-                values.insert(at(1), std::move(moved));
-                break;
-            }
-            case 4:
-                at(0)->name = at(0)->name;  // a duplicate name when the two differ
-                break;
-            case 5:
-                values.clear();
-                break;
-            default:
-                std::swap(*at(0), *at(0));
-                break;
-        }
-    }
-
-    std::mt19937 random_;
-    std::size_t serial_ = 0;
-};
+using natctl::testing::Edits;
 
 std::string dumped(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -756,6 +537,71 @@ TEST_CASE("store: the typed delta of random edits turns one model's JSON into th
 
         CHECK(natctl::store::dump_model(to) == dumped(to_doc));
     }
+}
+
+namespace {
+
+// The delta of `from` → `to` written as text (what the store writes) must be the bytes of
+// the delta built as JSON trees and dumped (what it wrote before).
+void check_text_delta(const Model& from, const Model& to) {
+    Model json_from = from;
+    Model text_from = from;
+    const auto as_json = natctl::store::typed_diff(json_from, to);
+    auto as_text = natctl::store::typed_diff(text_from, to, natctl::store::LargeValues::Text);
+    CHECK(as_text.forward_text() == dumped(as_json.forward));
+    CHECK(as_text.reverse_text() == dumped(as_json.reverse));
+    CHECK(as_json.forward_text() == dumped(as_json.forward));
+    as_text.patch();
+    CHECK(text_from == to);
+}
+
+}  // namespace
+
+TEST_CASE("store: deltas and records written as text are the bytes of their JSON trees",
+          "[store]") {
+    Edits edits(1602);
+    for (int round = 0; round < 300; ++round) {
+        INFO("round " << round);
+        Model from = edits.model();
+        Model to = from;
+        for (std::size_t n = 1 + edits.pick(4); n > 0; --n)
+            edits.edit(to);
+        if (round % 5 == 0) to = edits.model();
+        check_text_delta(from, to);
+        check_text_delta(Model{}, to);
+        check_text_delta(to, Model{});
+    }
+    // Whole arrays of a large model: loaded into an empty store, replaced by another, removed.
+    const Model large = sample(20000);
+    Model renamed = sample(20000, "b");
+    for (auto& entry : renamed.nat_gateways[0].dnat_entries)
+        entry.name += "-b";
+    renamed.nat_gateways[0].name = "ngw-2";
+    check_text_delta(Model{}, large);
+    check_text_delta(large, renamed);
+    check_text_delta(large, Model{});
+    // Names as clients may send them: quotes, backslashes, control characters, non-ASCII,
+    // invalid UTF-8.
+    Model odd = sample(4);
+    odd.nat_gateways[0].dnat_entries[0].name = "q\"b\\s\x01t\tn\u00e9";
+    odd.nat_gateways[0].dnat_entries[1].eip = "bad \xff\xfe utf-8";
+    odd.nat_gateways[0].dnat_entries[2].protocol = DnatProtocol::Any;
+    odd.nat_gateways[0].dnat_entries[2].public_port.reset();
+    odd.nat_gateways[0].dnat_entries[2].private_port.reset();
+    check_text_delta(Model{}, odd);
+    CHECK(natctl::store::dump_model(odd) == dumped(natctl::model::to_json(odd)));
+
+    // A journal record: metadata from clients (quotes, the placeholder's own text, invalid
+    // UTF-8) and the delta's text spliced in.
+    Model scratch;
+    auto delta = natctl::store::typed_diff(scratch, large, natctl::store::LargeValues::Text);
+    json record = {{"revision", 2},
+                   {"time", 1700000000},
+                   {"author", "uid 0 \"delta\":null \xff"},
+                   {"summary", "PUT /v1/config"}};
+    const std::string spliced = natctl::store::dump_with(record, {{"delta", delta.forward_text()}});
+    record["delta"] = json::parse(delta.forward_text());
+    CHECK(spliced == dumped(record));
 }
 
 TEST_CASE("store: a typed delta is proportional to the change", "[store]") {
