@@ -26,11 +26,11 @@
 #include "controller/daemon/ha.hpp"
 #include "controller/daemon/host_monitor.hpp"
 #include "controller/daemon/http_server.hpp"
-#include "controller/daemon/kernel_events.hpp"
-#include "controller/daemon/metrics.hpp"
-#include "controller/daemon/metrics_budget.hpp"
-#include "controller/daemon/metrics_conntrack.hpp"
-#include "controller/daemon/metrics_daemon.hpp"
+#include "controller/daemon/kernel_watcher.hpp"
+#include "controller/metrics/registry.hpp"
+#include "controller/metrics/budget.hpp"
+#include "controller/metrics/conntrack.hpp"
+#include "controller/metrics/daemon.hpp"
 #include "controller/daemon/metrics_server.hpp"
 #include "controller/daemon/reload.hpp"
 #include "controller/daemon/session_log_upkeep.hpp"
@@ -67,7 +67,7 @@ class Daemon {
   public:
     Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
            api::Service& service, DaemonConfig config, const DaemonOptions& options,
-           metrics::MetricsServer& metrics, OwnSockets own_sockets, HostMonitor& host)
+           metrics::MetricsServer& metrics, netlink::OwnSockets own_sockets, HostMonitor& host)
         : io_(io),
           store_(store),
           data_plane_(data_plane),
@@ -398,11 +398,11 @@ int run_daemon(const DaemonOptions& options) {
     } else {
         spdlog::error("conntrack accounting unavailable: {}", accounting.error());
     }
-    // The purges read the accounting's entries rather than dump (conntrack_purger.hpp); the
-    // data plane outlives the accounting, so the guard stops the purges' worker first.
+    // The purges read the accounting's entries rather than dump (controller/conntrack/purger.hpp);
+    // the data plane outlives the accounting, so the guard stops the purges' worker first.
     if (purge_conntrack)
-        data_plane.defer_conntrack_purges(*purge_conntrack,
-                                          accounting ? tracked_nat_entries(**accounting) : nullptr);
+        data_plane.defer_conntrack_purges(
+            *purge_conntrack, accounting ? conntrack::tracked_nat_entries(**accounting) : nullptr);
     const DeferredPurgesStop stop_purges_before_accounting{data_plane};
     // One reader of the budget counters for the metrics and GET /v1/ports alike.
     auto budget_counters = std::make_shared<metrics::BudgetCounters>(
@@ -428,7 +428,7 @@ int run_daemon(const DaemonOptions& options) {
     HostMonitor host(io, current_model, config->host_settings);
     service.add_status_section("host", [&host] { return host.status(); });
     Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server,
-                  OwnSockets{(*nft)->port_id(), routes->port_id()}, host);
+                  netlink::OwnSockets{(*nft)->port_id(), routes->port_id()}, host);
     if (auto started = daemon.start(startup.has_value()); !started) {
         spdlog::critical("{}", started.error());
         return 1;
