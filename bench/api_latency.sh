@@ -9,12 +9,16 @@
 # generated model with N port-mapping DNAT entries spread over 4 EIPs that no SNAT entry
 # uses (PUT /v1/config), then makes CHANGES (default 200) one-entry changes through the API
 # (alternately POST and DELETE of one DNAT entry), timing each with curl's time_total.
-# NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
+# NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). SCRAPES (default 0): after
+# the load, natctld is left idle for 5 s, its VmRSS read, and GET /metrics timed that many
+# times (curl time_total inside the namespace; median, min, max and the scrape's size). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
 # after the load and after the changes.
 set -euo pipefail
 
 : "${NATCTL_BIN_DIR:?set NATCTL_BIN_DIR to a build directory}"
 CHANGES=${CHANGES:-200}
+SCRAPES=${SCRAPES:-0}
+METRICS_PORT=19469
 # natctld's --config file. Its own kernel writes echo back as change notifications, each
 # followed (drift_debounce_ms later) by a full drift reconcile that dumps the kernel on the
 # API's thread (at most 900 ms later; it cannot be switched off): changes that queue
@@ -97,7 +101,7 @@ run_one() {
     mkdir -p "$TMP/state"
     printf '%s\n' "$NATCTLD_CONFIG" >"$TMP/natctld.json"
     ip netns exec "$NS" "$NATCTLD" --state-dir "$TMP/state" --socket "$TMP/api.sock" \
-        --config "$TMP/natctld.json" >"$TMP/natctld-$n.log" 2>&1 &
+        --config "$TMP/natctld.json" --metrics "127.0.0.1:$METRICS_PORT" >"$TMP/natctld-$n.log" 2>&1 &
     PID=$!
     local i
     for i in $(seq 1 200); do
@@ -111,6 +115,20 @@ run_one() {
     out=$(api PUT /v1/config "$TMP/model.json")
     [ "${out%% *}" = 200 ] || { echo "loading $n entries: HTTP $out: $(head -c 600 "$TMP/body")" >&2; exit 1; }
     echo "N=$n: load (PUT /v1/config, $(stat -c %s "$TMP/model.json") bytes) $(echo "${out#* }" | ms) ms; $(memory)"
+
+    if ((SCRAPES > 0)); then
+        sleep 5
+        echo "N=$n: idle 5 s after the load: $(memory)"
+        : >"$TMP/scrapes"
+        for ((i = 0; i < SCRAPES; i++)); do
+            ip netns exec "$NS" curl -s -o "$TMP/scrape" -w '%{time_total}\n' \
+                "http://127.0.0.1:$METRICS_PORT/metrics" >>"$TMP/scrapes"
+        done
+        sort -g "$TMP/scrapes" >"$TMP/sorted"
+        echo "N=$n: $SCRAPES scrapes of GET /metrics ($(stat -c %s "$TMP/scrape") bytes," \
+            "$(grep -vc '^#' "$TMP/scrape") samples): median $(percentile 50 "$TMP/sorted" | ms) ms," \
+            "min $(head -n1 "$TMP/sorted" | ms) ms, max $(tail -n1 "$TMP/sorted" | ms) ms; $(memory)"
+    fi
 
     : >"$TMP/times"
     : >"$TMP/times-post"
