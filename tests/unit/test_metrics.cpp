@@ -12,7 +12,7 @@
 #include <string>
 
 #include "controller/daemon/data_plane.hpp"
-#include "controller/daemon/metrics_server.hpp"
+#include "controller/daemon/http_server.hpp"
 #include "controller/metrics/daemon.hpp"
 #include "controller/metrics/registry.hpp"
 #include "controller/model/validate.hpp"
@@ -175,20 +175,20 @@ TEST_CASE("metrics: natctld's own metrics", "[metrics]") {
 }
 
 TEST_CASE("metrics: --metrics addresses", "[metrics]") {
-    auto v4 = metrics::parse_listen_address("127.0.0.1:9469");
+    auto v4 = daemon::parse_listen_address("127.0.0.1:9469");
     REQUIRE(v4.has_value());
     CHECK(v4->address().to_string() == "127.0.0.1");
     CHECK(v4->port() == 9469);
-    auto v6 = metrics::parse_listen_address("[::1]:80");
+    auto v6 = daemon::parse_listen_address("[::1]:80");
     REQUIRE(v6.has_value());
     CHECK(v6->address().to_string() == "::1");
     CHECK(v6->port() == 80);
-    CHECK(metrics::parse_listen_address("127.0.0.1:0").has_value());
+    CHECK(daemon::parse_listen_address("127.0.0.1:0").has_value());
     for (const char* bad :
          {"", "9469", ":9469", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:http", "localhost:9469",
           "::1:9469", "[::1:9469", "300.0.0.1:9469", "127.0.0.1:-1", "[127.0.0.1]:80"}) {
         INFO(bad);
-        CHECK_FALSE(metrics::parse_listen_address(bad).has_value());
+        CHECK_FALSE(daemon::parse_listen_address(bad).has_value());
     }
 }
 
