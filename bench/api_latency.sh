@@ -15,7 +15,9 @@
 #   snat          POST / DELETE of an SNAT entry (source 10.30.255.0/24, eip-snat)
 #   eip-gateway   POST / DELETE /v1/nat_gateways/ngw-b/eips/eip-spare (associate, disassociate)
 #   eip-instance  PUT /v1/eips/eip-inst with, then without, "instance": "i-b"
-# NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
+# NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). SCRAPES (default 0): after
+# the load, natctld is left idle for 5 s, its VmRSS read, and GET /metrics timed that many
+# times (curl time_total inside the namespace; median, min, max and the scrape's size). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
 # after the load and after the changes.
 set -euo pipefail
 
@@ -25,6 +27,8 @@ EDIT=${EDIT:-dnat}
 case "$EDIT" in dnat | ipmap | snat | eip-gateway | eip-instance) ;; *)
     echo "EDIT=$EDIT: one of dnat ipmap snat eip-gateway eip-instance" >&2; exit 2 ;;
 esac
+SCRAPES=${SCRAPES:-0}
+METRICS_PORT=19469
 # natctld's --config file. Its own kernel writes echo back as change notifications, each
 # followed (drift_debounce_ms later) by a full drift reconcile that dumps the kernel on the
 # API's thread (at most 900 ms later; it cannot be switched off): changes that queue
@@ -112,7 +116,7 @@ run_one() {
     mkdir -p "$TMP/state"
     printf '%s\n' "$NATCTLD_CONFIG" >"$TMP/natctld.json"
     ip netns exec "$NS" "$NATCTLD" --state-dir "$TMP/state" --socket "$TMP/api.sock" \
-        --config "$TMP/natctld.json" >"$TMP/natctld-$n.log" 2>&1 &
+        --config "$TMP/natctld.json" --metrics "127.0.0.1:$METRICS_PORT" >"$TMP/natctld-$n.log" 2>&1 &
     PID=$!
     local i
     for i in $(seq 1 200); do
@@ -126,6 +130,20 @@ run_one() {
     out=$(api PUT /v1/config "$TMP/model.json")
     [ "${out%% *}" = 200 ] || { echo "loading $n entries: HTTP $out: $(head -c 600 "$TMP/body")" >&2; exit 1; }
     echo "N=$n: load (PUT /v1/config, $(stat -c %s "$TMP/model.json") bytes) $(echo "${out#* }" | ms) ms; $(memory)"
+
+    if ((SCRAPES > 0)); then
+        sleep 5
+        echo "N=$n: idle 5 s after the load: $(memory)"
+        : >"$TMP/scrapes"
+        for ((i = 0; i < SCRAPES; i++)); do
+            ip netns exec "$NS" curl -s -o "$TMP/scrape" -w '%{time_total}\n' \
+                "http://127.0.0.1:$METRICS_PORT/metrics" >>"$TMP/scrapes"
+        done
+        sort -g "$TMP/scrapes" >"$TMP/sorted"
+        echo "N=$n: $SCRAPES scrapes of GET /metrics ($(stat -c %s "$TMP/scrape") bytes," \
+            "$(grep -vc '^#' "$TMP/scrape") samples): median $(percentile 50 "$TMP/sorted" | ms) ms," \
+            "min $(head -n1 "$TMP/sorted" | ms) ms, max $(tail -n1 "$TMP/sorted" | ms) ms; $(memory)"
+    fi
 
     : >"$TMP/times"
     : >"$TMP/times-make"

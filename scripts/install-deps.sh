@@ -7,6 +7,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
     libboost-dev nlohmann-json3-dev catch2 libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
+    prometheus-cpp-dev  # natctld's metrics: registry and text format (core library only)
     nftables iproute2 conntrack procps socat iputils-ping python3 curl
     iptables  # bench/run and its smoke test compare against iptables-nft / iptables-legacy
     # tests/packaging/deb.sh: dpkg-buildpackage, lintian, systemd-analyze security

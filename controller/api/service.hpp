@@ -70,7 +70,7 @@ class DataPlane {
 };
 
 // Port budget counters per gateway and entry (natctld: its rule counters, read through the
-// same code as its metrics, controller/daemon/metrics_budget.hpp); nullopt: unreadable.
+// same code as its metrics, controller/metrics/budget.hpp); nullopt: unreadable.
 using BudgetCounts = std::map<kernel::CounterRole, kernel::CounterTotal>;
 using BudgetCountsSource = std::function<std::optional<BudgetCounts>()>;
 

@@ -26,14 +26,13 @@
 #include "controller/daemon/ha.hpp"
 #include "controller/daemon/host_monitor.hpp"
 #include "controller/daemon/http_server.hpp"
-#include "controller/daemon/kernel_events.hpp"
-#include "controller/daemon/metrics.hpp"
-#include "controller/daemon/metrics_budget.hpp"
-#include "controller/daemon/metrics_conntrack.hpp"
-#include "controller/daemon/metrics_daemon.hpp"
-#include "controller/daemon/metrics_server.hpp"
+#include "controller/daemon/kernel_watcher.hpp"
 #include "controller/daemon/reload.hpp"
 #include "controller/daemon/session_log_upkeep.hpp"
+#include "controller/metrics/budget.hpp"
+#include "controller/metrics/conntrack.hpp"
+#include "controller/metrics/daemon.hpp"
+#include "controller/metrics/registry.hpp"
 #include "controller/store/store.hpp"
 #include "netlink/conntrack_socket.hpp"
 #include "netlink/nft_probe.hpp"
@@ -67,14 +66,17 @@ class Daemon {
   public:
     Daemon(asio::io_context& io, store::Store& store, ReconcilerDataPlane& data_plane,
            api::Service& service, DaemonConfig config, const DaemonOptions& options,
-           metrics::MetricsServer& metrics, OwnSockets own_sockets, HostMonitor& host)
+           HttpSite metrics, boost::asio::ip::tcp::endpoint metrics_endpoint,
+           netlink::OwnSockets own_sockets, HostMonitor& host)
         : io_(io),
           store_(store),
           data_plane_(data_plane),
           config_(config),
           options_(options),
-          server_(io, service, options.socket),
-          metrics_(metrics),
+          api_(api_site(service)),
+          metrics_(std::move(metrics)),
+          metrics_endpoint_(metrics_endpoint),
+          server_(io),
           host_(host),
           watcher_(
               io, [this](std::string_view what) { on_kernel_event(what); }, own_sockets),
@@ -93,9 +95,11 @@ class Daemon {
         if (!startup_in_sync) schedule_repair(ReconcileCause::Startup, retry_delay_);
         host_.start();
         arm_resync();
-        if (auto listening = server_.listen(); !listening) return listening;
-        if (auto listening = metrics_.listen(); !listening) return listening;
-        auto at = metrics_.local_endpoint();
+        if (auto listening = server_.listen(options_.socket, std::move(api_)); !listening)
+            return listening;
+        auto listening = server_.listen(metrics_endpoint_, std::move(metrics_));
+        if (!listening) return std::unexpected(listening.error());
+        auto at = *listening;
         spdlog::info("metrics on {}:{} (GET /metrics)", at.address().to_string(), at.port());
         spdlog::info("listening on {} (revision {}, state {})", options_.socket.string(),
                      store_.revision(), options_.state_dir.string());
@@ -128,7 +132,6 @@ class Daemon {
         sd_notify(0, "STOPPING=1");
         stopping_ = true;
         server_.stop();
-        metrics_.stop();
         watcher_.stop();
         host_.stop();
         signals_.cancel();
@@ -251,8 +254,10 @@ class Daemon {
     ReconcilerDataPlane& data_plane_;
     DaemonConfig config_;
     const DaemonOptions& options_;
+    HttpSite api_;
+    HttpSite metrics_;
+    boost::asio::ip::tcp::endpoint metrics_endpoint_;
     HttpServer server_;
-    metrics::MetricsServer& metrics_;
     HostMonitor& host_;
     KernelEventWatcher watcher_;
     asio::signal_set signals_;
@@ -284,7 +289,7 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     spdlog::set_level(config->log_level);
-    auto metrics_endpoint = metrics::parse_listen_address(options.metrics);
+    auto metrics_endpoint = parse_listen_address(options.metrics);
     if (!metrics_endpoint) {
         spdlog::critical("--metrics {}", metrics_endpoint.error());
         return 1;
@@ -398,11 +403,11 @@ int run_daemon(const DaemonOptions& options) {
     } else {
         spdlog::error("conntrack accounting unavailable: {}", accounting.error());
     }
-    // The purges read the accounting's entries rather than dump (conntrack_purger.hpp); the
-    // data plane outlives the accounting, so the guard stops the purges' worker first.
+    // The purges read the accounting's entries rather than dump (controller/conntrack/purger.hpp);
+    // the data plane outlives the accounting, so the guard stops the purges' worker first.
     if (purge_conntrack)
-        data_plane.defer_conntrack_purges(*purge_conntrack,
-                                          accounting ? tracked_nat_entries(**accounting) : nullptr);
+        data_plane.defer_conntrack_purges(
+            *purge_conntrack, accounting ? conntrack::tracked_nat_entries(**accounting) : nullptr);
     const DeferredPurgesStop stop_purges_before_accounting{data_plane};
     // One reader of the budget counters for the metrics and GET /v1/ports alike.
     auto budget_counters = std::make_shared<metrics::BudgetCounters>(
@@ -423,12 +428,11 @@ int run_daemon(const DaemonOptions& options) {
             [&ha](const api::HttpRequest& request) { return ha->handle(request); });
         ha->start();
     }
-    metrics::MetricsServer metrics_server(io, *metrics_endpoint,
-                                          [&registry] { return registry.render(); });
     HostMonitor host(io, current_model, config->host_settings);
     service.add_status_section("host", [&host] { return host.status(); });
-    Daemon daemon(io, **store, data_plane, service, *config, options, metrics_server,
-                  OwnSockets{(*nft)->port_id(), routes->port_id()}, host);
+    Daemon daemon(io, **store, data_plane, service, *config, options,
+                  metrics_site([&registry] { return registry.render(); }), *metrics_endpoint,
+                  netlink::OwnSockets{(*nft)->port_id(), routes->port_id()}, host);
     if (auto started = daemon.start(startup.has_value()); !started) {
         spdlog::critical("{}", started.error());
         return 1;

@@ -59,17 +59,17 @@ ReconcilerDataPlane::ReconcilerDataPlane(netlink::NftBackend& nft, netlink::Rout
       features_(std::move(features)),
       clock_(std::move(clock)) {}
 
-void ReconcilerDataPlane::defer_conntrack_purges(netlink::ConntrackBackend& conntrack,
-                                                 std::unique_ptr<NatEntrySource> tracked) {
-    purger_ = std::make_unique<ConntrackPurger>(conntrack, index_mutex_, translations_,
-                                                std::move(tracked));
+void ReconcilerDataPlane::defer_conntrack_purges(
+    netlink::ConntrackBackend& conntrack, std::unique_ptr<conntrack::NatEntrySource> tracked) {
+    purger_ = std::make_unique<conntrack::ConntrackPurger>(conntrack, index_mutex_, translations_,
+                                                           std::move(tracked));
 }
 
 void ReconcilerDataPlane::stop_deferring_conntrack_purges() {
     purger_.reset();
 }
 
-std::optional<ConntrackPurger::Stats> ReconcilerDataPlane::purge_stats() const {
+std::optional<conntrack::ConntrackPurger::Stats> ReconcilerDataPlane::purge_stats() const {
     if (!purger_) return std::nullopt;
     return purger_->stats();
 }
@@ -223,8 +223,9 @@ nlohmann::json ReconcilerDataPlane::status() {
                                                  : nlohmann::json(nullptr)},
                 {"error", stats->last->error.empty() ? nlohmann::json(nullptr)
                                                      : nlohmann::json(stats->last->error)},
-                {"source",
-                 stats->last->source == ConntrackPurger::Source::Tracker ? "tracker" : "dump"},
+                {"source", stats->last->source == conntrack::ConntrackPurger::Source::Tracker
+                               ? "tracker"
+                               : "dump"},
                 {"fallback", stats->last->fallback.empty() ? nlohmann::json(nullptr)
                                                            : nlohmann::json(stats->last->fallback)},
             };

@@ -17,7 +17,7 @@
 
 #include "controller/api/service.hpp"
 #include "controller/compiler/translations.hpp"
-#include "controller/daemon/conntrack_purger.hpp"
+#include "controller/conntrack/purger.hpp"
 #include "controller/model/types.hpp"
 #include "controller/reconciler/reconciler.hpp"
 #include "netlink/conntrack_backend.hpp"
@@ -64,16 +64,17 @@ class ReconcilerDataPlane final : public api::DataPlane {
     nlohmann::json status() override;
 
     // From now on API writes leave their conntrack purge to a worker thread that uses
-    // `conntrack` (a socket of its own) and answer without waiting for it (conntrack_purger.hpp);
-    // reconcile() still purges before it returns. Without this, writes purge synchronously.
-    // `tracked`, when given, is where the worker reads the NAT'd entries rather than dump.
+    // `conntrack` (a socket of its own) and answer without waiting for it
+    // (controller/conntrack/purger.hpp); reconcile() still purges before it returns. Without this,
+    // writes purge synchronously. `tracked`, when given, is where the worker reads the NAT'd
+    // entries rather than dump.
     void defer_conntrack_purges(netlink::ConntrackBackend& conntrack,
-                                std::unique_ptr<NatEntrySource> tracked = nullptr);
+                                std::unique_ptr<conntrack::NatEntrySource> tracked = nullptr);
     // Stops the worker (after the purge it runs, if any): writes purge synchronously again.
     // For the daemon's shutdown, before what the worker reads goes away.
     void stop_deferring_conntrack_purges();
     // The deferred purges so far; empty without defer_conntrack_purges.
-    std::optional<ConntrackPurger::Stats> purge_stats() const;
+    std::optional<conntrack::ConntrackPurger::Stats> purge_stats() const;
     // Waits for a queued or running deferred purge to finish.
     void wait_for_purge();
 
@@ -129,7 +130,7 @@ class ReconcilerDataPlane final : public api::DataPlane {
     bool hold_new_flows_ = false;
     ApplyObserver apply_observer_;
     // After translations_ and index_mutex_, which its worker uses.
-    std::unique_ptr<ConntrackPurger> purger_;
+    std::unique_ptr<conntrack::ConntrackPurger> purger_;
 };
 
 // The reconciler's outcome as the API reports it ("kernel": {...counts...}).

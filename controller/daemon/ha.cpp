@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "controller/api/http.hpp"
-#include "controller/daemon/metrics_server.hpp"
+#include "controller/daemon/http_server.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/file_io.hpp"
 
@@ -150,7 +150,7 @@ HaController::HaController(boost::asio::io_context& io, HaSettings settings,
       stop_signals_(io, SIGTERM, SIGINT) {
     role_ = restore_ha_role(state_dir);
     if (!settings_.peer_metrics.empty()) {
-        auto endpoint = metrics::parse_listen_address(settings_.peer_metrics);
+        auto endpoint = parse_listen_address(settings_.peer_metrics);
         if (endpoint)
             peer_ = std::make_unique<PeerWatcher>(io_, *endpoint);
         else

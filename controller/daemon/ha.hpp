@@ -34,7 +34,7 @@
 #include "controller/daemon/ha_peer.hpp"
 #include "controller/daemon/ha_settings.hpp"
 #include "controller/daemon/keepalived_fifo.hpp"
-#include "controller/daemon/metrics.hpp"
+#include "controller/metrics/registry.hpp"
 #include "controller/store/store.hpp"
 
 namespace natctl::daemon {

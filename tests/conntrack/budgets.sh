@@ -4,7 +4,7 @@
 # two-EIP SNAT entry with eip_affinity and port_budget_per_eip 50. One instance opens flows
 # to one destination ip:port: the first 50 leave by the hashed EIP, the next 50 are steered
 # to the other EIP, the rest are refused at the gateway and counted in
-# natctl_port_allocation_errors_total (natctld's metrics, checked by natctl-metrics-lint).
+# natctl_port_allocation_errors_total (natctld's metrics, checked by promtool).
 # Per-EIP counts come from `conntrack -L` in the gateway namespace. Then: another
 # destination is unaffected, a burst from four senders at once still holds the budget
 # (within 2%: nothing here waits for conntrack events), and max_ports_per_instance refuses
@@ -13,13 +13,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT=19470
 URL="http://127.0.0.1:$PORT/metrics"
-LINT="$NATCTL_BIN_DIR/controller/daemon/natctl-metrics-lint"
 BUDGET=50
 EIP_A=203.0.113.10 # eip-egress
 EIP_B=203.0.113.12 # eip-second
 
 conntrack_test_init ctbud
-[ -x "$LINT" ] || { log "FAIL: $LINT not built"; exit 1; }
 APP1=$(inst app-1) APP2=$(inst app-2)
 echo '{"log_level": "info"}' >"$DAEMON_DIR/natctld.json"
 

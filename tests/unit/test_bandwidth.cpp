@@ -9,7 +9,7 @@
 #include "controller/compiler/bandwidth.hpp"
 #include "controller/compiler/compile.hpp"
 #include "controller/compiler/rules.hpp"
-#include "controller/daemon/metrics_budget.hpp"
+#include "controller/metrics/budget.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"

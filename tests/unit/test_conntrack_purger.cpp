@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "controller/compiler/translations.hpp"
-#include "controller/daemon/conntrack_purger.hpp"
+#include "controller/conntrack/purger.hpp"
 #include "controller/daemon/data_plane.hpp"
 #include "netlink/conntrack_fake.hpp"
 #include "netlink/nft_fake.hpp"
@@ -22,7 +22,7 @@
 
 using namespace natctl;
 using netlink::ConntrackEntry;
-using Source = daemon::ConntrackPurger::Source;
+using Source = conntrack::ConntrackPurger::Source;
 
 namespace {
 
@@ -87,7 +87,7 @@ struct TrackerScript {
     std::size_t visits = 0;
 };
 
-class FakeTrackedEntries final : public daemon::NatEntrySource {
+class FakeTrackedEntries final : public conntrack::NatEntrySource {
   public:
     explicit FakeTrackedEntries(TrackerScript& script) : script_(script) {}
 
@@ -132,7 +132,8 @@ class WatchedTable final : public netlink::ConntrackBackend {
     std::mutex& index_mutex_;
 };
 
-daemon::ConntrackPurger::Stats purge_once(daemon::ConntrackPurger& purger, std::uint64_t revision) {
+conntrack::ConntrackPurger::Stats purge_once(conntrack::ConntrackPurger& purger,
+                                             std::uint64_t revision) {
     purger.request(revision);
     purger.wait_idle();
     return purger.stats();
@@ -152,8 +153,8 @@ TEST_CASE("A purge judges the tracker's entries once it caught up and dumps noth
     TrackerScript tracker{.entries = {current, moved, foreign, gone}};
     std::mutex index_mutex;
     const std::optional<compiler::TranslationIndex> index = web_to(kBackend);
-    daemon::ConntrackPurger purger(table, index_mutex, index,
-                                   std::make_unique<FakeTrackedEntries>(tracker));
+    conntrack::ConntrackPurger purger(table, index_mutex, index,
+                                      std::make_unique<FakeTrackedEntries>(tracker));
 
     const auto stats = purge_once(purger, 7);
     CHECK(table.dumps() == 0);
@@ -183,8 +184,8 @@ TEST_CASE("A purge dumps when the tracker cannot vouch for its entries", "[connt
     TrackerScript tracker{.entries = {current}};
     std::mutex index_mutex;
     const std::optional<compiler::TranslationIndex> index = web_to(kBackend);
-    daemon::ConntrackPurger purger(table, index_mutex, index,
-                                   std::make_unique<FakeTrackedEntries>(tracker));
+    conntrack::ConntrackPurger purger(table, index_mutex, index,
+                                      std::make_unique<FakeTrackedEntries>(tracker));
 
     // The dump found `moved`, which the tracker lacks, and the purge says why it dumped.
     const auto check_dumped = [&](const std::string& fallback) {
@@ -228,7 +229,7 @@ TEST_CASE("Without a tracker a purge dumps, with no fallback to report", "[connt
     table.insert(web_session(40001, kOtherBackend));
     std::mutex index_mutex;
     const std::optional<compiler::TranslationIndex> index = web_to(kBackend);
-    daemon::ConntrackPurger purger(table, index_mutex, index);
+    conntrack::ConntrackPurger purger(table, index_mutex, index);
 
     const auto stats = purge_once(purger, 1);
     CHECK(table.dumps() == 1);
@@ -262,8 +263,8 @@ TEST_CASE(
         index = web_to(kOtherBackend);
     };
     tracker.during_visit = [&] { visited_under_mutex = !free_elsewhere(index_mutex); };
-    daemon::ConntrackPurger purger(table, index_mutex, index,
-                                   std::make_unique<FakeTrackedEntries>(tracker));
+    conntrack::ConntrackPurger purger(table, index_mutex, index,
+                                      std::make_unique<FakeTrackedEntries>(tracker));
 
     const auto stats = purge_once(purger, 1);
     CHECK(caught_up_without_mutex);
@@ -280,8 +281,8 @@ TEST_CASE("Without a translation index a purge fails and deletes nothing", "[con
     TrackerScript tracker{.entries = table.entries()};
     std::mutex index_mutex;
     const std::optional<compiler::TranslationIndex> index;  // the last apply failed
-    daemon::ConntrackPurger purger(table, index_mutex, index,
-                                   std::make_unique<FakeTrackedEntries>(tracker));
+    conntrack::ConntrackPurger purger(table, index_mutex, index,
+                                      std::make_unique<FakeTrackedEntries>(tracker));
 
     const auto stats = purge_once(purger, 2);
     CHECK(table.entries().size() == 1);

@@ -22,8 +22,8 @@
 #include "controller/compiler/compile.hpp"
 #include "controller/daemon/config.hpp"
 #include "controller/daemon/data_plane.hpp"
-#include "controller/daemon/kernel_events.hpp"
 #include "controller/model/validate.hpp"
+#include "netlink/kernel_events.hpp"
 #include "netlink/nft_fake.hpp"
 #include "netlink/route_fake.hpp"
 
@@ -203,7 +203,7 @@ Message nft_message(std::uint8_t msg, std::uint8_t family, const char* table) {
 }  // namespace
 
 TEST_CASE("kernel notifications: only natctl's table and protocol-147 objects count", "[daemon]") {
-    using daemon::nft_event_concerns_natctl;
+    using netlink::nft_event_concerns_natctl;
     CHECK(nft_event_concerns_natctl(nft_message(NFT_MSG_DELSETELEM, NFPROTO_IPV4, "natctl").get()));
     CHECK(nft_event_concerns_natctl(nft_message(NFT_MSG_DELTABLE, NFPROTO_IPV4, "natctl").get()));
     CHECK(nft_event_concerns_natctl(nft_message(NFT_MSG_NEWRULE, NFPROTO_IPV4, "natctl").get()));
@@ -218,7 +218,7 @@ TEST_CASE("kernel notifications: only natctl's table and protocol-147 objects co
     CHECK_FALSE(
         nft_event_concerns_natctl(nft_message(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, nullptr).get()));
 
-    using daemon::route_event_concerns_natctl;
+    using netlink::route_event_concerns_natctl;
     auto route = [](std::uint16_t type, std::uint8_t family, std::uint8_t protocol) {
         Message m(type, sizeof(rtmsg));
         m.header<rtmsg>().rtm_family = family;

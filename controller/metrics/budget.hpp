@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "controller/daemon/metrics.hpp"
+#include "controller/metrics/registry.hpp"
 #include "controller/model/types.hpp"
 #include "kernelstate/kernel_state.hpp"
 #include "kernelstate/observed.hpp"

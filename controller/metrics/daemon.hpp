@@ -1,4 +1,4 @@
-// natctld's own metrics on top of the registry: applies (count by result, latency),
+// natctld's own metrics: applies (count by result, latency),
 // drift repairs, revision, reconcile state, conntrack table use, build info. Figures the
 // daemon already keeps (revision, in sync, drift repairs) and the conntrack table are
 // read at scrape time; applies are recorded as they happen (record_apply).
@@ -13,7 +13,7 @@
 #include <functional>
 #include <string>
 
-#include "controller/daemon/metrics.hpp"
+#include "controller/metrics/registry.hpp"
 
 namespace natctl::metrics {
 
@@ -35,9 +35,9 @@ class DaemonMetrics {
     void record_apply(bool ok, std::chrono::duration<double> took);
 
   private:
-    Counter& applies_ok_;
-    Counter& applies_error_;
-    Histogram& apply_duration_;
+    prometheus::Counter& applies_ok_;
+    prometheus::Counter& applies_error_;
+    prometheus::Histogram& apply_duration_;
 };
 
 }  // namespace natctl::metrics

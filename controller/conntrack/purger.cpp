@@ -1,4 +1,4 @@
-#include "controller/daemon/conntrack_purger.hpp"
+#include "controller/conntrack/purger.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,19 +8,19 @@
 #include "controller/conntrack/live.hpp"
 #include "controller/reconciler/conntrack_hygiene.hpp"
 
-namespace natctl::daemon {
+namespace natctl::conntrack {
 namespace {
 
 class TrackedNatEntries final : public NatEntrySource {
   public:
-    explicit TrackedNatEntries(conntrack::LiveAccounting& live) : live_(live) {}
+    explicit TrackedNatEntries(LiveAccounting& live) : live_(live) {}
 
     std::expected<void, std::string> catch_up() override { return live_.catch_up(); }
 
     std::expected<void, std::string> for_each(const Visit& visit) const override {
         return live_.tracker().read(
-            [&](const conntrack::Accounting& accounting,
-                const conntrack::TrackerStats& stats) -> std::expected<void, std::string> {
+            [&](const Accounting& accounting,
+                const TrackerStats& stats) -> std::expected<void, std::string> {
                 // Lost events since the catch-up: the old picture is still there until the
                 // re-dump swaps in a fresh one, but it no longer answers for the kernel.
                 if (!stats.in_sync) return std::unexpected("conntrack accounting fell out of sync");
@@ -30,12 +30,12 @@ class TrackedNatEntries final : public NatEntrySource {
     }
 
   private:
-    conntrack::LiveAccounting& live_;
+    LiveAccounting& live_;
 };
 
 }  // namespace
 
-std::unique_ptr<NatEntrySource> tracked_nat_entries(conntrack::LiveAccounting& live) {
+std::unique_ptr<NatEntrySource> tracked_nat_entries(LiveAccounting& live) {
     return std::make_unique<TrackedNatEntries>(live);
 }
 
@@ -156,4 +156,4 @@ void ConntrackPurger::purge_from_dump(Result& result) {
         result.error = removed.error();
 }
 
-}  // namespace natctl::daemon
+}  // namespace natctl::conntrack

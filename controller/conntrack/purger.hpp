@@ -33,10 +33,8 @@
 #include "netlink/conntrack_backend.hpp"
 
 namespace natctl::conntrack {
-class LiveAccounting;
-}
 
-namespace natctl::daemon {
+class LiveAccounting;
 
 // Where a purge can read the NAT'd entries of the namespace without a dump.
 class NatEntrySource {
@@ -52,7 +50,7 @@ class NatEntrySource {
 };
 
 // The conntrack accounting's tracker as a NatEntrySource; `live` must outlive it.
-std::unique_ptr<NatEntrySource> tracked_nat_entries(conntrack::LiveAccounting& live);
+std::unique_ptr<NatEntrySource> tracked_nat_entries(LiveAccounting& live);
 
 class ConntrackPurger {
   public:
@@ -114,4 +112,4 @@ class ConntrackPurger {
     std::jthread worker_;  // last: started once the rest exists, stopped first
 };
 
-}  // namespace natctl::daemon
+}  // namespace natctl::conntrack

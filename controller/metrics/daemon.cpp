@@ -1,4 +1,4 @@
-#include "controller/daemon/metrics_daemon.hpp"
+#include "controller/metrics/daemon.hpp"
 
 #include <charconv>
 #include <fstream>
@@ -35,7 +35,7 @@ DaemonMetrics::DaemonMetrics(Registry& registry, std::string version, DaemonFigu
     registry
         .gauge("natctl_build_info", "natctld's version; the value is always 1.",
                {{"version", std::move(version)}})
-        .set(1);
+        .Set(1);
     registry.add_collector([figures = std::move(figures)](Exposition& out) {
         out.counter("natctl_drift_repairs_total",
                     "Reconciles after a kernel change or a resync that had to repair natctl's "
@@ -62,8 +62,8 @@ DaemonMetrics::DaemonMetrics(Registry& registry, std::string version, DaemonFigu
 }
 
 void DaemonMetrics::record_apply(bool ok, std::chrono::duration<double> took) {
-    (ok ? applies_ok_ : applies_error_).inc();
-    apply_duration_.observe(took.count());
+    (ok ? applies_ok_ : applies_error_).Increment();
+    apply_duration_.Observe(took.count());
 }
 
 }  // namespace natctl::metrics

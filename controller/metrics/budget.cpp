@@ -1,4 +1,4 @@
-#include "controller/daemon/metrics_budget.hpp"
+#include "controller/metrics/budget.hpp"
 
 #include <spdlog/spdlog.h>
 

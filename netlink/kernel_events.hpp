@@ -1,6 +1,7 @@
 // Kernel change notifications that may mean someone changed natctl's objects behind its
 // back: nftables (NETLINK_NETFILTER, group NFNLGRP_NFTABLES) and rtnetlink (IPv4 rules,
-// routes, addresses), each on its own socket, read from the daemon's io_context. Only the
+// routes, addresses), each on its own socket, which natctld waits for on its io_context
+// (controller/daemon/kernel_watcher.hpp). Only the
 // notification is used: the reconciler re-reads the kernel and decides what, if anything,
 // needs repair, so a filter that lets too much through costs a dump, never correctness.
 #pragma once
@@ -8,19 +9,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
-#include <functional>
-#include <initializer_list>
-#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
+#include "netlink/netns.hpp"
 
 struct nlmsghdr;
 
-namespace natctl::daemon {
+namespace natctl::netlink {
 
 // True when a message from the nftables group is about table ip natctl. Generation
 // messages (one per committed batch, whoever sent it) are not.
@@ -43,35 +41,36 @@ struct OwnSockets {
     std::uint32_t route_port_id = 0;
 };
 
-class KernelEventWatcher {
+// One subscription to kernel change notifications in the calling thread's network
+// namespace: nftables (NETLINK_NETFILTER, NFNLGRP_NFTABLES) or rtnetlink (IPv4 rules, routes,
+// addresses). Non-blocking: the daemon waits for fd() on its io_context, then drains.
+class KernelChangeSocket {
   public:
-    // `on_event` gets a short description of the first relevant message of a read.
-    using Handler = std::function<void(std::string_view what)>;
+    enum class Source { Nftables, Routes };
 
-    KernelEventWatcher(boost::asio::io_context& io, Handler on_event, OwnSockets own = {});
-
-    // Opens and subscribes both sockets in the calling thread's network namespace.
-    std::expected<void, std::string> start();
-    void stop();
-
-  private:
-    struct Subscription {
-        std::string name;  // "nftables" or "rtnetlink", for logs
-        bool (*concerns)(const nlmsghdr&);
-        std::uint32_t own_port_id = 0;
-        std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
+    // What one drain found.
+    struct Changes {
+        // A short description of the first message that may concern natctl (not caused by
+        // `own_port_id`), or of lost notifications (ENOBUFS); none when nothing does.
+        std::optional<std::string> relevant;
+        std::optional<std::string> read_error;  // recv failed other than EAGAIN / ENOBUFS
     };
 
-    std::expected<void, std::string> subscribe(Subscription& subscription, int protocol,
-                                               std::initializer_list<int> groups);
-    void wait(Subscription& subscription);
-    void drain(Subscription& subscription);
+    static std::expected<KernelChangeSocket, std::string> open(Source source,
+                                                               std::uint32_t own_port_id = 0);
 
-    boost::asio::io_context& io_;
-    Handler on_event_;
-    Subscription nft_;
-    Subscription route_;
+    int fd() const { return fd_.get(); }
+    std::string_view name() const;  // "nftables" or "rtnetlink", for logs
+    // Reads everything queued without blocking.
+    Changes drain();
+
+  private:
+    KernelChangeSocket(Source source, FileDescriptor fd, std::uint32_t own_port_id);
+
+    Source source_;
+    FileDescriptor fd_;
+    std::uint32_t own_port_id_ = 0;
     std::vector<char> buffer_;
 };
 
-}  // namespace natctl::daemon
+}  // namespace natctl::netlink

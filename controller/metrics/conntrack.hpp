@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "controller/conntrack/tracker.hpp"
-#include "controller/daemon/metrics.hpp"
+#include "controller/metrics/registry.hpp"
 #include "controller/model/types.hpp"
 
 namespace natctl::conntrack {

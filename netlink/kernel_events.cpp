@@ -1,4 +1,4 @@
-#include "controller/daemon/kernel_events.hpp"
+#include "netlink/kernel_events.hpp"
 
 #include <fmt/format.h>
 // First, and in its own block: the linux/ headers below otherwise redefine in_addr.
@@ -12,7 +12,6 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +23,7 @@
 #include "netlink/mnl_socket.hpp"
 #include "netlink/nlmsg_fits.hpp"
 
-namespace natctl::daemon {
+namespace natctl::netlink {
 namespace {
 
 // Large enough that a burst rarely overflows — natctld's own load of a 100k-element map
@@ -102,104 +101,71 @@ bool caused_by_socket(const nlmsghdr& message, std::uint32_t port_id) {
     return port_id != 0 && message.nlmsg_pid == port_id;
 }
 
-KernelEventWatcher::KernelEventWatcher(boost::asio::io_context& io, Handler on_event,
-                                       OwnSockets own)
-    : io_(io),
-      on_event_(std::move(on_event)),
-      nft_{"nftables", &nft_event_concerns_natctl, own.nft_port_id, nullptr},
-      route_{"rtnetlink", &route_event_concerns_natctl, own.route_port_id, nullptr},
+KernelChangeSocket::KernelChangeSocket(Source source, FileDescriptor fd, std::uint32_t own_port_id)
+    : source_(source),
+      fd_(std::move(fd)),
+      own_port_id_(own_port_id),
       buffer_(MNL_SOCKET_BUFFER_SIZE * 4) {}
 
-std::expected<void, std::string> KernelEventWatcher::start() {
-    if (auto ok = subscribe(nft_, NETLINK_NETFILTER, {NFNLGRP_NFTABLES}); !ok) return ok;
-    if (auto ok = subscribe(route_, NETLINK_ROUTE,
-                            {RTNLGRP_IPV4_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR});
-        !ok)
-        return ok;
-    wait(nft_);
-    wait(route_);
-    return {};
+std::string_view KernelChangeSocket::name() const {
+    return source_ == Source::Nftables ? "nftables" : "rtnetlink";
 }
 
-void KernelEventWatcher::stop() {
-    for (auto* subscription : {&nft_, &route_}) {
-        if (!subscription->descriptor) continue;
-        boost::system::error_code ignored;
-        subscription->descriptor->cancel(ignored);
-        subscription->descriptor->close(ignored);
-    }
-}
-
-std::expected<void, std::string> KernelEventWatcher::subscribe(Subscription& subscription,
-                                                               int protocol,
-                                                               std::initializer_list<int> groups) {
-    int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-    if (fd < 0)
-        return std::unexpected(
-            fmt::format("{} event socket: {}", subscription.name, std::strerror(errno)));
-    // Owned from here on, so that every early return closes it.
-    auto descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
+std::expected<KernelChangeSocket, std::string> KernelChangeSocket::open(Source source,
+                                                                        std::uint32_t own_port_id) {
+    const bool nftables = source == Source::Nftables;
+    const std::string_view name = nftables ? "nftables" : "rtnetlink";
+    const std::vector<int> groups =
+        nftables ? std::vector<int>{NFNLGRP_NFTABLES}
+                 : std::vector<int>{RTNLGRP_IPV4_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR};
+    FileDescriptor fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                               nftables ? NETLINK_NETFILTER : NETLINK_ROUTE));
+    if (!fd) return std::unexpected(fmt::format("{} event socket: {}", name, std::strerror(errno)));
     sockaddr_nl address{};
     address.nl_family = AF_NETLINK;
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
         return std::unexpected(
-            fmt::format("{} event socket: bind: {}", subscription.name, std::strerror(errno)));
+            fmt::format("{} event socket: bind: {}", name, std::strerror(errno)));
     for (int group : groups) {
-        if (::setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0)
-            return std::unexpected(fmt::format("{} event socket: joining group {}: {}",
-                                               subscription.name, group, std::strerror(errno)));
+        if (::setsockopt(fd.get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0)
+            return std::unexpected(fmt::format("{} event socket: joining group {}: {}", name, group,
+                                               std::strerror(errno)));
     }
-    netlink::set_receive_buffer(fd, static_cast<std::size_t>(kReceiveBuffer));
-    subscription.descriptor = std::move(descriptor);
-    return {};
+    set_receive_buffer(fd.get(), static_cast<std::size_t>(kReceiveBuffer));
+    return KernelChangeSocket(source, std::move(fd), own_port_id);
 }
 
-void KernelEventWatcher::wait(Subscription& subscription) {
-    subscription.descriptor->async_wait(
-        boost::asio::posix::stream_descriptor::wait_read,
-        [this, &subscription](const boost::system::error_code& error) {
-            if (error == boost::asio::error::operation_aborted) return;
-            if (error) {
-                spdlog::error("{} events: {}; drift is only repaired by the periodic resync now",
-                              subscription.name, error.message());
-                return;
-            }
-            drain(subscription);
-            wait(subscription);
-        });
-}
-
-void KernelEventWatcher::drain(Subscription& subscription) {
-    const int fd = subscription.descriptor->native_handle();
-    std::string relevant;
+KernelChangeSocket::Changes KernelChangeSocket::drain() {
+    const bool nftables = source_ == Source::Nftables;
+    Changes changes;
+    auto& relevant = changes.relevant;
     for (;;) {
-        ssize_t n = ::recv(fd, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+        ssize_t n = ::recv(fd_.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == ENOBUFS) {
                 // Notifications were dropped: one of them may have been about natctl.
-                if (relevant.empty())
-                    relevant = fmt::format("{}: notifications lost (ENOBUFS)", subscription.name);
+                if (!relevant) relevant = fmt::format("{}: notifications lost (ENOBUFS)", name());
                 continue;
             }
-            spdlog::warn("{} events: recv: {}", subscription.name, std::strerror(errno));
+            changes.read_error = fmt::format("recv: {}", std::strerror(errno));
             break;
         }
-        if (!relevant.empty()) continue;  // one reconcile covers the rest of the burst
+        if (relevant) continue;  // one reconcile covers the rest of the burst
         int remaining = static_cast<int>(n);
         for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer_.data());
-             netlink::message_fits(message, remaining);
+             message_fits(message, remaining);
              message = static_cast<const nlmsghdr*>(mnl_nlmsg_next(message, &remaining))) {
-            if (caused_by_socket(*message, subscription.own_port_id)) continue;
-            if (subscription.concerns(*message)) {
-                relevant =
-                    fmt::format("{} message type {:#x}", subscription.name, message->nlmsg_type);
+            if (caused_by_socket(*message, own_port_id_)) continue;
+            if (nftables ? nft_event_concerns_natctl(*message)
+                         : route_event_concerns_natctl(*message)) {
+                relevant = fmt::format("{} message type {:#x}", name(), message->nlmsg_type);
                 break;
             }
         }
     }
-    if (!relevant.empty()) on_event_(relevant);
+    return changes;
 }
 
-}  // namespace natctl::daemon
+}  // namespace natctl::netlink

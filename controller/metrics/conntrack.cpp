@@ -1,4 +1,4 @@
-#include "controller/daemon/metrics_conntrack.hpp"
+#include "controller/metrics/conntrack.hpp"
 
 #include <string>
 
