@@ -24,7 +24,7 @@
 
 #include "netlink/nft_encode.hpp"
 #include "netlink/nft_socket.hpp"
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 
 namespace {
 

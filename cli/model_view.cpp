@@ -292,9 +292,6 @@ std::optional<Kind> parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
-std::string_view kind_cli_name(Kind kind) {
-    return info(kind).cli_name;
-}
 std::string_view kind_label(Kind kind) {
     return info(kind).label;
 }

@@ -29,7 +29,6 @@ enum class Kind {
 // The CLI spelling ("vpc", "route-table", "gateway", "snat", …); a few aliases are accepted
 // ("nat-gateway", "snat-entry", the API's underscore spellings).
 std::optional<Kind> parse_kind(std::string_view text);
-std::string_view kind_cli_name(Kind kind);
 // For messages: "DNAT entry", "NAT gateway".
 std::string_view kind_label(Kind kind);
 // The CLI spellings, for --help and usage errors.

@@ -27,8 +27,8 @@
 #include "controller/daemon/http_request.hpp"
 #include "controller/store/store.hpp"
 #include "fuzz/check.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 namespace {
 

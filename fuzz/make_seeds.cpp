@@ -29,6 +29,7 @@
 #include "controller/model/validate.hpp"
 #include "controller/store/store.hpp"
 #include "netlink/nft_encode.hpp"
+#include "tests/support/nft_element_oracle.hpp"
 
 namespace {
 

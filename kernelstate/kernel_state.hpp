@@ -196,7 +196,6 @@ class FieldList {
         size_ = 0;
         spilled_.reset();
     }
-    std::vector<Scalar> to_vector() const { return {begin(), end()}; }
 
     friend bool operator==(const FieldList& a, const FieldList& b) {
         return (a <=> b) == std::strong_ordering::equal;

@@ -1,7 +1,7 @@
 // The narrow conntrack interface natctl's hygiene needs: a dump of the NAT'd entries of the
 // network namespace and the deletion of single entries. The real implementation is
 // ConntrackSocket (conntrack_socket.hpp, libnetfilter_conntrack); ConntrackFake
-// (conntrack_fake.hpp) keeps the same contract in memory.
+// (tests/support/conntrack_fake.hpp) keeps the same contract in memory.
 #pragma once
 
 #include <compare>

@@ -99,22 +99,6 @@ void put_concat_typeof(nftnl_udata_buf* buf, std::uint8_t type) {
     nftnl_udata_nest_end(buf, outer);
 }
 
-std::uint32_t verdict_code(kernel::Verdict::Kind kind) {
-    switch (kind) {
-        case kernel::Verdict::Kind::Accept:
-            return NF_ACCEPT;
-        case kernel::Verdict::Kind::Drop:
-            return NF_DROP;
-        case kernel::Verdict::Kind::Return:
-            return static_cast<std::uint32_t>(NFT_RETURN);
-        case kernel::Verdict::Kind::Jump:
-            return static_cast<std::uint32_t>(NFT_JUMP);
-        case kernel::Verdict::Kind::Goto:
-            return static_cast<std::uint32_t>(NFT_GOTO);
-    }
-    return NF_ACCEPT;
-}
-
 std::expected<std::uint32_t, std::string> hook_number(const std::string& hook) {
     if (hook == "prerouting") return NF_INET_PRE_ROUTING;
     if (hook == "input") return NF_INET_LOCAL_IN;
@@ -136,13 +120,6 @@ std::uint32_t get_be(const std::uint8_t* in, std::uint32_t length) {
     return value;
 }
 
-// Adds one to a big-endian byte string; false when it wraps (the range reaches the top).
-bool increment_big_endian(std::vector<std::uint8_t>& bytes) {
-    for (auto it = bytes.rbegin(); it != bytes.rend(); ++it)
-        if (++*it != 0) return true;
-    return false;
-}
-
 std::string proto_name(std::uint32_t proto) {
     switch (proto) {
         case IPPROTO_TCP:
@@ -159,6 +136,22 @@ std::string proto_name(std::uint32_t proto) {
 }  // namespace
 
 // ---- field layout ----------------------------------------------------------------------
+
+std::uint32_t verdict_code(kernel::Verdict::Kind kind) {
+    switch (kind) {
+        case kernel::Verdict::Kind::Accept:
+            return NF_ACCEPT;
+        case kernel::Verdict::Kind::Drop:
+            return NF_DROP;
+        case kernel::Verdict::Kind::Return:
+            return static_cast<std::uint32_t>(NFT_RETURN);
+        case kernel::Verdict::Kind::Jump:
+            return static_cast<std::uint32_t>(NFT_JUMP);
+        case kernel::Verdict::Kind::Goto:
+            return static_cast<std::uint32_t>(NFT_GOTO);
+    }
+    return NF_ACCEPT;
+}
 
 std::uint32_t nft_type_id(FieldType type) {
     switch (type) {
@@ -511,147 +504,6 @@ std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
     return encoded;
 }
 
-namespace {
-
-std::expected<void, std::string> set_element_payload(nftnl_set_elem* element,
-                                                     const kernel::Set& set,
-                                                     const kernel::Element& source) {
-    if (set.data.size() == 1 && set.data.front() == FieldType::Verdict) {
-        if (!source.verdict)
-            return std::unexpected(std::string("verdict map element without verdict"));
-        nftnl_set_elem_set_u32(element, NFTNL_SET_ELEM_VERDICT, verdict_code(source.verdict->kind));
-        if (!source.verdict->chain.empty())
-            nftnl_set_elem_set_str(element, NFTNL_SET_ELEM_CHAIN, source.verdict->chain.c_str());
-        return {};
-    }
-    if (!set.is_map()) return {};
-    std::array<std::uint8_t, 2 * kMaxValueBytes> data{};
-    auto length = encode_value_into(set.data, source.data, false, data.data());
-    if (!length) return std::unexpected("data: " + length.error());
-    auto total = *length;
-    if (set.data_interval) {
-        auto end =
-            encode_value_into(set.data, source.data_end.empty() ? source.data : source.data_end,
-                              false, data.data() + total);
-        if (!end) return std::unexpected("data end: " + end.error());
-        total += *end;
-    }
-    nftnl_set_elem_set(element, NFTNL_SET_ELEM_DATA, data.data(), total);
-    return {};
-}
-
-}  // namespace
-
-std::expected<EncodedElements, std::string> encode_elements(
-    const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
-    std::span<const kernel::Element> elements, bool with_leading_zero_end) {
-    EncodedElements encoded;
-    encoded.holder.reset(nftnl_set_alloc());
-    auto* holder = encoded.holder.get();
-    nftnl_set_set_u32(holder, NFTNL_SET_FAMILY, NFPROTO_IPV4);
-    nftnl_set_set_str(holder, NFTNL_SET_TABLE, table_name.c_str());
-    nftnl_set_set_str(holder, NFTNL_SET_NAME, identity.name.c_str());
-    if (identity.anonymous) nftnl_set_set_u32(holder, NFTNL_SET_ID, identity.id);
-
-    bool network_order = integers_in_network_order(set);
-    auto add = [&](const std::vector<std::uint8_t>& key, const std::vector<std::uint8_t>* key_end,
-                   std::uint32_t flags, const kernel::Element* payload,
-                   long source) -> std::expected<void, std::string> {
-        std::unique_ptr<nftnl_set_elem, NftnlFree> element(nftnl_set_elem_alloc());
-        nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY, key.data(),
-                           static_cast<std::uint32_t>(key.size()));
-        if (key_end)
-            nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY_END, key_end->data(),
-                               static_cast<std::uint32_t>(key_end->size()));
-        if (flags) nftnl_set_elem_set_u32(element.get(), NFTNL_SET_ELEM_FLAGS, flags);
-        if (payload) {
-            auto result = set_element_payload(element.get(), set, *payload);
-            if (!result) return result;
-        }
-        nftnl_set_elem_add(holder, element.release());
-        encoded.source_index.push_back(source);
-        return {};
-    };
-
-    if (!set.interval || set.key.size() > 1) {
-        // Plain keys, or concatenated ranges carried as KEY + KEY_END. This is the path of
-        // the large maps, so values are encoded on the stack straight into the element.
-        encoded.source_index.reserve(elements.size());
-        for (std::size_t i = 0; i < elements.size(); ++i) {
-            const auto& source = elements[i];
-            std::array<std::uint8_t, kMaxValueBytes> key{};
-            std::array<std::uint8_t, kMaxValueBytes> key_end{};
-            auto key_length = encode_value_into(set.key, source.key, network_order, key.data());
-            if (!key_length)
-                return std::unexpected(describe_element(set, source) + ": " + key_length.error());
-            std::unique_ptr<nftnl_set_elem, NftnlFree> element(nftnl_set_elem_alloc());
-            nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY, key.data(), *key_length);
-            if (set.interval) {
-                auto end_length =
-                    encode_value_into(set.key, source.key_end.empty() ? source.key : source.key_end,
-                                      network_order, key_end.data());
-                if (!end_length)
-                    return std::unexpected(describe_element(set, source) + ": " +
-                                           end_length.error());
-                nftnl_set_elem_set(element.get(), NFTNL_SET_ELEM_KEY_END, key_end.data(),
-                                   *end_length);
-            }
-            if (auto result = set_element_payload(element.get(), set, source); !result)
-                return std::unexpected(describe_element(set, source) + ": " + result.error());
-            nftnl_set_elem_add(holder, element.release());
-            encoded.source_index.push_back(static_cast<long>(i));
-        }
-        return encoded;
-    }
-
-    struct Keyed {
-        std::vector<std::uint8_t> key;
-        std::vector<std::uint8_t> key_end;
-        std::size_t index;
-    };
-    std::vector<Keyed> keyed;
-    keyed.reserve(elements.size());
-    for (std::size_t i = 0; i < elements.size(); ++i) {
-        const auto& element = elements[i];
-        auto key = encode_value(set.key, element.key, network_order);
-        if (!key) return std::unexpected(describe_value(set.key, element.key) + ": " + key.error());
-        std::vector<std::uint8_t> key_end;
-        if (set.interval) {
-            auto end = encode_value(
-                set.key, element.key_end.empty() ? element.key : element.key_end, network_order);
-            if (!end) return std::unexpected(describe_element(set, element) + ": " + end.error());
-            key_end = std::move(*end);
-        }
-        keyed.push_back({std::move(*key), std::move(key_end), i});
-    }
-
-    // A non-concatenated interval set: start elements and (last + 1) end elements, in key
-    // order, as nft sends them.
-    std::sort(keyed.begin(), keyed.end(),
-              [](const Keyed& a, const Keyed& b) { return a.key < b.key; });
-    if (with_leading_zero_end && !keyed.empty() &&
-        std::any_of(keyed.front().key.begin(), keyed.front().key.end(),
-                    [](std::uint8_t byte) { return byte != 0; })) {
-        std::vector<std::uint8_t> zero(keyed.front().key.size(), 0);
-        if (auto result = add(zero, nullptr, NFT_SET_ELEM_INTERVAL_END, nullptr, -1); !result)
-            return std::unexpected(result.error());
-    }
-    for (const auto& item : keyed) {
-        const auto& source = elements[item.index];
-        if (auto result = add(item.key, nullptr, 0, &source, static_cast<long>(item.index));
-            !result)
-            return std::unexpected(describe_element(set, source) + ": " + result.error());
-        auto end = item.key_end;
-        if (increment_big_endian(end)) {
-            if (auto result = add(end, nullptr, NFT_SET_ELEM_INTERVAL_END, nullptr,
-                                  static_cast<long>(item.index));
-                !result)
-                return std::unexpected(describe_element(set, source) + ": " + result.error());
-        }
-    }
-    return encoded;
-}
-
 // ---- element messages straight into a batch buffer --------------------------------------
 
 std::optional<long> ElementSources::source_of(std::size_t position) const {
@@ -904,7 +756,7 @@ std::expected<ElementSources, std::string> encode_element_messages(
     }
 
     // A non-concatenated interval set: start elements and (last + 1) end elements, in key
-    // order, as nft sends them (see encode_elements).
+    // order, as nft sends them.
     struct Keyed {
         std::array<std::uint8_t, kMaxValueBytes> key;
         std::array<std::uint8_t, kMaxValueBytes> end;

@@ -54,6 +54,9 @@ std::expected<std::vector<kernel::FieldType>, std::string> split_concat_type_id(
 // takes one 4-byte-aligned slot per field.
 std::uint32_t value_length(std::span<const kernel::FieldType> fields);
 
+// The kernel's code of a verdict (NF_ACCEPT, NFT_JUMP, ...).
+std::uint32_t verdict_code(kernel::Verdict::Kind kind);
+
 // nft stores realms, marks and integers in network order inside the concatenated key of
 // an interval set (so that ranges compare as big-endian byte strings).
 bool integers_in_network_order(const kernel::Set& set);
@@ -100,26 +103,18 @@ std::expected<NftnlSet, std::string> encode_set(const std::string& table_name,
                                                 const kernel::Set& set,
                                                 const SetIdentity& identity);
 
-// Elements to add to / delete from `set` (only its field types and flags are used; the
-// elements come from `elements`). A non-concatenated interval set gets nft's start/end
-// element pairs; with_leading_zero_end adds the 0.0.0.0 end element nft sends when a set is
-// created whose first range does not start at zero.
-struct EncodedElements {
-    NftnlSet holder;  // an nftnl_set carrying table, set name / id and the elements
-    // For each kernel element in holder (in order), the index of the kernel::Element it
-    // came from, or -1 for the leading zero end element; to name an element in errors.
-    std::vector<long> source_index;
-};
-std::expected<EncodedElements, std::string> encode_elements(
-    const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,
-    std::span<const kernel::Element> elements, bool with_leading_zero_end);
-
 // ---- element messages written straight into a batch buffer --------------------------------
 //
-// The same element lists as encode_elements + libnftnl's nftnl_set_elems_nlmsg_build_payload_iter,
-// byte for byte (attribute order, the running NFTA_LIST_ELEM index, the split of a list
-// before its NFTA_SET_ELEM_LIST_ELEMENTS attribute would exceed 65535 bytes), but encoded
-// with libmnl directly into the caller's buffer: no per-element objects, no copies.
+// Elements to add to / delete from `set` (only its field types and flags are used; the
+// elements come from `elements`). A non-concatenated interval set gets nft's start/end
+// element pairs, in key order; with_leading_zero_end adds the 0.0.0.0 end element nft sends
+// when a set is created whose first range does not start at zero.
+//
+// Byte for byte what libnftnl's nftnl_set_elems_nlmsg_build_payload_iter writes for the same
+// elements (attribute order, the running NFTA_LIST_ELEM index, the split of a list before its
+// NFTA_SET_ELEM_LIST_ELEMENTS attribute would exceed 65535 bytes; the unit tests compare the
+// two, tests/support/nft_element_oracle.hpp), but encoded with libmnl directly into the
+// caller's buffer: no per-element objects, no copies.
 
 // Where the kernel elements of an element list came from, to name an element in errors.
 struct ElementSources {
@@ -154,8 +149,8 @@ std::size_t element_messages_size_bound(const kernel::Set& set,
                                         std::span<const kernel::Element> elements,
                                         bool with_leading_zero_end);
 
-// Writes the element list messages of `elements` (see encode_elements for the meaning of
-// the arguments) through `sink`. On an encoding error, messages already begun are garbage
+// Writes the element list messages of `elements` (see above for the meaning of the
+// arguments) through `sink`. On an encoding error, messages already begun are garbage
 // and the batch must be dropped.
 std::expected<ElementSources, std::string> encode_element_messages(
     const std::string& table_name, const kernel::Set& set, const SetIdentity& identity,

@@ -1,7 +1,8 @@
 // The narrow rtnetlink interface natctl programs policy rules, routes and addresses
 // through: a dump of natctl's own objects and one call per add / replace / delete. The
-// real implementation is RouteSocket (route_socket.hpp); RouteFake (route_fake.hpp) keeps
-// the same contract in memory so that planning and rollback are testable without root.
+// real implementation is RouteSocket (route_socket.hpp); RouteFake
+// (tests/support/route_fake.hpp) keeps the same contract in memory so that planning and
+// rollback are testable without root.
 #pragma once
 
 #include <expected>

@@ -199,12 +199,6 @@ json sessions_view(const model::Model& model, const Accounting& accounting,
 
 }  // namespace
 
-json tracker_json(const Tracker& tracker) {
-    return tracker.read([](const Accounting& accounting, const TrackerStats& stats) {
-        return stats_json(accounting, stats);
-    });
-}
-
 json ports_view(const model::Model& model, const Tracker& tracker, const PortsQuery& query) {
     // Built before taking the tracker's lock: O(DNAT entries), and the tracker's writer
     // would wait for it.

@@ -34,7 +34,5 @@ nlohmann::json ports_view(const model::Model& model, const Tracker& tracker,
 // {"sessions": [...], "matched": N, "truncated": bool, "conntrack": {...}}
 nlohmann::json sessions_view(const model::Model& model, const Tracker& tracker,
                              const SessionsQuery& query);
-// The tracker's own figures: sessions, in_sync, events, enobufs, resyncs, ...
-nlohmann::json tracker_json(const Tracker& tracker);
 
 }  // namespace natctl::conntrack

@@ -1180,14 +1180,6 @@ Errors document_errors(const ReadResult& read) {
     return all;
 }
 
-std::expected<Model, Errors> load_document(const nlohmann::json& document) {
-    auto read = read_model(document);
-    if (!read.errors.empty()) return std::unexpected(document_errors(read));
-    auto errors = validate(read.model);
-    if (!errors.empty()) return std::unexpected(std::move(errors));
-    return std::move(read.model);
-}
-
 std::expected<Model, Errors> load_model(std::string_view text) {
     auto read = read_model(text);
     if (!read) return std::unexpected(std::move(read.error()));

@@ -28,7 +28,6 @@ Errors validate(const Model& model);
 Errors document_errors(const ReadResult& read);
 
 // read_model + validate, every problem at once: what every entry point (render, API) uses.
-std::expected<Model, Errors> load_document(const nlohmann::json& document);
 std::expected<Model, Errors> load_model(std::string_view text);
 
 // What validate() checks a DNAT entry (port or IP mapping) against, indexed from a valid model and

@@ -100,12 +100,6 @@ void Reconciler::settle() {
     committed_->pending_count = 0;
 }
 
-const kernel::Table* Reconciler::committed_table() {
-    if (!committed_) return nullptr;
-    settle();
-    return &committed_->table;
-}
-
 std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
     const std::vector<compiler::SetElementChanges>& changes,
     const compiler::TranslationIndex* translations, Purge purge) {

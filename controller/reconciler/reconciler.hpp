@@ -94,12 +94,6 @@ class Reconciler {
     // translations purges whether or not NAT data changed.
     void owe_conntrack_purge() { purge_pending_ = true; }
 
-    // The committed copy's table, element changes included; null without a copy. For
-    // tests that compare it with a compile from scratch.
-    const kernel::Table* committed_table();
-
-    // Forgets the committed copy: the next apply dumps the kernel.
-    void invalidate() { committed_.reset(); }
     bool has_committed_state() const { return committed_.has_value(); }
 
     // What apply would do, without doing it. Always judged against the kernel (a dump).

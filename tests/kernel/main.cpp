@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 
 namespace {
 constexpr int kSkip = 77;

@@ -21,7 +21,7 @@
 
 #include "netlink/conntrack_events.hpp"
 #include "netlink/conntrack_socket.hpp"
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 
 using natctl::netlink::ConntrackEventBatch;
 using natctl::netlink::ConntrackEventSocket;

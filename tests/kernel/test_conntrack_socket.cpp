@@ -25,7 +25,7 @@
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/conntrack_hygiene.hpp"
 #include "netlink/conntrack_socket.hpp"
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 #include "tests/unit/ipv4.hpp"
 
 using natctl::netlink::ConntrackEntry;

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "netlink/nft_probe.hpp"
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 
 using natctl::testing::TestNetns;
 

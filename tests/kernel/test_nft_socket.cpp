@@ -6,8 +6,8 @@
 #include "netlink/nft_encode.hpp"
 #include "netlink/nft_readback.hpp"
 #include "netlink/nft_socket.hpp"
-#include "tests/kernel/netns_fixture.hpp"
-#include "tests/kernel/nft_layout_sample.hpp"
+#include "tests/support/netns_fixture.hpp"
+#include "tests/support/nft_layout_sample.hpp"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "netlink/netns.hpp"
 #include "netlink/route_plan.hpp"
 #include "netlink/route_socket.hpp"
-#include "tests/kernel/netns_fixture.hpp"
+#include "tests/support/netns_fixture.hpp"
 
 using natctl::kernel::Address;
 using natctl::kernel::PolicyRule;

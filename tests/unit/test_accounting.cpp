@@ -16,7 +16,7 @@
 #include "controller/conntrack/views.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/validate.hpp"
-#include "netlink/conntrack_fake.hpp"
+#include "tests/support/conntrack_fake.hpp"
 #include "tests/unit/ipv4.hpp"
 
 using namespace natctl;

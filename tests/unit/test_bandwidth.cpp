@@ -15,8 +15,8 @@
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/nft_plan.hpp"
 #include "controller/reconciler/reconciler.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 namespace model = natctl::model;
 namespace kernel = natctl::kernel;

@@ -16,9 +16,9 @@
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/conntrack_hygiene.hpp"
 #include "controller/reconciler/reconciler.hpp"
-#include "netlink/conntrack_fake.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/conntrack_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 #include "tests/unit/ipv4.hpp"
 
 using namespace natctl;

@@ -16,9 +16,9 @@
 #include "controller/compiler/translations.hpp"
 #include "controller/conntrack/purger.hpp"
 #include "controller/daemon/data_plane.hpp"
-#include "netlink/conntrack_fake.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/conntrack_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 using namespace natctl;
 using netlink::ConntrackEntry;

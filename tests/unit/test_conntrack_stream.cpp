@@ -26,10 +26,10 @@
 
 #include "controller/conntrack/tracker.hpp"
 #include "controller/model/addr.hpp"
-#include "netlink/conntrack_fake.hpp"
 #include "netlink/conntrack_socket.hpp"
 #include "netlink/mnl_receive.hpp"
 #include "netlink/netns.hpp"
+#include "tests/support/conntrack_fake.hpp"
 #include "tests/unit/ipv4.hpp"
 
 using namespace natctl;

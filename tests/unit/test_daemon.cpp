@@ -24,8 +24,8 @@
 #include "controller/daemon/data_plane.hpp"
 #include "controller/model/validate.hpp"
 #include "netlink/kernel_events.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 using namespace natctl;
 using namespace std::chrono_literals;

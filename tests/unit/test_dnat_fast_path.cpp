@@ -27,8 +27,8 @@
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
 #include "controller/reconciler/reconciler.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace {

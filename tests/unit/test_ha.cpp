@@ -24,8 +24,8 @@
 #include "controller/daemon/ha_peer.hpp"
 #include "controller/daemon/keepalived_fifo.hpp"
 #include "controller/model/validate.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 using namespace natctl;
 using namespace std::chrono_literals;

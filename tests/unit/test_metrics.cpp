@@ -16,8 +16,8 @@
 #include "controller/metrics/daemon.hpp"
 #include "controller/metrics/registry.hpp"
 #include "controller/model/validate.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 using namespace natctl;

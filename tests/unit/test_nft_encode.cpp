@@ -22,7 +22,8 @@
 
 #include "netlink/nft_encode.hpp"
 #include "netlink/nft_readback.hpp"
-#include "tests/kernel/nft_layout_sample.hpp"
+#include "tests/support/nft_element_oracle.hpp"
+#include "tests/support/nft_layout_sample.hpp"
 
 namespace {
 
@@ -80,8 +81,8 @@ std::vector<RawElement> raw_elements(const EncodedElements& encoded) {
     return raws;
 }
 
-// The element messages of a list as libnftnl builds them from encode_elements' objects: the
-// encoding natctl used before writing element lists straight into the batch.
+// The element messages of a list as libnftnl builds them from the oracle's objects
+// (tests/support/nft_element_oracle.hpp).
 struct MessageBytes {
     std::vector<char> bytes;
     std::vector<std::size_t> offsets;  // where each message starts

@@ -3,9 +3,9 @@
 #include <cerrno>
 
 #include "netlink/nft_encode.hpp"
-#include "netlink/nft_fake.hpp"
 #include "netlink/nft_readback.hpp"
-#include "tests/kernel/nft_layout_sample.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/nft_layout_sample.hpp"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "controller/reconciler/reconciler.hpp"
-#include "netlink/nft_fake.hpp"
-#include "netlink/route_fake.hpp"
+#include "tests/support/nft_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 using namespace natctl;
 using kernel::FieldType;

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "netlink/route_fake.hpp"
 #include "netlink/route_plan.hpp"
+#include "tests/support/route_fake.hpp"
 
 using natctl::kernel::Address;
 using natctl::kernel::PolicyRule;

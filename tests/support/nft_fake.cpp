@@ -1,4 +1,4 @@
-#include "netlink/nft_fake.hpp"
+#include "tests/support/nft_fake.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,4 +1,4 @@
-#include "netlink/conntrack_fake.hpp"
+#include "tests/support/conntrack_fake.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "netlink/route_fake.hpp"
+#include "tests/support/route_fake.hpp"
 
 #include <algorithm>
 #include <cerrno>
