@@ -1,7 +1,5 @@
 #include "controller/daemon/data_plane.hpp"
 
-#include <malloc.h>
-
 #include <utility>
 
 #include <fmt/chrono.h>
@@ -12,6 +10,7 @@
 #include "controller/compiler/ha_gate.hpp"
 #include "controller/compiler/incremental.hpp"
 #include "controller/compiler/translations.hpp"
+#include "util/heap.hpp"
 
 namespace natctl::daemon {
 
@@ -39,6 +38,19 @@ nlohmann::json summarize(const reconciler::ApplyOutcome& outcome) {
                                                               : nlohmann::json("failed")},
     };
 }
+
+namespace {
+
+// The heap a compiled table holds in its set elements: of the order of what a whole-model apply
+// frees (the committed copy it replaces, the compile's intermediates).
+std::size_t element_bytes(const kernel::Table& table) {
+    std::size_t elements = 0;
+    for (const auto& set : table.sets)
+        elements += set.elements.size();
+    return elements * sizeof(kernel::Element);
+}
+
+}  // namespace
 
 const char* to_string(ReconcileCause cause) {
     switch (cause) {
@@ -96,6 +108,7 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
     auto desired = compiler::compile(model);
     if (hold_new_flows_) compiler::close_ha_gate(desired);
     auto translations = compiler::index_translations(model);
+    const auto table_bytes = element_bytes(desired.table);
     std::unique_lock index_lock(index_mutex_, std::defer_lock);
     if (!dry_run) index_lock.lock();
     auto outcome = dry_run ? reconciler_.plan(desired, &translations)
@@ -112,7 +125,7 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
         // A whole-model apply frees the previous committed state and the compile's
         // intermediates (100k elements: well over 100 MiB); hand the free pages back
         // rather than keep the peak resident for the daemon's lifetime.
-        ::malloc_trim(0);
+        util::release_heap_after(table_bytes);
     }
     // A conntrack purge that failed leaves the kernel state standing (the reconciler
     // retries it next time); say so, but it is not a failed apply.

@@ -1,9 +1,9 @@
 #include "controller/daemon/http_server.hpp"
 
 #include "controller/daemon/http_request.hpp"
+#include "util/heap.hpp"
 
 #include <fmt/format.h>
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,8 +54,6 @@ struct ServerShared {
 
 namespace {
 
-// A request or answer this large leaves the heap trimmed once it is written.
-constexpr std::size_t kLargeMessageBytes = 1024 * 1024;
 // Small writes free large blocks now and then too (the stored model's entry vector moves
 // when it grows, the session log's name table is replaced): the heap is also trimmed this
 // long after a write, once per burst of writes, off the answers' path. Measured at 100k
@@ -210,8 +208,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         if (!has_content_type) response->set(http::field::content_type, "application/json");
         response->body() = std::move(result.body);
         if (site_.api) {
-            trim_after_write_ = request.body.size() >= kLargeMessageBytes ||
-                                response->body().size() >= kLargeMessageBytes;
+            freed_after_write_ = std::max(request.body.size(), response->body().size());
             if (writes) schedule_trim(shared_);
         }
         response->keep_alive(message.keep_alive() && !shared_->stopping);
@@ -225,7 +222,8 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                           [self = this->shared_from_this(), response](
                               const boost::system::error_code& error, std::size_t) {
                               if (self->site_.answered) self->site_.answered();
-                              if (self->trim_after_write_) self->release_freed_memory(*response);
+                              if (util::heap_release_due(self->freed_after_write_))
+                                  self->release_freed_memory(*response);
                               if (error || !response->keep_alive() || self->shared_->stopping)
                                   return self->close();
                               self->read_header();
@@ -237,10 +235,10 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     // trim their pages, scattered among what natctld keeps, stay resident (~60 MiB after a
     // 100k-entry load).
     void release_freed_memory(http::response<http::string_body>& response) {
-        trim_after_write_ = false;
+        freed_after_write_ = 0;
         std::string().swap(response.body());
         buffer_.shrink_to_fit();
-        ::malloc_trim(0);
+        util::release_heap();
     }
 
     static void schedule_trim(const std::shared_ptr<ServerShared>& shared) {
@@ -249,7 +247,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         shared->trim_timer.expires_after(kTrimAfterWrites);
         shared->trim_timer.async_wait([shared](const boost::system::error_code& error) {
             shared->trim_scheduled = false;
-            if (!error) ::malloc_trim(0);
+            if (!error) util::release_heap();
         });
     }
 
@@ -268,7 +266,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     std::optional<HttpRequestParser> parser_;
     std::optional<std::uint32_t> peer_uid_;
     bool busy_ = false;  // a request is being read past its header, answered or written
-    bool trim_after_write_ = false;
+    std::size_t freed_after_write_ = 0;  // the larger of request and answer, in bytes
 };
 
 // One listening socket and what its connections share.

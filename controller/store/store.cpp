@@ -17,7 +17,6 @@
 #include "controller/store/store.hpp"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +35,7 @@
 #include "controller/store/file_io.hpp"
 #include "controller/store/framing.hpp"
 #include "controller/store/typed_delta.hpp"
+#include "util/heap.hpp"
 
 namespace natctl::store {
 
@@ -514,7 +514,7 @@ Status FileStore::compact() {
     // The snapshot's text (the whole model, 12 MB at 100k entries, built three times over:
     // model, payload, frame) is freed by now; give its pages back, or they stay resident
     // between live objects until the next compaction (measured: RSS +46 MiB at 100k).
-    ::malloc_trim(0);
+    util::release_heap_after(3 * snapshot_bytes_);
     return {};
 }
 
