@@ -150,8 +150,8 @@ std::optional<std::filesystem::path> conntrackd_socket_path(std::string_view con
         } else if (words[i] == "}") {
             if (unix_depth == depth) unix_depth = 0;
             --depth;
-        } else if (unix_depth != 0 && unix_depth == depth && words[i] == "Path" && i + 1 < words.size() &&
-                   words[i + 1] != "{" && words[i + 1] != "}") {
+        } else if (unix_depth != 0 && unix_depth == depth && words[i] == "Path" &&
+                   i + 1 < words.size() && words[i + 1] != "{" && words[i + 1] != "}") {
             return std::filesystem::path(words[i + 1]);
         }
     }
