@@ -155,10 +155,11 @@ std::optional<model::Model> edited(const model::Model& before, const Request& re
     return next;
 }
 
+// The API's answer to validation errors (422: kind "invalid").
 json errors_json(const model::Errors& errors) {
     json out = json::array();
     for (const auto& error : errors)
-        out.push_back({{"path", error.path}, {"reason", error.reason}});
+        out.push_back({{"path", error.path}, {"reason", error.reason}, {"kind", "invalid"}});
     return out;
 }
 
