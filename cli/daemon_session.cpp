@@ -44,7 +44,7 @@ std::expected<json, int> Session::get_json(const std::string& target, std::strin
     if (!answer) return std::unexpected(answer.error());
     if (!success(answer->status)) {
         print_refusal(*answer);
-        return std::unexpected(kExitRefused);
+        return std::unexpected(exit_code_for_status(answer->status));
     }
     json document = json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
     if (document.is_discarded()) {
@@ -81,7 +81,7 @@ int Session::write(const std::string& method, const std::string& target,
     }
     if (!success(answer->status)) {
         print_refusal(*answer);
-        return kExitRefused;
+        return exit_code_for_status(answer->status);
     }
     const json result = json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
     if (result.is_discarded()) {

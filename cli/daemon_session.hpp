@@ -1,6 +1,7 @@
 // What every daemon-facing command shares: reaching natctld (exit 3 when it cannot be
 // reached), reading the model with its revision, and sending a write guarded by If-Match
-// and printing its plan or its refusal (exit 1).
+// and printing its plan or its refusal (exit 1; 4 and 5 for the kernel's refusal and an
+// unknown outcome: cli/exit_codes.hpp).
 #pragma once
 
 #include <expected>

@@ -45,7 +45,7 @@ constexpr std::size_t kMessageRoom = 128 * 1024;
 constexpr std::size_t kAckRoom = 1024;
 
 NftError socket_error(std::string what) {
-    return {NftError::Kind::Socket, errno, fmt::format("{}: {}", what, std::strerror(errno))};
+    return {NftError::Kind::Socket, errno, fmt::format("{}: {}", what, util::errno_text(errno))};
 }
 
 // A contiguous buffer of netlink messages (the whole batch goes to the kernel in one sendto)
@@ -448,7 +448,7 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             if (errno == EINTR) continue;
             return std::unexpected(
                 NftError{NftError::Kind::OutcomeUnknown, errno,
-                         fmt::format("reading nftables ACKs: {}", std::strerror(errno))});
+                         fmt::format("reading nftables ACKs: {}", util::errno_text(errno))});
         }
         auto remaining = static_cast<int>(received);
         for (auto* message = reinterpret_cast<const nlmsghdr*>(receive.data());
@@ -490,7 +490,7 @@ std::expected<void, NftError> NftSocket::apply(const NftTransaction& transaction
             const auto& record = records[index - 1];
             owner = element_owner(record, batch.at(record.offset), first);
         }
-        auto message = fmt::format("{}: {}", owner, std::strerror(first.error_number));
+        auto message = fmt::format("{}: {}", owner, util::errno_text(first.error_number));
         if (!first.kernel_message.empty()) message += fmt::format(" ({})", first.kernel_message);
         if (errors.size() > 1) message += fmt::format(" (and {} more errors)", errors.size() - 1);
         return std::unexpected(NftError{NftError::Kind::Kernel, first.error_number, message});

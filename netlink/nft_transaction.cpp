@@ -6,6 +6,19 @@
 
 namespace natctl::netlink {
 
+util::Error NftError::to_error() const {
+    switch (kind) {
+        case Kind::Kernel:
+        case Kind::Socket:
+            return {util::ErrorKind::KernelRefused, "", message};
+        case Kind::OutcomeUnknown:
+            return {util::ErrorKind::OutcomeUnknown, "", message};
+        case Kind::Invalid:
+            return {util::ErrorKind::Internal, "", message};
+    }
+    return {util::ErrorKind::Internal, "", message};
+}
+
 std::string describe_op(const NftOp& op) {
     switch (op.kind) {
         case NftOp::Kind::AddTable:

@@ -11,6 +11,7 @@
 
 #include "kernelstate/kernel_state.hpp"
 #include "kernelstate/observed.hpp"
+#include "util/error.hpp"
 
 namespace natctl::netlink {
 
@@ -24,6 +25,11 @@ struct NftError {
     Kind kind = Kind::Kernel;
     int error_number = 0;  // errno reported by the kernel, when there is one
     std::string message;   // names the offending entry: set + element key, chain, rule owner
+
+    // As the layers above report it: Kernel and Socket are KernelRefused (either way the
+    // table is as it was: a netlink sendto that fails delivers nothing), OutcomeUnknown stays,
+    // Invalid is Internal (natctl built something it cannot encode).
+    util::Error to_error() const;
 };
 
 struct NftOp {

@@ -10,6 +10,10 @@ std::string RouteError::message() const {
     return text;
 }
 
+util::Error RouteError::to_error() const {
+    return {kind, owner, reason.empty() ? object : fmt::format("{}: {}", object, reason)};
+}
+
 std::string format_ipv4(std::uint32_t host_order_address) {
     return fmt::format("{}.{}.{}.{}", (host_order_address >> 24) & 0xff,
                        (host_order_address >> 16) & 0xff, (host_order_address >> 8) & 0xff,

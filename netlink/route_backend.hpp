@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernelstate/kernel_state.hpp"
+#include "util/error.hpp"
 
 namespace natctl::netlink {
 
@@ -26,10 +27,17 @@ struct RouteState {
 struct RouteError {
     std::string owner;     // model path of the object; empty for objects read from the kernel
     std::string object;    // e.g. "route 0.0.0.0/0 via 198.51.100.1 dev veth-wan table 20417"
-    std::string reason;    // strerror and the kernel's extended ack message, if any
+    std::string reason;    // errno name and text, and the kernel's extended ack message, if any
     int error_number = 0;  // errno; 0 when the failure did not come from the kernel
+    // KernelRefused: the kernel answered an error, or never got the request, or it was a
+    // read; OutcomeUnknown: a change was sent and its answer never came (or a rollback
+    // failed), so the kernel must be read again; Invalid: the desired objects contradict
+    // each other (two routes with one kernel identity).
+    util::ErrorKind kind = util::ErrorKind::KernelRefused;
 
     std::string message() const;
+    // {kind, owner, "object: reason"}.
+    util::Error to_error() const;
     bool operator==(const RouteError&) const = default;
 };
 

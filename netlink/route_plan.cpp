@@ -175,7 +175,7 @@ std::expected<std::vector<RouteOp>, RouteError> plan_route_changes(const RouteSt
                     fmt::format("conflicts with {} ({}): the kernel keeps one route per table, "
                                 "destination and metric",
                                 describe(*previous->second), previous->second->owner),
-                    0});
+                    0, util::ErrorKind::Invalid});
             auto found = in_kernel.find(route_key(route));
             if (found == in_kernel.end())
                 route_adds.push_back(make_op(RouteOp::Kind::Add, route));
@@ -204,9 +204,12 @@ RouteResult apply_route_changes(RouteBackend& backend, const std::vector<RouteOp
         RouteError error = std::move(result.error());
         for (std::size_t undo = done; undo-- > 0;) {
             auto undone = run(backend, inverse(ops[undo]));
-            if (!undone)
+            if (!undone) {
                 error.reason += fmt::format("; rollback failed to {}: {}",
                                             describe(inverse(ops[undo])), undone.error().reason);
+                // The kernel is neither as it was nor as wanted.
+                error.kind = util::ErrorKind::OutcomeUnknown;
+            }
         }
         return std::unexpected(std::move(error));
     }

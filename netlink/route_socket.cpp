@@ -152,7 +152,7 @@ std::string extended_ack_message(const nlmsghdr& message) {
 }  // namespace
 
 std::string RouteSocket::Failure::text() const {
-    std::string text = std::strerror(error_number);
+    std::string text = util::errno_text(error_number);
     if (!kernel_message.empty()) text += fmt::format(" ({})", kernel_message);
     return text;
 }
@@ -188,6 +188,12 @@ std::expected<void, RouteSocket::Failure> RouteSocket::transact(std::vector<char
     const std::uint32_t sequence = next_sequence_++;
     header->nlmsg_seq = sequence;
     const bool is_dump = (header->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+    // rtnetlink's message types come in fours (NEW, DEL, GET, SET): a GET changes nothing, so
+    // a lost answer to it leaves nothing to doubt.
+    const bool changes_kernel = !is_dump && (header->nlmsg_type & 3) != 2;
+    const auto lost_answer =
+        changes_kernel ? util::ErrorKind::OutcomeUnknown : util::ErrorKind::KernelRefused;
+    // A netlink sendto that fails has delivered nothing: the kernel is as it was.
     if (mnl_socket_sendto(socket_.get(), header, header->nlmsg_len) < 0)
         return std::unexpected(Failure{errno, "sending the request failed"});
 
@@ -195,7 +201,8 @@ std::expected<void, RouteSocket::Failure> RouteSocket::transact(std::vector<char
     for (;;) {
         ssize_t received =
             mnl_socket_recvfrom(socket_.get(), receive_buffer_.data(), receive_buffer_.size());
-        if (received < 0) return std::unexpected(Failure{errno, "no answer from the kernel"});
+        if (received < 0)
+            return std::unexpected(Failure{errno, "no answer from the kernel", lost_answer});
         const auto* message = reinterpret_cast<const nlmsghdr*>(receive_buffer_.data());
         auto remaining = static_cast<int>(received);
         for (; message_fits(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
@@ -218,7 +225,8 @@ std::expected<void, RouteSocket::Failure> RouteSocket::transact(std::vector<char
             if ((message->nlmsg_flags & NLM_F_DUMP_INTR) != 0) interrupted = true;
             if (on_message) on_message(*message);
         }
-        if (!is_dump && remaining > 0) return std::unexpected(Failure{EPROTO, "truncated answer"});
+        if (!is_dump && remaining > 0)
+            return std::unexpected(Failure{EPROTO, "truncated answer", lost_answer});
     }
 }
 
@@ -380,8 +388,8 @@ RouteResult RouteSocket::send_rule(const PolicyRule& rule, std::uint16_t type,
     if (rule.fwmark) request.u32(FRA_FWMARK, *rule.fwmark);
     if (rule.fwmask) request.u32(FRA_FWMASK, *rule.fwmask);
     if (auto done = transact(request.buffer()); !done)
-        return std::unexpected(
-            RouteError{rule.owner, describe(rule), done.error().text(), done.error().error_number});
+        return std::unexpected(RouteError{rule.owner, describe(rule), done.error().text(),
+                                          done.error().error_number, done.error().kind});
     return {};
 }
 
@@ -412,7 +420,7 @@ RouteResult RouteSocket::send_route(const Route& route, std::uint16_t type, std:
     request.u32(RTA_PRIORITY, route.metric);
     if (auto done = transact(request.buffer()); !done)
         return std::unexpected(RouteError{route.owner, describe(route), done.error().text(),
-                                          done.error().error_number});
+                                          done.error().error_number, done.error().kind});
     return {};
 }
 
@@ -431,7 +439,7 @@ RouteResult RouteSocket::send_address(const Address& address, std::uint16_t type
     if (type == RTM_NEWADDR) request.u8(IFA_PROTO, kernel::kRouteProtocol);
     if (auto done = transact(request.buffer()); !done)
         return std::unexpected(RouteError{address.owner, describe(address), done.error().text(),
-                                          done.error().error_number});
+                                          done.error().error_number, done.error().kind});
     return {};
 }
 

@@ -38,10 +38,12 @@ class RouteSocket final : public RouteBackend {
     // (nlmsg_pid), so that a listener can tell them from everyone else's.
     std::uint32_t port_id() const { return port_id_; }
 
-    // A kernel answer: errno (0 on success) and the extended ack message, if any.
+    // A kernel answer: errno (0 on success) and the extended ack message, if any; or no
+    // answer (kind OutcomeUnknown when the request was a change).
     struct Failure {
         int error_number = 0;
         std::string kernel_message;
+        util::ErrorKind kind = util::ErrorKind::KernelRefused;
         std::string text() const;
     };
     using MessageHandler = std::function<void(const nlmsghdr&)>;

@@ -34,10 +34,41 @@ std::expected<std::string, std::string> percent_decode(std::string_view text, bo
     return out;
 }
 
+// Every status the API answers errors with, and its kind; a kind's first row is the status
+// it is answered with when it comes from below the API (failure(const util::Error&)).
+struct StatusKind {
+    int status;
+    util::ErrorKind kind;
+};
+constexpr StatusKind kStatusKinds[] = {
+    {422, util::ErrorKind::Invalid},        {400, util::ErrorKind::Invalid},
+    {405, util::ErrorKind::Invalid},        {413, util::ErrorKind::Invalid},
+    {404, util::ErrorKind::NotFound},       {409, util::ErrorKind::Conflict},
+    {412, util::ErrorKind::Conflict},       {500, util::ErrorKind::Internal},
+    {502, util::ErrorKind::KernelRefused},  {503, util::ErrorKind::Unavailable},
+    {504, util::ErrorKind::OutcomeUnknown},
+};
+
 }  // namespace
 
 Failure failure(int status, std::string path, std::string reason) {
     return {status, {model::Error{std::move(path), std::move(reason)}}};
+}
+
+Failure failure(const util::Error& error, std::string reason) {
+    return failure(status_of(error.kind), error.path, std::move(reason));
+}
+
+int status_of(util::ErrorKind kind) {
+    for (const auto& row : kStatusKinds)
+        if (row.kind == kind) return row.status;
+    return 500;
+}
+
+util::ErrorKind kind_of(int status) {
+    for (const auto& row : kStatusKinds)
+        if (row.status == status) return row.kind;
+    return util::ErrorKind::Internal;
 }
 
 std::expected<Target, std::string> parse_target(std::string_view target) {
@@ -96,8 +127,9 @@ HttpResponse json_response(int status, const nlohmann::json& body) {
 
 HttpResponse error_response(const Failure& refusal) {
     nlohmann::json errors = nlohmann::json::array();
+    const auto kind = std::string(util::to_string(kind_of(refusal.status)));
     for (const auto& error : refusal.errors)
-        errors.push_back({{"path", error.path}, {"reason", error.reason}});
+        errors.push_back({{"path", error.path}, {"reason", error.reason}, {"kind", kind}});
     return json_response(refusal.status, {{"errors", errors}});
 }
 

@@ -11,6 +11,7 @@
 
 #include "controller/api/service.hpp"
 #include "controller/model/types.hpp"
+#include "util/error.hpp"
 
 namespace natctl::api {
 
@@ -21,6 +22,15 @@ struct Failure {
 };
 
 Failure failure(int status, std::string path, std::string reason);
+// A failure from below the API (the data plane): its status follows its kind, its path is
+// the error's.
+Failure failure(const util::Error& error, std::string reason);
+
+// The status each kind is answered with, and the kind each status the API answers with
+// stands for (docs/API.md, "Conventions"): Invalid is 422 (400, 405 and 413 are invalid
+// too), Conflict 409 (412 too), KernelRefused 502, OutcomeUnknown 504, Internal 500.
+int status_of(util::ErrorKind kind);
+util::ErrorKind kind_of(int status);
 
 struct Target {
     std::string path;                          // percent-encoded, as sent

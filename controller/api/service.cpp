@@ -46,6 +46,30 @@ std::string etag(std::uint64_t revision) {
     return fmt::format("\"{}\"", revision);
 }
 
+// A write the data plane could not apply; the store still holds `revision`. The status
+// follows the error's kind (http.hpp, status_of); the reason says what state that leaves.
+Failure apply_failure(const util::Error& error, std::uint64_t revision) {
+    switch (error.kind) {
+        case util::ErrorKind::KernelRefused:
+            return failure(error,
+                           fmt::format("the kernel refused the change: {}; nothing was stored",
+                                       error.message));
+        case util::ErrorKind::OutcomeUnknown:
+            return failure(error,
+                           fmt::format("the kernel may or may not have taken the change: {}; "
+                                       "nothing was stored, and natctld brings the kernel "
+                                       "back to revision {}",
+                                       error.message, revision));
+        case util::ErrorKind::Invalid:
+            return failure(error, fmt::format("the change cannot be programmed: {}; nothing was "
+                                              "stored",
+                                              error.message));
+        default:
+            return failure(error, fmt::format("applying the change failed: {}; nothing was stored",
+                                              error.message));
+    }
+}
+
 class Handler {
   public:
     Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request,
@@ -270,17 +294,14 @@ class Handler {
             auto kernel = plane_.plan(next);
             if (!kernel)
                 return error_response(failure(
-                    500, "", fmt::format("planning the kernel change failed: {}", kernel.error())));
+                    kernel.error(),
+                    fmt::format("planning the kernel change failed: {}", kernel.error().message)));
             answer["kernel"] = kernel_json(*kernel);
             return json_response(200, answer);
         }
 
         auto kernel = plane_.apply(next);
-        if (!kernel)
-            return error_response(
-                failure(500, "",
-                        fmt::format("the kernel refused the change: {}; nothing was stored",
-                                    kernel.error())));
+        if (!kernel) return error_response(apply_failure(kernel.error(), revision));
         if (summary.empty()) summary = fmt::format("{} {}", request_.method, request_.target);
         // `next` is not read again: the store keeps it rather than copying it.
         auto committed = store_.commit_moved(std::move(next), author(), summary);
@@ -317,7 +338,7 @@ class Handler {
                                            error, revision)
                              : fmt::format("storing the change failed: {}; putting the kernel back "
                                            "to revision {} failed too: {}",
-                                           error, revision, restored.error())));
+                                           error, revision, util::describe(restored.error()))));
     }
 
     // ---- the fast path for one DNAT entry ------------------------------------------------
@@ -386,11 +407,7 @@ class Handler {
         answer["changed"] = true;
 
         auto kernel = plane_.apply_change(current, change, index);
-        if (!kernel)
-            return error_response(
-                failure(500, "",
-                        fmt::format("the kernel refused the change: {}; nothing was stored",
-                                    kernel.error())));
+        if (!kernel) return error_response(apply_failure(kernel.error(), revision));
         auto committed = store_.commit_change(
             change, author(), fmt::format("{} {}", request_.method, request_.target));
         if (!committed) return put_kernel_back(committed.error(), store_.current(), revision);
@@ -692,7 +709,7 @@ constexpr std::size_t kTrimAfterBodyBytes = 1024 * 1024;
 
 }  // namespace
 
-std::expected<KernelChange, std::string> DataPlane::apply_change(
+std::expected<KernelChange, util::Error> DataPlane::apply_change(
     const model::Model& before, const model::DnatEntryChange& change,
     const model::DnatChangeIndex&) {
     model::Model after = before;

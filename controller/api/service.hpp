@@ -20,6 +20,7 @@
 #include "controller/model/validate.hpp"
 #include "controller/store/store.hpp"
 #include "kernelstate/kernel_state.hpp"
+#include "util/error.hpp"
 
 namespace natctl::conntrack {
 class Tracker;
@@ -48,15 +49,18 @@ struct KernelChange {
 };
 
 // The kernel side the API drives: the daemon wires it to the reconciler; tests to fakes.
+// Errors are typed (util/error.hpp): their kind decides the status the API answers with.
 class DataPlane {
   public:
     virtual ~DataPlane() = default;
-    // Compiles and reconciles the kernel to `model`. On error, the kernel is as it was.
-    virtual std::expected<KernelChange, std::string> apply(const model::Model& model) = 0;
+    // Compiles and reconciles the kernel to `model`. On error the kernel is as it was, unless
+    // the error's kind is OutcomeUnknown: then the data plane reads the kernel back and
+    // repairs it to the stored model (the next write or reconcile at the latest).
+    virtual std::expected<KernelChange, util::Error> apply(const model::Model& model) = 0;
     // The same for the model after `change`, made against `before` (which `index`
     // describes): in time proportional to the change where the data plane can. The default
     // applies a copy of the model after the change.
-    virtual std::expected<KernelChange, std::string> apply_change(
+    virtual std::expected<KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index);
     // The store committed `revision`, which the kernel now runs (after apply or
@@ -64,7 +68,7 @@ class DataPlane {
     // left for later (a conntrack purge) may start now; the default has none.
     virtual void committed(std::uint64_t /*revision*/) {}
     // What apply would change, without changing anything.
-    virtual std::expected<KernelChange, std::string> plan(const model::Model& model) = 0;
+    virtual std::expected<KernelChange, util::Error> plan(const model::Model& model) = 0;
     // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).
     virtual nlohmann::json status() = 0;
 };

@@ -84,7 +84,12 @@ class Daemon {
           repair_timer_(io),
           resync_timer_(io),
           watchdog_timer_(io),
-          stop_timer_(io) {}
+          stop_timer_(io) {
+        // An API write that lost the kernel's answer: reconcile as after a kernel change.
+        data_plane_.set_repair_request(
+            [this] { on_kernel_event("an API write whose outcome in the kernel is unknown"); });
+    }
+    ~Daemon() { data_plane_.set_repair_request({}); }
 
     std::expected<void, std::string> start(bool startup_in_sync) {
         wait_signal();
@@ -215,7 +220,7 @@ class Daemon {
         if (!result) {
             spdlog::error("{} reconcile to revision {} failed (retrying in {} ms): {}",
                           to_string(cause), store_.revision(), retry_delay_.count(),
-                          result.error());
+                          util::describe(result.error()));
             schedule_repair(cause, retry_delay_);
             retry_delay_ = std::min<std::chrono::milliseconds>(retry_delay_ * 2, kMaxRetryDelay);
             return;
@@ -369,7 +374,7 @@ int run_daemon(const DaemonOptions& options) {
                      describe_change(*startup));
     else
         spdlog::error("start-up: reconciling to revision {} failed (will retry): {}",
-                      (*store)->revision(), startup.error());
+                      (*store)->revision(), util::describe(startup.error()));
 
     api::Service service(**store, data_plane);
     // Declared after the store, sockets and service its handlers use, and before the

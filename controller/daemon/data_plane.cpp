@@ -102,7 +102,7 @@ void ReconcilerDataPlane::committed(std::uint64_t revision) {
     purger_->request(revision);
 }
 
-std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
+std::expected<reconciler::ApplyOutcome, util::Error> ReconcilerDataPlane::run(
     const model::Model& model, bool dry_run, reconciler::Mode mode, reconciler::Purge purge) {
     const auto started = std::chrono::steady_clock::now();
     auto desired = compiler::compile(model);
@@ -134,22 +134,30 @@ std::expected<reconciler::ApplyOutcome, std::string> ReconcilerDataPlane::run(
     return outcome;
 }
 
-std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply(
+std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::apply(
     const model::Model& model) {
     auto outcome = run(model, false, reconciler::Mode::Incremental, api_purge());
-    if (!outcome) {
-        // The reconciler leaves the kernel as it was, so it still matches the stored model
-        // (which the API does not change on failure): in_sync_ stays as it is.
-        last_error_ = outcome.error();
-        return std::unexpected(outcome.error());
-    }
+    if (!outcome) return write_failed(std::move(outcome.error()));
     last_apply_time_ = clock_();
     in_sync_ = true;
     last_error_.clear();
     return api::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
-std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
+std::unexpected<util::Error> ReconcilerDataPlane::write_failed(util::Error error) {
+    last_error_ = util::describe(error);
+    if (error.kind == util::ErrorKind::OutcomeUnknown) {
+        // The kernel may run a model the store does not have. The reconciler has dropped its
+        // copy, so the next apply reads the kernel; a reconcile soon does not wait for it.
+        in_sync_ = false;
+        if (repair_request_) repair_request_();
+    }
+    // Otherwise the reconciler left the kernel as it was, so it still matches the stored
+    // model (which the API does not change on failure): in_sync_ stays as it is.
+    return std::unexpected(std::move(error));
+}
+
+std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
     const model::Model& before, const model::DnatEntryChange& change,
     const model::DnatChangeIndex& index) {
     std::optional<std::vector<compiler::SetElementChanges>> elements;
@@ -169,11 +177,8 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
     index_lock.unlock();
     if (apply_observer_)
         apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
-    if (!outcome) {
-        // The next apply dumps and rebuilds both; the stored model is unchanged.
-        last_error_ = outcome.error();
-        return std::unexpected(outcome.error());
-    }
+    // On failure the next apply dumps and rebuilds both; the stored model is unchanged.
+    if (!outcome) return write_failed(std::move(outcome.error()));
     if (outcome->conntrack_purge_deferred) purge_owed_ = true;
     if (!outcome->conntrack_error.empty())
         spdlog::warn("conntrack hygiene: {}", outcome->conntrack_error);
@@ -183,13 +188,13 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::apply_change(
     return api::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
-std::expected<api::KernelChange, std::string> ReconcilerDataPlane::plan(const model::Model& model) {
+std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::plan(const model::Model& model) {
     auto outcome = run(model, true, reconciler::Mode::FullResync, reconciler::Purge::Now);
     if (!outcome) return std::unexpected(outcome.error());
     return api::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
-std::expected<api::KernelChange, std::string> ReconcilerDataPlane::reconcile(
+std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::reconcile(
     const model::Model& stored, ReconcileCause cause) {
     // Start-up, drift and the periodic resync are there to see what changed behind
     // natctl's back: they read the kernel instead of trusting the committed copy.
@@ -197,7 +202,8 @@ std::expected<api::KernelChange, std::string> ReconcilerDataPlane::reconcile(
     auto outcome = run(stored, false, reconciler::Mode::FullResync, reconciler::Purge::Now);
     if (!outcome) {
         in_sync_ = false;
-        last_error_ = fmt::format("{} reconcile: {}", to_string(cause), outcome.error());
+        last_error_ =
+            fmt::format("{} reconcile: {}", to_string(cause), util::describe(outcome.error()));
         return std::unexpected(outcome.error());
     }
     last_apply_time_ = clock_();

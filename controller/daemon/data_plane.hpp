@@ -51,14 +51,14 @@ class ReconcilerDataPlane final : public api::DataPlane {
         netlink::ConntrackBackend* conntrack, KernelFeatures features,
         Clock clock = [] { return std::time(nullptr); });
 
-    std::expected<api::KernelChange, std::string> apply(const model::Model& model) override;
+    std::expected<api::KernelChange, util::Error> apply(const model::Model& model) override;
     // API writes of one DNAT entry: element changes against the reconciler's committed copy
     // (compiler::compile_dnat_change, Reconciler::apply_elements), the translation index
     // patched rather than rebuilt; the whole-model path when those do not apply.
-    std::expected<api::KernelChange, std::string> apply_change(
+    std::expected<api::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override;
-    std::expected<api::KernelChange, std::string> plan(const model::Model& model) override;
+    std::expected<api::KernelChange, util::Error> plan(const model::Model& model) override;
     // Hands the conntrack purge the last API write owes to the purger (when there is one).
     void committed(std::uint64_t revision) override;
     nlohmann::json status() override;
@@ -84,7 +84,7 @@ class ReconcilerDataPlane final : public api::DataPlane {
     // Brings the kernel back to `stored` (the store's current model). A Drift or Resync
     // reconcile that had to change something counts as a drift repair; one that found
     // nothing to do (our own writes echoing back as notifications) does not.
-    std::expected<api::KernelChange, std::string> reconcile(const model::Model& stored,
+    std::expected<api::KernelChange, util::Error> reconcile(const model::Model& stored,
                                                             ReconcileCause cause);
 
     // High availability (data_plane_ha.cpp, docs/HA.md): while held, the HA gate drops the
@@ -105,13 +105,20 @@ class ReconcilerDataPlane final : public api::DataPlane {
     using ApplyObserver = std::function<void(bool ok, std::chrono::duration<double> took)>;
     void set_apply_observer(ApplyObserver observer) { apply_observer_ = std::move(observer); }
 
+    // Called when an API write's outcome in the kernel is unknown (its answer was lost): the
+    // kernel may hold a model the store does not, so natctld reconciles it soon rather than
+    // at the next write or periodic resync. Called on the thread of the write.
+    void set_repair_request(std::function<void()> request) { repair_request_ = std::move(request); }
+
   private:
-    std::expected<reconciler::ApplyOutcome, std::string> run(const model::Model& model,
+    std::expected<reconciler::ApplyOutcome, util::Error> run(const model::Model& model,
                                                              bool dry_run, reconciler::Mode mode,
                                                              reconciler::Purge purge);
     // How an apply purges: deferred when a purger runs them, asking for a retry of one that
     // failed.
     reconciler::Purge api_purge();
+    // Records a failed API write (apply, apply_change) and returns its error.
+    std::unexpected<util::Error> write_failed(util::Error error);
 
     reconciler::Reconciler reconciler_;
     // The translation index of the model the kernel last got through an apply: conntrack
@@ -129,6 +136,7 @@ class ReconcilerDataPlane final : public api::DataPlane {
     std::uint64_t drift_repairs_ = 0;
     bool hold_new_flows_ = false;
     ApplyObserver apply_observer_;
+    std::function<void()> repair_request_;
     // After translations_ and index_mutex_, which its worker uses.
     std::unique_ptr<conntrack::ConntrackPurger> purger_;
 };

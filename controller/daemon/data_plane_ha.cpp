@@ -27,8 +27,8 @@ std::expected<void, std::string> ReconcilerDataPlane::hold_new_flows(bool hold,
         index_lock.unlock();
     }
     if (auto outcome = reconcile(stored, ReconcileCause::Resync); !outcome)
-        return std::unexpected(
-            fmt::format("{} the HA gate: {}", hold ? "closing" : "opening", outcome.error()));
+        return std::unexpected(fmt::format("{} the HA gate: {}", hold ? "closing" : "opening",
+                                           util::describe(outcome.error())));
     return {};
 }
 

@@ -19,6 +19,14 @@ netlink::RouteState routing_part(const kernel::DesiredState& desired) {
     return netlink::RouteState{desired.rules, desired.routes, desired.addresses};
 }
 
+// A failure to read the kernel before anything was changed: whatever went wrong, the kernel
+// is as it was (a dump that lost messages leaves nothing to doubt but the dump).
+util::Error reading(std::string what, util::Error error) {
+    if (error.kind == util::ErrorKind::OutcomeUnknown) error.kind = util::ErrorKind::KernelRefused;
+    error.message = fmt::format("{}: {}", what, error.message);
+    return error;
+}
+
 }  // namespace
 
 void Reconciler::purge_conntrack(ApplyOutcome& outcome,
@@ -39,14 +47,17 @@ void Reconciler::purge_conntrack(ApplyOutcome& outcome,
     purge_pending_ = false;
 }
 
-std::expected<ApplyOutcome, std::string> Reconciler::plan(
+std::expected<ApplyOutcome, util::Error> Reconciler::plan(
     const kernel::DesiredState& desired, const compiler::TranslationIndex* translations) {
     auto observed_routes = routes_.dump();
-    if (!observed_routes) return std::unexpected(observed_routes.error().message());
+    if (!observed_routes)
+        return std::unexpected(reading("reading routes", observed_routes.error().to_error()));
     auto route_ops = netlink::plan_route_changes(routing_part(desired), *observed_routes);
-    if (!route_ops) return std::unexpected(route_ops.error().message());
+    if (!route_ops) return std::unexpected(route_ops.error().to_error());
     auto observed_table = nft_.dump();
-    if (!observed_table) return std::unexpected(observed_table.error().message);
+    if (!observed_table)
+        return std::unexpected(
+            reading("reading table ip natctl", observed_table.error().to_error()));
     ApplyOutcome outcome{plan_nft(desired.table, *observed_table), route_ops->size()};
     if (conntrack_ && translations) {
         auto entries = conntrack_->dump_nat();
@@ -58,13 +69,13 @@ std::expected<ApplyOutcome, std::string> Reconciler::plan(
     return outcome;
 }
 
-std::expected<ApplyOutcome, std::string> Reconciler::apply(
+std::expected<ApplyOutcome, util::Error> Reconciler::apply(
     const kernel::DesiredState& desired, const compiler::TranslationIndex* translations, Mode mode,
     Purge purge) {
     return apply_impl(desired, translations, mode, purge);
 }
 
-std::expected<ApplyOutcome, std::string> Reconciler::apply(
+std::expected<ApplyOutcome, util::Error> Reconciler::apply(
     kernel::DesiredState&& desired, const compiler::TranslationIndex* translations, Mode mode,
     Purge purge) {
     return apply_impl(std::move(desired), translations, mode, purge);
@@ -100,12 +111,14 @@ void Reconciler::settle() {
     committed_->pending_count = 0;
 }
 
-std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
+std::expected<ApplyOutcome, util::Error> Reconciler::apply_elements(
     const std::vector<compiler::SetElementChanges>& changes,
     const compiler::TranslationIndex* translations, Purge purge) {
     std::optional<Committed> committed = std::move(committed_);
     committed_.reset();
-    if (!committed) return std::unexpected("no committed copy of the table to change elements of");
+    if (!committed)
+        return std::unexpected(util::Error{util::ErrorKind::Internal, "",
+                                           "no committed copy of the table to change elements of"});
     ApplyOutcome outcome;
     auto definition = [&](const std::string& name) -> std::optional<kernel::Set> {
         for (const auto& set : committed->table.sets)
@@ -127,7 +140,9 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
     for (const auto& change : changes) {
         auto set = definition(change.set);
         if (!set)
-            return std::unexpected(fmt::format("set {} is not in the committed table", change.set));
+            return std::unexpected(
+                util::Error{util::ErrorKind::Internal, "",
+                            fmt::format("set {} is not in the committed table", change.set)});
         if (!change.removed.empty()) {
             kernel::Set gone = *set;
             gone.elements = change.removed;
@@ -144,8 +159,10 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
         outcome.nft.transaction.add_elements(std::move(set));
 
     if (!outcome.nft.empty()) {
+        // On any failure the copy stays dropped: after an unknown outcome the next apply
+        // reads the kernel back.
         auto applied = nft_.apply(outcome.nft.transaction);
-        if (!applied) return std::unexpected(applied.error().message);
+        if (!applied) return std::unexpected(applied.error().to_error());
     }
     for (const auto& change : changes) {
         auto& pending = committed->pending[change.set];
@@ -171,7 +188,7 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_elements(
 }
 
 template <class Desired>
-std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
+std::expected<ApplyOutcome, util::Error> Reconciler::apply_impl(
     Desired&& desired, const compiler::TranslationIndex* translations, Mode mode, Purge purge) {
     settle();
     // Whatever happens below, the copy is only valid again once the kernel is known to hold
@@ -186,16 +203,17 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
     if (!committed) {
         auto observed_routes = routes_.dump();
         if (!observed_routes)
-            return std::unexpected("reading routes: " + observed_routes.error().message());
+            return std::unexpected(reading("reading routes", observed_routes.error().to_error()));
         dumped_routes = std::move(*observed_routes);
     }
     const netlink::RouteState& routes_before = committed ? committed->routes : *dumped_routes;
     auto route_ops = netlink::plan_route_changes(routing_part(desired), routes_before);
-    if (!route_ops) return std::unexpected(route_ops.error().message());
+    if (!route_ops) return std::unexpected(route_ops.error().to_error());
     if (!committed) {
         auto observed_table = nft_.dump();
         if (!observed_table)
-            return std::unexpected("reading table ip natctl: " + observed_table.error().message);
+            return std::unexpected(
+                reading("reading table ip natctl", observed_table.error().to_error()));
         dumped_table = std::move(*observed_table);
     }
 
@@ -208,7 +226,7 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
         conntrack_ && translations &&
         (purge_pending_ || (committed ? nat_data_changed(desired.table, committed->table)
                                       : nat_data_changed(desired.table, *dumped_table)));
-    auto done = [&]() -> std::expected<ApplyOutcome, std::string> {
+    auto done = [&]() -> std::expected<ApplyOutcome, util::Error> {
         netlink::RouteState routes{{}, {}, {}};
         routes.rules.reserve(desired.rules.size());
         for (const auto& rule : desired.rules)
@@ -225,22 +243,26 @@ std::expected<ApplyOutcome, std::string> Reconciler::apply_impl(
         return outcome;
     };
     if (auto applied = netlink::apply_route_changes(routes_, *route_ops); !applied)
-        return std::unexpected(applied.error().message());
+        return std::unexpected(applied.error().to_error());
 
     if (outcome.nft.empty()) return done();
     auto applied = nft_.apply(outcome.nft.transaction);
     if (applied) return done();
 
-    auto error = applied.error();
-    if (error.kind == netlink::NftError::Kind::OutcomeUnknown) {
-        // Acknowledgements were lost; the kernel knows whether the batch went through.
+    auto error = applied.error().to_error();
+    if (error.kind == util::ErrorKind::OutcomeUnknown) {
+        // Acknowledgements were lost; the kernel knows whether the batch went through. When
+        // the read does not settle it the outcome stays unknown: another change may have
+        // come between, and the next apply reads the kernel anyway.
         auto now = nft_.dump();
         if (now && plan_nft(desired.table, *now).empty()) return done();
     }
-    std::string message = error.message;
-    if (auto restored = netlink::reconcile_routes(routes_, routes_before); !restored)
-        message += fmt::format("; putting routes back also failed: {}", restored.error().message());
-    return std::unexpected(message);
+    if (auto restored = netlink::reconcile_routes(routes_, routes_before); !restored) {
+        error.message +=
+            fmt::format("; putting routes back also failed: {}", restored.error().message());
+        error.kind = util::ErrorKind::OutcomeUnknown;  // the routes are not as they were
+    }
+    return std::unexpected(std::move(error));
 }
 
 }  // namespace natctl::reconciler

@@ -1,6 +1,8 @@
 // Reconciles the kernel with a DesiredState: nftables through one atomic transaction,
 // policy rules / routes / addresses through rtnetlink with manual rollback. Either the
-// whole DesiredState is in the kernel afterwards, or the kernel is as it was found.
+// whole DesiredState is in the kernel afterwards, or the kernel is as it was found (errors
+// of kind KernelRefused, Invalid, Internal), or natctl could not tell (OutcomeUnknown: the
+// committed copy is dropped, so the next apply reads the kernel and repairs it).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +21,7 @@
 #include "netlink/conntrack_backend.hpp"
 #include "netlink/nft_transaction.hpp"
 #include "netlink/route_backend.hpp"
+#include "util/error.hpp"
 
 namespace natctl::reconciler {
 
@@ -65,17 +68,17 @@ class Reconciler {
     // exactly as they were dumped, which an nft rollback could not promise for rules.
     // `translations`: the index of the model `desired` was compiled from; without it (or
     // without a conntrack backend) conntrack is left alone.
-    std::expected<ApplyOutcome, std::string> apply(
+    std::expected<ApplyOutcome, util::Error> apply(
         const kernel::DesiredState& desired,
         const compiler::TranslationIndex* translations = nullptr, Mode mode = Mode::Incremental,
         Purge purge = Purge::Now);
     // The same, keeping `desired` as the committed copy without copying it.
-    std::expected<ApplyOutcome, std::string> apply(
+    std::expected<ApplyOutcome, util::Error> apply(
         kernel::DesiredState&& desired, const compiler::TranslationIndex* translations = nullptr,
         Mode mode = Mode::Incremental, Purge purge = Purge::Now);
 
     // apply(desired, translations, Mode::FullResync).
-    std::expected<ApplyOutcome, std::string> resync(
+    std::expected<ApplyOutcome, util::Error> resync(
         const kernel::DesiredState& desired,
         const compiler::TranslationIndex* translations = nullptr) {
         return apply(desired, translations, Mode::FullResync);
@@ -86,7 +89,7 @@ class Reconciler {
     // `translations`: the index of the model after the change (for conntrack hygiene, which
     // runs as apply() would run it). Needs has_committed_state(); fails otherwise, like any
     // failure dropping the copy so that the next apply dumps.
-    std::expected<ApplyOutcome, std::string> apply_elements(
+    std::expected<ApplyOutcome, util::Error> apply_elements(
         const std::vector<compiler::SetElementChanges>& changes,
         const compiler::TranslationIndex* translations = nullptr, Purge purge = Purge::Now);
 
@@ -97,7 +100,7 @@ class Reconciler {
     bool has_committed_state() const { return committed_.has_value(); }
 
     // What apply would do, without doing it. Always judged against the kernel (a dump).
-    std::expected<ApplyOutcome, std::string> plan(
+    std::expected<ApplyOutcome, util::Error> plan(
         const kernel::DesiredState& desired,
         const compiler::TranslationIndex* translations = nullptr);
 
@@ -118,7 +121,7 @@ class Reconciler {
     void settle();
 
     template <class Desired>
-    std::expected<ApplyOutcome, std::string> apply_impl(
+    std::expected<ApplyOutcome, util::Error> apply_impl(
         Desired&& desired, const compiler::TranslationIndex* translations, Mode mode, Purge purge);
     void purge_conntrack(ApplyOutcome& outcome, const compiler::TranslationIndex& translations,
                          Purge purge);

@@ -205,6 +205,9 @@ TEST_CASE("a failing transaction changes nothing and names the offending element
     CHECK(applied.error().message.find("9 . 10.9.0.0") != std::string::npos);
     CHECK(applied.error().message.find("goto no-such-chain") != std::string::npos);
     CHECK(fixture.list_table() == listed_before);
+    // As the layers above see it (issue 15): a refusal, with the errno's name.
+    CHECK(applied.error().to_error().kind == natctl::util::ErrorKind::KernelRefused);
+    CHECK(applied.error().message.find("ENOENT (No such file or directory)") != std::string::npos);
 
     SECTION("a rule in a missing chain names the rule's owner") {
         auto rule = table.chains[4].rules[3];

@@ -15,7 +15,7 @@ namespace {
 
 std::unexpected<NftError> rejected(int error_number, const std::string& what) {
     return std::unexpected(NftError{NftError::Kind::Kernel, error_number,
-                                    fmt::format("{}: {}", what, std::strerror(error_number))});
+                                    fmt::format("{}: {}", what, util::errno_text(error_number))});
 }
 
 template <typename Range>
@@ -90,6 +90,16 @@ bool NftFake::count_packets(const std::string& chain, std::size_t rule_index, st
 }
 
 std::expected<void, NftError> NftFake::apply(const NftTransaction& transaction) {
+    const bool lose_answer = std::exchange(lose_apply_answer_, false);
+    auto answer = apply_transaction(transaction);
+    if (!lose_answer) return answer;
+    return std::unexpected(NftError{NftError::Kind::OutcomeUnknown, ENOBUFS,
+                                    fmt::format("the kernel acknowledged 0 of {} messages (ACKs "
+                                                "lost: ENOBUFS); re-read its state",
+                                                transaction.ops().size())});
+}
+
+std::expected<void, NftError> NftFake::apply_transaction(const NftTransaction& transaction) {
     auto injected = std::exchange(injected_failure_, std::nullopt);
     auto copy = table_;
     const auto& ops = transaction.ops();
@@ -259,8 +269,9 @@ std::expected<void, NftError> NftFake::apply_op(std::optional<FakeTable>& table,
 
 std::expected<kernel::ObservedTable, NftError> NftFake::dump() {
     if (std::exchange(fail_dump_, false))
-        return std::unexpected(NftError{NftError::Kind::OutcomeUnknown, ENOBUFS,
-                                        "reading nftables dump: No buffer space available"});
+        return std::unexpected(
+            NftError{NftError::Kind::OutcomeUnknown, ENOBUFS,
+                     "reading nftables dump: ENOBUFS (No buffer space available)"});
     kernel::ObservedTable observed;
     if (!table_) return observed;
     observed.exists = true;

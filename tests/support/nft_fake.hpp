@@ -27,6 +27,9 @@ class NftFake final : public NftBackend {
     void fail_next_apply_at(std::size_t op_index, int error_number);
     // Makes the next dump report lost messages (NftError::Kind::OutcomeUnknown). One-shot.
     void fail_next_dump();
+    // The next apply takes effect (or fails as it would) but reports its ACKs lost
+    // (NftError::Kind::OutcomeUnknown, ENOBUFS), as NftSocket does. One-shot.
+    void lose_next_apply_answer() { lose_apply_answer_ = true; }
 
     std::size_t applied_transactions() const { return applied_; }
 
@@ -64,8 +67,10 @@ class NftFake final : public NftBackend {
     std::optional<FakeTable> table_;
     std::optional<std::pair<std::size_t, int>> injected_failure_;
     bool fail_dump_ = false;
+    bool lose_apply_answer_ = false;
     std::size_t applied_ = 0;
 
+    std::expected<void, NftError> apply_transaction(const NftTransaction& transaction);
     static std::expected<void, NftError> apply_op(std::optional<FakeTable>& table, const NftOp& op);
 };
 

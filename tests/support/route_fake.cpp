@@ -29,7 +29,7 @@ bool same_address(const Address& a, const Address& b) {
 }
 
 RouteError kernel_error(const std::string& owner, std::string object, int error_number) {
-    return RouteError{owner, std::move(object), std::strerror(error_number), error_number};
+    return RouteError{owner, std::move(object), util::errno_text(error_number), error_number};
 }
 
 // What the kernel answers for an object on an interface it does not know (ENODEV).

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
                            : reconciler.apply(std::move(desired), &translations);
     stage(dry_run ? "plan" : "apply");
     if (!outcome) {
-        fmt::print(stderr, "natctl-apply: {}\n", outcome.error());
+        fmt::print(stderr, "natctl-apply: {}\n", natctl::util::describe(outcome.error()));
         return 1;
     }
     const auto& nft_plan = outcome->nft;

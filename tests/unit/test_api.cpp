@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "controller/api/explain.hpp"
@@ -14,20 +12,18 @@
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
+#include "tests/unit/source_file.hpp"
 
 namespace {
 
 namespace api = natctl::api;
 namespace model = natctl::model;
 namespace store = natctl::store;
+namespace util = natctl::util;
 using nlohmann::json;
 
 std::string design_text() {
-    std::ifstream file(std::string(NATCTL_SOURCE_DIR) + "/tests/data/model/design-example.json");
-    REQUIRE(file.good());
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
+    return natctl::testing::source_file("tests/data/model/design-example.json");
 }
 
 model::Model design_model() {
@@ -73,12 +69,14 @@ class MemoryStore : public store::Store {
 
 class FakeDataPlane : public api::DataPlane {
   public:
-    std::expected<api::KernelChange, std::string> apply(const model::Model& next) override {
-        if (fail_apply) return std::unexpected(std::string("netlink: File exists"));
+    std::expected<api::KernelChange, util::Error> apply(const model::Model& next) override {
+        if (fail_apply)
+            return std::unexpected(
+                util::Error{util::ErrorKind::KernelRefused, "", "netlink: File exists"});
         applied.push_back(next);
         return api::KernelChange{true, {{"elements_added", 3}}};
     }
-    std::expected<api::KernelChange, std::string> plan(const model::Model& next) override {
+    std::expected<api::KernelChange, util::Error> plan(const model::Model& next) override {
         planned.push_back(next);
         return api::KernelChange{true, {{"elements_added", 1}}};
     }
@@ -804,8 +802,10 @@ TEST_CASE("a failing data plane stores nothing; a failing store puts the kernel 
     const auto body = R"({"name": "eip-4", "address": "203.0.113.13"})";
     f.plane.fail_apply = true;
     auto refused = f.call("POST", "/v1/eips", body);
-    REQUIRE(refused.status == 500);
+    // Issue 15: a kernel refusal is 502 (kind kernel_refused), no longer 500.
+    REQUIRE(refused.status == 502);
     CHECK(has_error(errors_of(refused), "", "the kernel refused the change: netlink: File exists"));
+    CHECK(errors_of(refused)[0]["kind"] == "kernel_refused");
     f.require_untouched();
 
     f.plane.fail_apply = false;
@@ -813,6 +813,7 @@ TEST_CASE("a failing data plane stores nothing; a failing store puts the kernel 
     auto unstored = f.call("POST", "/v1/eips", body);
     REQUIRE(unstored.status == 500);
     CHECK(has_error(errors_of(unstored), "", "storing the change failed: disk full"));
+    CHECK(errors_of(unstored)[0]["kind"] == "internal");
     CHECK(f.store.revision() == 1);
     REQUIRE(f.plane.applied.size() == 2);
     CHECK(f.plane.applied[0].eips.size() == 4);

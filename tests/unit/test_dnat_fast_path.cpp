@@ -155,10 +155,11 @@ std::optional<model::Model> edited(const model::Model& before, const Request& re
     return next;
 }
 
+// The API's answer to validation errors (422: kind "invalid").
 json errors_json(const model::Errors& errors) {
     json out = json::array();
     for (const auto& error : errors)
-        out.push_back({{"path", error.path}, {"reason", error.reason}});
+        out.push_back({{"path", error.path}, {"reason", error.reason}, {"kind", "invalid"}});
     return out;
 }
 
@@ -166,11 +167,11 @@ json errors_json(const model::Errors& errors) {
 class CountingPlane : public api::DataPlane {
   public:
     explicit CountingPlane(daemon::ReconcilerDataPlane& inner) : inner_(inner) {}
-    std::expected<api::KernelChange, std::string> apply(const model::Model& model) override {
+    std::expected<api::KernelChange, util::Error> apply(const model::Model& model) override {
         ++whole;
         return inner_.apply(model);
     }
-    std::expected<api::KernelChange, std::string> apply_change(
+    std::expected<api::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override {
         if (compiler::compile_dnat_change(before, change, index))
@@ -179,7 +180,7 @@ class CountingPlane : public api::DataPlane {
             ++fallback;
         return inner_.apply_change(before, change, index);
     }
-    std::expected<api::KernelChange, std::string> plan(const model::Model& model) override {
+    std::expected<api::KernelChange, util::Error> plan(const model::Model& model) override {
         return inner_.plan(model);
     }
     json status() override { return inner_.status(); }
