@@ -56,17 +56,16 @@ model::Model bench_model(int entries) {
 
 template <class Run>
 void measure(const char* what, int runs, Run run) {
-    std::vector<double> ms;
+    using Clock = std::chrono::steady_clock;
+    std::vector<double> ms(static_cast<std::size_t>(runs));
     std::size_t size = 0;
-    for (int i = 0; i < runs; ++i) {
-        const auto start = std::chrono::steady_clock::now();
+    for (auto& took : ms) {
+        const auto start = Clock::now();
         size = run();
-        ms.push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                .count());
+        took = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     }
-    std::sort(ms.begin(), ms.end());
-    fmt::print("{:<24} {:>10} bytes: median {:.1f} ms, min {:.1f} ms, max {:.1f} ms\n", what, size,
+    std::ranges::sort(ms);
+    fmt::print("{:<20} {:>9} bytes: median {:.1f} ms, min {:.1f} ms, max {:.1f} ms\n", what, size,
                ms[ms.size() / 2], ms.front(), ms.back());
 }
 
