@@ -7,6 +7,8 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -44,12 +46,17 @@ using ObjectOut =
 Errors read_object(const nlohmann::json& value, ObjectOut out);
 
 // read_object() when it found no problem: from_json<Vpc>(body), from_json<DnatEntry>(body)...
+// (from_json<Model> is from_json(document)).
 template <class T>
 std::expected<T, Errors> from_json(const nlohmann::json& value) {
-    T object{};
-    auto errors = read_object(value, &object);
-    if (!errors.empty()) return std::unexpected(std::move(errors));
-    return object;
+    if constexpr (std::is_same_v<T, Model>) {
+        return from_json(value);
+    } else {
+        T object{};
+        auto errors = read_object(value, &object);
+        if (!errors.empty()) return std::unexpected(std::move(errors));
+        return object;
+    }
 }
 
 // A JSON syntax error is reported with path "" and the parser's message.
