@@ -660,29 +660,25 @@ struct JsonFields {
 // `"key":value` members as nlohmann's compact dump() writes them.
 struct TextFields {
     std::string& text;
-    const char* last_key = nullptr;
+    std::string_view last_key;
 
-    void key(const char* name) {
-        assert(last_key == nullptr || std::string_view(last_key) < name);
-        text += last_key == nullptr ? "{\"" : ",\"";
-        text += name;
-        text += "\":";
+    void key(std::string_view name) {
+        assert(last_key < name);
+        text.append(last_key.empty() ? "{\"" : ",\"", 2).append(name).append("\":", 2);
         last_key = name;
     }
     // A client's string: escaped by nlohmann itself, invalid UTF-8 replaced as the store's
     // dumps replace it.
-    void string(const char* name, const std::string& value) {
+    void string(std::string_view name, const std::string& value) {
         key(name);
         text += json(value).dump(-1, ' ', false, json::error_handler_t::replace);
     }
     // Text of the model's own making (addresses, ports, enumerators): nothing to escape.
-    void plain(const char* name, std::string_view value) {
+    void plain(std::string_view name, std::string_view value) {
         key(name);
-        text += '"';
-        text += value;
-        text += '"';
+        text.append(1, '"').append(value).append(1, '"');
     }
-    void close() { text += last_key == nullptr ? "{}" : "}"; }
+    void close() { text += last_key.empty() ? "{}" : "}"; }
 };
 
 // The reader of each object type, found by its type (each returns std::optional<T>).
