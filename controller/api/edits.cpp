@@ -247,7 +247,7 @@ Collection<model::Vpc> vpcs() {
     return {.kind = "vpc",
             .locate = [](model::Model& m, const Args&)
                 -> std::expected<std::vector<model::Vpc>*, Failure> { return &m.vpcs; },
-            .parse = &parse_vpc,
+            .parse = &from_json<model::Vpc>,
             .name_of = &name_of<model::Vpc>,
             .before_delete = &delete_vpc};
 }
@@ -260,7 +260,7 @@ Collection<model::VSwitch> vswitches() {
                 if (!vpc) return std::unexpected(vpc.error());
                 return &(*vpc)->vswitches;
             },
-            .parse = &parse_vswitch,
+            .parse = &from_json<model::VSwitch>,
             .name_of = &name_of<model::VSwitch>};
 }
 
@@ -273,7 +273,7 @@ Collection<model::Instance> instances() {
             if (!vpc) return std::unexpected(vpc.error());
             return &(*vpc)->instances;
         },
-        .parse = &parse_instance,
+        .parse = &from_json<model::Instance>,
         .name_of = &name_of<model::Instance>};
 }
 
@@ -286,7 +286,7 @@ Collection<model::RouteTable> route_tables() {
             if (!vpc) return std::unexpected(vpc.error());
             return &(*vpc)->route_tables;
         },
-        .parse = &parse_route_table,
+        .parse = &from_json<model::RouteTable>,
         .name_of = &name_of<model::RouteTable>};
 }
 
@@ -301,7 +301,7 @@ Collection<model::Route> routes() {
                 if (!table) return std::unexpected(table.error());
                 return &(*table)->routes;
             },
-            .parse = &parse_route,
+            .parse = &from_json<model::Route>,
             .name_of = [](const model::Route& route) { return to_string(route.destination); },
             // A '/' cannot sit in a path segment: 0.0.0.0_0 stands for 0.0.0.0/0.
             .key =
@@ -316,7 +316,7 @@ Collection<model::Eip> eips() {
     return {.kind = "eip",
             .locate = [](model::Model& m, const Args&)
                 -> std::expected<std::vector<model::Eip>*, Failure> { return &m.eips; },
-            .parse = &parse_eip,
+            .parse = &from_json<model::Eip>,
             .name_of = &name_of<model::Eip>,
             .before_delete = &delete_eip};
 }
@@ -327,7 +327,7 @@ Collection<model::NatGateway> nat_gateways() {
                          const Args&) -> std::expected<std::vector<model::NatGateway>*, Failure> {
                 return &m.nat_gateways;
             },
-            .parse = &parse_nat_gateway,
+            .parse = &from_json<model::NatGateway>,
             .name_of = &name_of<model::NatGateway>,
             .before_delete = &delete_nat_gateway};
 }
@@ -341,7 +341,7 @@ Collection<model::SnatEntry> snat_entries() {
             if (!gateway) return std::unexpected(gateway.error());
             return &(*gateway)->snat_entries;
         },
-        .parse = &parse_snat_entry,
+        .parse = &from_json<model::SnatEntry>,
         .name_of = &name_of<model::SnatEntry>};
 }
 
@@ -354,7 +354,7 @@ Collection<model::DnatEntry> dnat_entries() {
             if (!gateway) return std::unexpected(gateway.error());
             return &(*gateway)->dnat_entries;
         },
-        .parse = &parse_dnat_entry,
+        .parse = &from_json<model::DnatEntry>,
         .name_of = &name_of<model::DnatEntry>};
 }
 
@@ -364,7 +364,7 @@ Collection<model::Ipv4Gateway> ipv4_gateways() {
                          const Args&) -> std::expected<std::vector<model::Ipv4Gateway>*, Failure> {
                 return &m.ipv4_gateways;
             },
-            .parse = &parse_ipv4_gateway,
+            .parse = &from_json<model::Ipv4Gateway>,
             .name_of = &name_of<model::Ipv4Gateway>,
             .before_delete = &delete_ipv4_gateway};
 }
@@ -373,7 +373,7 @@ Edit edit_limits(const std::string& body) {
     return [&body](model::Model& m, Notes&) -> std::optional<Failure> {
         auto document = parse_body(body);
         if (!document) return document.error();
-        auto limits = parse_limits(*document);
+        auto limits = from_json<model::Limits>(*document);
         if (!limits) return Failure{400, std::move(limits.error())};
         // {} means "the defaults": stored as no limits at all, so that it round-trips.
         if (*limits == model::Limits{})

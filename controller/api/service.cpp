@@ -386,7 +386,7 @@ class Handler {
         } else {
             auto body = body_json();
             if (!body) return std::nullopt;
-            auto entry = parse_dnat_entry(*body);
+            auto entry = from_json<model::DnatEntry>(*body);
             if (!entry) return std::nullopt;
             change.after = std::move(*entry);
         }

@@ -13,13 +13,17 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
 #include <functional>
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "controller/model/addr.hpp"
+#include "controller/model/field_count.hpp"
 
 namespace natctl::model {
 namespace {
@@ -554,21 +558,24 @@ class Reader {
 
 // ---- writing ------------------------------------------------------------------------------
 
-template <class T, class Write>
-void put_array(json& object, const char* key, const std::vector<T>& values, Write write,
-               bool always) {
+json element_json(const std::string& value) {
+    return value;
+}
+json element_json(const Ipv4& value) {
+    return to_string(value);
+}
+template <class T>
+json element_json(const T& value) {
+    return to_json(value);
+}
+
+template <class T>
+void put_array(json& object, const char* key, const std::vector<T>& values, bool always = false) {
     if (values.empty() && !always) return;
     json array = json::array();
     for (const auto& value : values)
-        array.push_back(write(value));
+        array.push_back(element_json(value));
     object[key] = std::move(array);
-}
-
-json string_of(const std::string& value) {
-    return value;
-}
-json string_of_ipv4(const Ipv4& value) {
-    return to_string(value);
 }
 
 json write_next_hop(const NextHop& hop) {
@@ -591,58 +598,6 @@ json write_gateway_next_hop(const GatewayNextHop& hop) {
     if (const auto* instance = std::get_if<InstanceHop>(&hop))
         return {{"instance", instance->name}};
     return "local";
-}
-
-json write_route(const Route& route) {
-    return {{"destination", to_string(route.destination)},
-            {"next_hop", write_next_hop(route.next_hop)}};
-}
-
-json write_gateway_route(const GatewayRoute& route) {
-    return {{"destination", to_string(route.destination)},
-            {"next_hop", write_gateway_next_hop(route.next_hop)}};
-}
-
-json write_vpc(const Vpc& vpc) {
-    json out = {{"name", vpc.name}, {"cidr", to_string(vpc.cidr)}};
-    put_array(out, "interfaces", vpc.interfaces, string_of, false);
-    put_array(
-        out, "vswitches", vpc.vswitches,
-        [](const VSwitch& vswitch) {
-            json item = {{"name", vswitch.name}, {"cidr", to_string(vswitch.cidr)}};
-            if (vswitch.route_table) item["route_table"] = *vswitch.route_table;
-            return item;
-        },
-        false);
-    put_array(
-        out, "instances", vpc.instances,
-        [](const Instance& instance) {
-            json item = {{"name", instance.name}, {"vswitch", instance.vswitch}};
-            put_array(item, "private_ips", instance.private_ips, string_of_ipv4, true);
-            if (instance.public_ip) item["public_ip"] = to_string(*instance.public_ip);
-            return item;
-        },
-        false);
-    put_array(
-        out, "route_tables", vpc.route_tables,
-        [](const RouteTable& table) {
-            json item = {{"name", table.name}};
-            put_array(item, "routes", table.routes, write_route, false);
-            return item;
-        },
-        false);
-    if (vpc.system_route_table) {
-        json item = json::object();
-        if (vpc.system_route_table->name) item["name"] = *vpc.system_route_table->name;
-        put_array(item, "routes", vpc.system_route_table->routes, write_route, false);
-        out["system_route_table"] = std::move(item);
-    }
-    if (vpc.direct_internet())
-        out["internet_access"] = {{"outside_interface", vpc.direct_internet()->outside_interface},
-                                  {"upstream", to_string(vpc.direct_internet()->upstream)}};
-    else if (vpc.is_private())
-        out["internet_access"] = "private";
-    return out;
 }
 
 const char* session_log_name(SessionLog log) {
@@ -673,66 +628,73 @@ json write_snat_source(const SnatSource& source) {
         source);
 }
 
-json write_nat_gateway(const NatGateway& gateway) {
-    json out = {{"name", gateway.name},
-                {"vpc", gateway.vpc},
-                {"outside_interface", gateway.outside_interface},
-                {"upstream", to_string(gateway.upstream)}};
-    if (gateway.mode)
-        out["mode"] = *gateway.mode == GatewayMode::Masquerade ? "masquerade" : "snat";
-    put_array(out, "eips", gateway.eips, string_of, false);
-    if (gateway.icmp_echo_reply) out["icmp_echo_reply"] = *gateway.icmp_echo_reply;
-    if (gateway.deletion_protection) out["deletion_protection"] = *gateway.deletion_protection;
-    if (gateway.snat_port_range) out["snat_port_range"] = to_string(*gateway.snat_port_range);
-    if (gateway.port_budget_per_eip) out["port_budget_per_eip"] = *gateway.port_budget_per_eip;
-    if (gateway.max_ports_per_instance)
-        out["max_ports_per_instance"] = *gateway.max_ports_per_instance;
-    if (gateway.session_log) out["session_log"] = session_log_name(*gateway.session_log);
-    if (gateway.assign_eip_addresses) out["assign_eip_addresses"] = *gateway.assign_eip_addresses;
-    put_array(
-        out, "snat_entries", gateway.snat_entries,
-        [](const SnatEntry& entry) {
-            json item = {{"name", entry.name}, {"source", write_snat_source(entry.source)}};
-            put_array(item, "eips", entry.eips, string_of, true);
-            if (entry.eip_affinity) item["eip_affinity"] = *entry.eip_affinity;
-            return item;
-        },
-        false);
-    put_array(
-        out, "dnat_entries", gateway.dnat_entries,
-        [](const DnatEntry& entry) {
-            json item = {{"name", entry.name},
-                         {"eip", entry.eip},
-                         {"protocol", protocol_name(entry.protocol)},
-                         {"private_ip", to_string(entry.private_ip)}};
-            if (entry.public_port) item["public_port"] = to_string(*entry.public_port);
-            if (entry.private_port) item["private_port"] = to_string(*entry.private_port);
-            return item;
-        },
-        false);
-    return out;
+// The fields NAT and IPv4 gateways share.
+template <class Gateway>
+json gateway_fields(const Gateway& gateway) {
+    return {{"name", gateway.name},
+            {"vpc", gateway.vpc},
+            {"outside_interface", gateway.outside_interface},
+            {"upstream", to_string(gateway.upstream)}};
 }
 
-json write_ipv4_gateway(const Ipv4Gateway& gateway) {
-    json out = {{"name", gateway.name},
-                {"vpc", gateway.vpc},
-                {"outside_interface", gateway.outside_interface},
-                {"upstream", to_string(gateway.upstream)}};
-    if (gateway.enabled) out["enabled"] = *gateway.enabled;
-    put_array(out, "gateway_route_table", gateway.gateway_route_table, write_gateway_route, false);
-    return out;
+// A DNAT entry's one field list, written either into a JSON object or straight to text (the
+// store's path for 100k entries: no JSON value per entry). Fields come in nlohmann's key
+// order (sorted), which the text form writes as given, so that both dump to the same bytes.
+static_assert(field_count<DnatEntry>() == 6, "DnatEntry changed: update write_fields and reader");
+template <class Fields>
+void write_fields(Fields& out, const DnatEntry& entry) {
+    out.string("eip", entry.eip);
+    out.string("name", entry.name);
+    out.plain("private_ip", to_string(entry.private_ip));
+    if (entry.private_port) out.plain("private_port", to_string(*entry.private_port));
+    out.plain("protocol", protocol_name(entry.protocol));
+    if (entry.public_port) out.plain("public_port", to_string(*entry.public_port));
 }
 
-json write_limits(const Limits& limits) {
-    json out = json::object();
-    if (limits.nat_gateways_per_vpc) out["nat_gateways_per_vpc"] = *limits.nat_gateways_per_vpc;
-    if (limits.eips_per_nat_gateway) out["eips_per_nat_gateway"] = *limits.eips_per_nat_gateway;
-    if (limits.snat_entries_per_nat_gateway)
-        out["snat_entries_per_nat_gateway"] = *limits.snat_entries_per_nat_gateway;
-    if (limits.dnat_entries_per_nat_gateway)
-        out["dnat_entries_per_nat_gateway"] = *limits.dnat_entries_per_nat_gateway;
-    return out;
-}
+struct JsonFields {
+    json object = json::object();
+    void string(const char* key, const std::string& value) { object[key] = value; }
+    void plain(const char* key, std::string_view value) { object[key] = value; }
+};
+
+// `"key":value` members as nlohmann's compact dump() writes them.
+struct TextFields {
+    std::string& text;
+    std::string_view last_key;
+
+    void key(std::string_view name) {
+        assert(last_key < name);
+        text.append(last_key.empty() ? "{\"" : ",\"", 2).append(name).append("\":", 2);
+        last_key = name;
+    }
+    // A client's string: escaped by nlohmann itself, invalid UTF-8 replaced as the store's
+    // dumps replace it.
+    void string(std::string_view name, const std::string& value) {
+        key(name);
+        text += json(value).dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    // Text of the model's own making (addresses, ports, enumerators): nothing to escape.
+    void plain(std::string_view name, std::string_view value) {
+        key(name);
+        text.append(1, '"').append(value).append(1, '"');
+    }
+    void close() { text += last_key.empty() ? "{}" : "}"; }
+};
+
+// The reader of each object type, found by its type (each returns std::optional<T>).
+constexpr std::tuple kObjectReaders{&Reader::vpc,
+                                    &Reader::vswitch,
+                                    &Reader::instance,
+                                    &Reader::route_table,
+                                    &Reader::system_route_table,
+                                    &Reader::route,
+                                    &Reader::eip,
+                                    &Reader::nat_gateway,
+                                    &Reader::snat_entry,
+                                    &Reader::dnat_entry,
+                                    &Reader::ipv4_gateway,
+                                    &Reader::gateway_route,
+                                    &Reader::limits};
 
 }  // namespace
 
@@ -897,22 +859,161 @@ std::expected<Model, Errors> parse_model(std::string_view text) {
     return std::move(read->model);
 }
 
-nlohmann::json to_json(const Model& model) {
-    json out = {{"version", model.version}};
-    put_array(out, "vpcs", model.vpcs, write_vpc, false);
-    put_array(
-        out, "eips", model.eips,
-        [](const Eip& eip) -> json {
-            json item = {{"name", eip.name}, {"address", to_string(eip.address)}};
-            if (eip.instance) item["instance"] = *eip.instance;
-            if (eip.private_ip) item["private_ip"] = to_string(*eip.private_ip);
-            if (eip.bandwidth_mbps) item["bandwidth_mbps"] = *eip.bandwidth_mbps;
-            return item;
+Errors read_object(const json& value, ObjectOut out) {
+    return std::visit(
+        [&](auto* object) {
+            using T = std::remove_pointer_t<decltype(object)>;
+            Reader reader;
+            auto read = std::get<Reader::ReadFn<T>>(kObjectReaders);
+            if (auto result = std::invoke(read, reader, value, std::string()))
+                *object = std::move(*result);
+            return std::move(reader.errors);
         },
-        false);
-    put_array(out, "nat_gateways", model.nat_gateways, write_nat_gateway, false);
-    put_array(out, "ipv4_gateways", model.ipv4_gateways, write_ipv4_gateway, false);
-    if (model.limits) out["limits"] = write_limits(*model.limits);
+        out);
+}
+
+// Each type's one writer (below) and one reader (Reader) name every field of the type. A
+// field added to a type and not to them would silently vanish from documents, API answers and
+// the store's journal: the field count before each writer fails the build until both are
+// updated, and then the count. (Before, sizeof checks at each copy of a writer did this, and
+// only on x86-64 with libstdc++.)
+static_assert(field_count<Route>() == 2, "Route changed: update its writer and reader");
+json to_json(const Route& route) {
+    return {{"destination", to_string(route.destination)},
+            {"next_hop", write_next_hop(route.next_hop)}};
+}
+
+static_assert(field_count<GatewayRoute>() == 2,
+              "GatewayRoute changed: update its writer and reader");
+json to_json(const GatewayRoute& route) {
+    return {{"destination", to_string(route.destination)},
+            {"next_hop", write_gateway_next_hop(route.next_hop)}};
+}
+
+static_assert(field_count<VSwitch>() == 3, "VSwitch changed: update its writer and reader");
+json to_json(const VSwitch& vswitch) {
+    json out = {{"name", vswitch.name}, {"cidr", to_string(vswitch.cidr)}};
+    if (vswitch.route_table) out["route_table"] = *vswitch.route_table;
+    return out;
+}
+
+static_assert(field_count<Instance>() == 4, "Instance changed: update its writer and reader");
+json to_json(const Instance& instance) {
+    json out = {{"name", instance.name}, {"vswitch", instance.vswitch}};
+    put_array(out, "private_ips", instance.private_ips, true);
+    if (instance.public_ip) out["public_ip"] = to_string(*instance.public_ip);
+    return out;
+}
+
+static_assert(field_count<RouteTable>() == 2, "RouteTable changed: update its writer and reader");
+json to_json(const RouteTable& table) {
+    json out = {{"name", table.name}};
+    put_array(out, "routes", table.routes);
+    return out;
+}
+
+static_assert(field_count<SystemRouteTable>() == 2,
+              "SystemRouteTable changed: update its writer and reader");
+json to_json(const SystemRouteTable& table) {
+    json out = json::object();
+    if (table.name) out["name"] = *table.name;
+    put_array(out, "routes", table.routes);
+    return out;
+}
+
+static_assert(field_count<DirectInternet>() == 2, "DirectInternet changed: update the Vpc writer");
+static_assert(field_count<Vpc>() == 8, "Vpc changed: update its writer and reader");
+json to_json(const Vpc& vpc) {
+    json out = {{"name", vpc.name}, {"cidr", to_string(vpc.cidr)}};
+    put_array(out, "interfaces", vpc.interfaces);
+    put_array(out, "vswitches", vpc.vswitches);
+    put_array(out, "instances", vpc.instances);
+    put_array(out, "route_tables", vpc.route_tables);
+    if (vpc.system_route_table) out["system_route_table"] = to_json(*vpc.system_route_table);
+    if (vpc.direct_internet())
+        out["internet_access"] = {{"outside_interface", vpc.direct_internet()->outside_interface},
+                                  {"upstream", to_string(vpc.direct_internet()->upstream)}};
+    else if (vpc.is_private())
+        out["internet_access"] = "private";
+    return out;
+}
+
+static_assert(field_count<Eip>() == 5, "Eip changed: update its writer and reader");
+json to_json(const Eip& eip) {
+    json out = {{"name", eip.name}, {"address", to_string(eip.address)}};
+    if (eip.instance) out["instance"] = *eip.instance;
+    if (eip.private_ip) out["private_ip"] = to_string(*eip.private_ip);
+    if (eip.bandwidth_mbps) out["bandwidth_mbps"] = *eip.bandwidth_mbps;
+    return out;
+}
+
+static_assert(field_count<SnatEntry>() == 4, "SnatEntry changed: update its writer and reader");
+json to_json(const SnatEntry& entry) {
+    json out = {{"name", entry.name}, {"source", write_snat_source(entry.source)}};
+    put_array(out, "eips", entry.eips, true);
+    if (entry.eip_affinity) out["eip_affinity"] = *entry.eip_affinity;
+    return out;
+}
+
+json to_json(const DnatEntry& entry) {
+    JsonFields out;
+    write_fields(out, entry);
+    return std::move(out.object);
+}
+
+void append_json(std::string& text, const DnatEntry& entry) {
+    TextFields out{text};
+    write_fields(out, entry);
+    out.close();
+}
+
+static_assert(field_count<NatGateway>() == 15, "NatGateway changed: update its writer and reader");
+json to_json(const NatGateway& gateway) {
+    json out = gateway_fields(gateway);
+    if (gateway.mode)
+        out["mode"] = *gateway.mode == GatewayMode::Masquerade ? "masquerade" : "snat";
+    put_array(out, "eips", gateway.eips);
+    if (gateway.icmp_echo_reply) out["icmp_echo_reply"] = *gateway.icmp_echo_reply;
+    if (gateway.deletion_protection) out["deletion_protection"] = *gateway.deletion_protection;
+    if (gateway.snat_port_range) out["snat_port_range"] = to_string(*gateway.snat_port_range);
+    if (gateway.port_budget_per_eip) out["port_budget_per_eip"] = *gateway.port_budget_per_eip;
+    if (gateway.max_ports_per_instance)
+        out["max_ports_per_instance"] = *gateway.max_ports_per_instance;
+    if (gateway.session_log) out["session_log"] = session_log_name(*gateway.session_log);
+    if (gateway.assign_eip_addresses) out["assign_eip_addresses"] = *gateway.assign_eip_addresses;
+    put_array(out, "snat_entries", gateway.snat_entries);
+    put_array(out, "dnat_entries", gateway.dnat_entries);
+    return out;
+}
+
+static_assert(field_count<Ipv4Gateway>() == 6, "Ipv4Gateway changed: update its writer and reader");
+json to_json(const Ipv4Gateway& gateway) {
+    json out = gateway_fields(gateway);
+    if (gateway.enabled) out["enabled"] = *gateway.enabled;
+    put_array(out, "gateway_route_table", gateway.gateway_route_table);
+    return out;
+}
+
+static_assert(field_count<Limits>() == 4, "Limits changed: update its writer and reader");
+json to_json(const Limits& limits) {
+    json out = json::object();
+    if (limits.nat_gateways_per_vpc) out["nat_gateways_per_vpc"] = *limits.nat_gateways_per_vpc;
+    if (limits.eips_per_nat_gateway) out["eips_per_nat_gateway"] = *limits.eips_per_nat_gateway;
+    if (limits.snat_entries_per_nat_gateway)
+        out["snat_entries_per_nat_gateway"] = *limits.snat_entries_per_nat_gateway;
+    if (limits.dnat_entries_per_nat_gateway)
+        out["dnat_entries_per_nat_gateway"] = *limits.dnat_entries_per_nat_gateway;
+    return out;
+}
+
+static_assert(field_count<Model>() == 6, "Model changed: update its writer and reader");
+json to_json(const Model& model) {
+    json out = {{"version", model.version}};
+    put_array(out, "vpcs", model.vpcs);
+    put_array(out, "eips", model.eips);
+    put_array(out, "nat_gateways", model.nat_gateways);
+    put_array(out, "ipv4_gateways", model.ipv4_gateways);
+    if (model.limits) out["limits"] = to_json(*model.limits);
     return out;
 }
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "controller/model/addr.hpp"
+#include "controller/model/field_count.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/delta.hpp"
 
@@ -24,81 +24,24 @@ std::string dump(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// ---- piecewise serialisation through model::to_json ------------------------------------
-// Every object is serialised by model::to_json itself (wrapped in a minimal model), so the
-// pieces are exactly what the whole document holds.
-
-// The member at `keys`, descending into the first element of each array on the way.
-json take(json document, std::initializer_list<const char*> keys) {
-    json* at = &document;
-    std::size_t left = keys.size();
-    for (const char* key : keys) {
-        at = &(*at)[key];
-        if (--left > 0) at = &(*at)[0];
-    }
-    return std::move(*at);
-}
-
-json array_json(const std::vector<m::Vpc>& values) {
-    m::Model model;
-    model.vpcs = values;
-    return take(m::to_json(model), {"vpcs"});
-}
-json array_json(const std::vector<m::Eip>& values) {
-    m::Model model;
-    model.eips = values;
-    return take(m::to_json(model), {"eips"});
-}
-json array_json(const std::vector<m::NatGateway>& values) {
-    m::Model model;
-    model.nat_gateways = values;
-    return take(m::to_json(model), {"nat_gateways"});
-}
-json array_json(const std::vector<m::Ipv4Gateway>& values) {
-    m::Model model;
-    model.ipv4_gateways = values;
-    return take(m::to_json(model), {"ipv4_gateways"});
-}
-json array_json(const std::vector<m::SnatEntry>& values) {
-    m::Model model;
-    model.nat_gateways.emplace_back().snat_entries = values;
-    return take(m::to_json(model), {"nat_gateways", "snat_entries"});
-}
-json array_json(const std::vector<m::DnatEntry>& values) {
-    m::Model model;
-    model.nat_gateways.emplace_back().dnat_entries = values;
-    return take(m::to_json(model), {"nat_gateways", "dnat_entries"});
-}
-json array_json(const std::vector<m::VSwitch>& values) {
-    m::Model model;
-    model.vpcs.emplace_back().vswitches = values;
-    return take(m::to_json(model), {"vpcs", "vswitches"});
-}
-json array_json(const std::vector<m::Instance>& values) {
-    m::Model model;
-    model.vpcs.emplace_back().instances = values;
-    return take(m::to_json(model), {"vpcs", "instances"});
-}
-json array_json(const std::vector<m::RouteTable>& values) {
-    m::Model model;
-    model.vpcs.emplace_back().route_tables = values;
-    return take(m::to_json(model), {"vpcs", "route_tables"});
-}
+// ---- piecewise serialisation with the model's per-type writers ---------------------------
+// Every object is written by model::to_json's writer for its type (DNAT entries by its text
+// form, model::append_json), so the pieces are exactly what the whole document holds.
 
 template <class T>
-json one_json(const T& value) {
-    json array = array_json(std::vector<T>{value});
-    return std::move(array[0]);
+json array_json(const std::vector<T>& values) {
+    json array = json::array();
+    for (const auto& value : values)
+        array.push_back(m::to_json(value));
+    return array;
 }
 
-// The fields of a gateway / VPC / model other than its arrays of named objects. Listed by
-// hand: the size checks below catch a field added to the model and not here.
-#if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
-static_assert(sizeof(m::NatGateway) == 224, "NatGateway changed: update copy_header");
-static_assert(sizeof(m::Vpc) == 264, "Vpc changed: update copy_header");
-static_assert(sizeof(m::Model) == 144, "Model changed: update copy_header");
-static_assert(sizeof(m::DnatEntry) == 88, "DnatEntry changed: update its dump_array");
-#endif
+// The fields of a gateway / VPC / model other than its arrays of named objects, which the
+// differ walks entry by entry. Listed by hand: the counts catch a field added to the model
+// and not here (the JSON writers have their own, in model/json.cpp).
+static_assert(m::field_count<m::NatGateway>() == 15, "NatGateway changed: update copy_header");
+static_assert(m::field_count<m::Vpc>() == 8, "Vpc changed: update copy_header");
+static_assert(m::field_count<m::Model>() == 6, "Model changed: update copy_header");
 
 void copy_header(m::NatGateway& to, const m::NatGateway& from) {
     to.name = from.name;
@@ -136,12 +79,9 @@ T header_of(const T& value) {
     return header;
 }
 
-json header_json(const m::Model& model) {
-    return m::to_json(header_of(model));
-}
 template <class T>
 json header_json(const T& value) {
-    return one_json(header_of(value));
+    return m::to_json(header_of(value));
 }
 
 template <class T>
@@ -165,19 +105,13 @@ json join(const json& path, const json& segment) {
     return out;
 }
 
-// The elements of `values` dumped and joined with commas, serialised a chunk at a time.
+// The elements of `values` dumped and joined with commas, one element's JSON at a time.
 template <class T>
 std::string dump_array(const std::vector<T>& values) {
-    constexpr std::size_t chunk = 1024;
     std::string text = "[";
-    for (std::size_t start = 0; start < values.size(); start += chunk) {
-        std::size_t end = std::min(values.size(), start + chunk);
-        json part = array_json(std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(start),
-                                              values.begin() + static_cast<std::ptrdiff_t>(end)));
-        for (const auto& element : part) {
-            if (text.size() > 1) text += ',';
-            text += dump(element);
-        }
+    for (const auto& value : values) {
+        if (text.size() > 1) text += ',';
+        text += dump(m::to_json(value));
     }
     text += ']';
     return text;
@@ -203,45 +137,19 @@ std::string splice(json header, const std::vector<std::pair<const char*, std::st
     return out;
 }
 
-// DNAT entries, the list that grows large, written field by field without a JSON value per
-// entry: the bytes model::to_json's form dumps to (keys in nlohmann's sorted order; the
-// client's strings escaped by nlohmann itself). The store's tests compare the two.
-void append_string(std::string& text, const std::string& value) {
-    text += dump(json(value));
-}
-
+// DNAT entries, the list that grows large: written as text without a JSON value per entry.
 std::string dump_array(const std::vector<m::DnatEntry>& entries) {
     std::string text = "[";
     for (const auto& entry : entries) {
         if (text.size() > 1) text += ',';
-        text += "{\"eip\":";
-        append_string(text, entry.eip);
-        text += ",\"name\":";
-        append_string(text, entry.name);
-        text += ",\"private_ip\":\"";
-        text += m::to_string(entry.private_ip);
-        text += '"';
-        if (entry.private_port) {
-            text += ",\"private_port\":\"";
-            text += m::to_string(*entry.private_port);
-            text += '"';
-        }
-        text += ",\"protocol\":\"";
-        text += m::protocol_name(entry.protocol);
-        text += '"';
-        if (entry.public_port) {
-            text += ",\"public_port\":\"";
-            text += m::to_string(*entry.public_port);
-            text += '"';
-        }
-        text += '}';
+        m::append_json(text, entry);
     }
     text += ']';
     return text;
 }
 
-// Gateways dumped with their entry lists serialised a chunk at a time: a gateway may hold
-// most of the model.
+// Gateways dumped with their entry lists written as text, an entry at a time: a gateway may
+// hold most of the model.
 std::string dump_array(const std::vector<m::NatGateway>& gateways) {
     std::string text = "[";
     for (const auto& gateway : gateways) {
@@ -354,7 +262,7 @@ class Differ {
             member(path, "instances", from.instances, to.instances);
             member(path, "route_tables", from.route_tables, to.route_tables);
         } else {
-            values(path, one_json(from), one_json(to), true);
+            values(path, m::to_json(from), m::to_json(to), true);
             out_.steps.push_back([&from, &to] { from = to; });
         }
     }
@@ -446,13 +354,13 @@ class Differ {
             if (from_kept[i - prefix]) continue;
             removes.push_back(i);
             json at = join(path, i);
-            emit(op("remove", at), op("add", at, one_json(from[i])));
+            emit(op("remove", at), op("add", at, m::to_json(from[i])));
         }
         for (std::size_t j = prefix; j < to_end; ++j) {
             if (to_kept[j - prefix]) continue;
             adds.push_back(j);
             json at = join(path, j);
-            emit(op("add", at, one_json(to[j])), op("remove", at));
+            emit(op("add", at, m::to_json(to[j])), op("remove", at));
         }
         if (removes.empty() && adds.empty()) return;
         if (removes.size() + adds.size() > in_place_edits) {
@@ -537,34 +445,6 @@ std::string TypedDelta::reverse_text() const {
 std::string dump_with(json object,
                       const std::vector<std::pair<const char*, std::string>>& members) {
     return splice(std::move(object), members);
-}
-
-json to_json(const model::Vpc& value) {
-    return one_json(value);
-}
-json to_json(const model::Eip& value) {
-    return one_json(value);
-}
-json to_json(const model::NatGateway& value) {
-    return one_json(value);
-}
-json to_json(const model::Ipv4Gateway& value) {
-    return one_json(value);
-}
-json to_json(const model::SnatEntry& value) {
-    return one_json(value);
-}
-json to_json(const model::DnatEntry& value) {
-    return one_json(value);
-}
-json to_json(const model::VSwitch& value) {
-    return one_json(value);
-}
-json to_json(const model::Instance& value) {
-    return one_json(value);
-}
-json to_json(const model::RouteTable& value) {
-    return one_json(value);
 }
 
 std::string dump_model(const model::Model& model) {

@@ -56,18 +56,6 @@ struct TypedDelta {
 TypedDelta typed_diff(model::Model& from, const model::Model& to,
                       LargeValues values = LargeValues::Json);
 
-// The JSON form (model::to_json's) of one object of the model, for callers that serialise
-// piecewise.
-nlohmann::json to_json(const model::Vpc& vpc);
-nlohmann::json to_json(const model::Eip& eip);
-nlohmann::json to_json(const model::NatGateway& gateway);
-nlohmann::json to_json(const model::Ipv4Gateway& gateway);
-nlohmann::json to_json(const model::SnatEntry& entry);
-nlohmann::json to_json(const model::DnatEntry& entry);
-nlohmann::json to_json(const model::VSwitch& vswitch);
-nlohmann::json to_json(const model::Instance& instance);
-nlohmann::json to_json(const model::RouteTable& table);
-
 // model::to_json(model) dumped compactly (the store's dump settings), built piece by piece:
 // no JSON tree of a whole gateway's entries exists at once.
 std::string dump_model(const model::Model& model);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
 
@@ -444,4 +445,92 @@ TEST_CASE("model json: the streaming reader reads what the whole-tree reader rea
     REQUIRE(broken.error().size() == 1);
     CHECK(broken.error()[0].path.empty());
     CHECK(broken.error()[0].reason.find("parse error") != std::string::npos);
+}
+
+namespace {
+
+// One object's own writer and reader agree with the document's form of it, where it sits.
+template <class T>
+void check_object(const T& object, const json& in_document) {
+    INFO(in_document.dump());
+    CHECK(natctl::model::to_json(object) == in_document);
+    auto read = natctl::model::from_json<T>(in_document);
+    INFO((read ? std::string() : show(read.error())));
+    REQUIRE(read.has_value());
+    CHECK(*read == object);
+}
+
+}  // namespace
+
+TEST_CASE("model json: each type's writer and reader give its form inside the document",
+          "[model]") {
+    const auto document = json::parse(read_fixture("design-example.json"));
+    auto loaded = natctl::model::from_json(document);
+    REQUIRE(loaded.has_value());
+    const auto& model = *loaded;
+    const auto& vpc = model.vpcs.at(0);
+    check_object(vpc, document["vpcs"][0]);
+    check_object(vpc.vswitches.at(1), document["vpcs"][0]["vswitches"][1]);
+    check_object(vpc.instances.at(2), document["vpcs"][0]["instances"][2]);
+    check_object(vpc.route_tables.at(0), document["vpcs"][0]["route_tables"][0]);
+    check_object(vpc.route_tables.at(0).routes.at(0),
+                 document["vpcs"][0]["route_tables"][0]["routes"][0]);
+    check_object(model.eips.at(0), document["eips"][0]);
+    const auto& gateway = model.nat_gateways.at(0);
+    check_object(gateway, document["nat_gateways"][0]);
+    check_object(gateway.snat_entries.at(0), document["nat_gateways"][0]["snat_entries"][0]);
+    for (std::size_t i = 0; i < gateway.dnat_entries.size(); ++i)
+        check_object(gateway.dnat_entries[i], document["nat_gateways"][0]["dnat_entries"][i]);
+    const auto& ipv4_gateway = model.ipv4_gateways.at(0);
+    check_object(ipv4_gateway, document["ipv4_gateways"][0]);
+    check_object(ipv4_gateway.gateway_route_table.at(0),
+                 document["ipv4_gateways"][0]["gateway_route_table"][0]);
+    check_object(natctl::model::Limits{.eips_per_nat_gateway = 7},
+                 json{{"eips_per_nat_gateway", 7}});
+    check_object(natctl::model::SystemRouteTable{}, json::object());
+    check_object(model, document);
+}
+
+TEST_CASE("model json: one object's problems have paths relative to it", "[model]") {
+    auto entry = natctl::model::from_json<natctl::model::DnatEntry>(json{{"name", 1},
+                                                                         {"eip", "e"},
+                                                                         {"protocol", "tcp"},
+                                                                         {"public_port", "0"},
+                                                                         {"private_ip", "10.0.0.1"},
+                                                                         {"colour", "red"}});
+    REQUIRE_FALSE(entry.has_value());
+    CHECK(show(entry.error()) ==
+          "  colour: unknown field\n"
+          "  name: expected a string, got an integer\n"
+          "  public_port: " +
+              natctl::model::parse_port_range("0").error() + "\n");
+    auto scalar = natctl::model::from_json<natctl::model::Vpc>(json(3));
+    REQUIRE_FALSE(scalar.has_value());
+    CHECK(show(scalar.error()) == "  : expected an object, got an integer\n");
+    auto nested = natctl::model::from_json<natctl::model::Vpc>(
+        json::parse(R"({"name": "v", "cidr": "10.0.0.0/16",
+                        "vswitches": [{"name": "s", "cidr": "10.0.1.0/24"}, {"name": "t"}]})"));
+    REQUIRE_FALSE(nested.has_value());
+    CHECK(show(nested.error()) == "  vswitches[1].cidr: missing required field\n");
+}
+
+TEST_CASE("model json: a DNAT entry's text is its JSON value dumped", "[model]") {
+    natctl::model::DnatEntry entry{.name = "quote\" back\\ tab\t \xc3\xa9 \x01",
+                                   .eip = "bad utf-8 \xff",
+                                   .protocol = natctl::model::DnatProtocol::Udp,
+                                   .public_port = natctl::model::PortRange{10, 20},
+                                   .private_ip = {0x0a000001},
+                                   .private_port = natctl::model::PortRange{80, 90}};
+    auto dumped = [](const natctl::model::DnatEntry& value) {
+        return natctl::model::to_json(value).dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    std::string text = "[";
+    natctl::model::append_json(text, entry);
+    CHECK(text == "[" + dumped(entry));
+    entry.protocol = natctl::model::DnatProtocol::Any;
+    entry.public_port.reset();
+    entry.private_port.reset();
+    text.clear();
+    natctl::model::append_json(text, entry);
+    CHECK(text == dumped(entry));
 }
