@@ -3,7 +3,6 @@
 #include "controller/api/service.hpp"
 
 #include <fmt/format.h>
-#include <malloc.h>
 
 #include <algorithm>
 #include <charconv>
@@ -23,6 +22,7 @@
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
+#include "util/heap.hpp"
 
 namespace natctl::api {
 namespace {
@@ -705,8 +705,6 @@ class Handler {
     const std::string& body_text() const { return request_.body; }
 };
 
-constexpr std::size_t kTrimAfterBodyBytes = 1024 * 1024;
-
 }  // namespace
 
 std::expected<KernelChange, util::Error> DataPlane::apply_change(
@@ -739,7 +737,7 @@ HttpResponse Service::handle(const HttpRequest& request) {
         // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
         // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping
         // the peak resident.
-        if (request.body.size() >= kTrimAfterBodyBytes) ::malloc_trim(0);
+        util::release_heap_after(request.body.size());
         return response;
     } catch (const std::exception& error) {
         return error_response(failure(500, "", fmt::format("internal error: {}", error.what())));

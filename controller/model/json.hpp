@@ -21,7 +21,7 @@ namespace natctl::model {
 // What could be read of a document, and every reading problem (types, unknown fields,
 // missing required fields, malformed addresses / CIDRs / ports). A value or array element
 // that could not be read is left at its default in `model` (elements keep their indices), so
-// that validate() can still judge the rest: see validate.hpp's check_document().
+// that validate() can still judge the rest: see validate.hpp's document_errors().
 struct ReadResult {
     Model model;
     Errors errors;
