@@ -17,8 +17,9 @@
 #include "controller/api/http.hpp"
 #include "controller/api/object_status.hpp"
 #include "controller/api/objects.hpp"
-#include "controller/api/plan.hpp"
 #include "controller/api/ports.hpp"
+#include "controller/engine/plan.hpp"
+#include "controller/engine/writer.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
@@ -46,45 +47,14 @@ std::string etag(std::uint64_t revision) {
     return fmt::format("\"{}\"", revision);
 }
 
-// A write the data plane could not apply; the store still holds `revision`. The status
-// follows the error's kind (http.hpp, status_of); the reason says what state that leaves.
-Failure apply_failure(const util::Error& error, std::uint64_t revision) {
-    switch (error.kind) {
-        case util::ErrorKind::KernelRefused:
-            return failure(error,
-                           fmt::format("the kernel refused the change: {}; nothing was stored",
-                                       error.message));
-        case util::ErrorKind::OutcomeUnknown:
-            return failure(error,
-                           fmt::format("the kernel may or may not have taken the change: {}; "
-                                       "nothing was stored, and natctld brings the kernel "
-                                       "back to revision {}",
-                                       error.message, revision));
-        case util::ErrorKind::Invalid:
-            return failure(error, fmt::format("the change cannot be programmed: {}; nothing was "
-                                              "stored",
-                                              error.message));
-        default:
-            return failure(error, fmt::format("applying the change failed: {}; nothing was stored",
-                                              error.message));
-    }
-}
-
 class Handler {
   public:
-    Handler(store::Store& store, DataPlane& data_plane, const HttpRequest& request,
-            std::optional<DnatIndexCache>& dnat_index,
-            std::optional<std::uint64_t>& validated_revision,
-            std::optional<std::uint64_t>& answered_revision,
-            const Service::DnatChangeObserver& dnat_change_observer,
-            const Service::StatusSections& status_sections)
+    Handler(store::Store& store, engine::Writer& writer, engine::DataPlane& data_plane,
+            const HttpRequest& request, const Service::StatusSections& status_sections)
         : store_(store),
+          writer_(writer),
           plane_(data_plane),
           request_(request),
-          dnat_index_(dnat_index),
-          validated_revision_(validated_revision),
-          answered_revision_(answered_revision),
-          dnat_change_observer_(dnat_change_observer),
           status_sections_(status_sections) {}
 
     HttpResponse run() {
@@ -127,12 +97,9 @@ class Handler {
 
   private:
     store::Store& store_;
-    DataPlane& plane_;
+    engine::Writer& writer_;
+    engine::DataPlane& plane_;
     const HttpRequest& request_;
-    std::optional<DnatIndexCache>& dnat_index_;
-    std::optional<std::uint64_t>& validated_revision_;
-    std::optional<std::uint64_t>& answered_revision_;
-    const Service::DnatChangeObserver& dnat_change_observer_;
     const Service::StatusSections& status_sections_;
     Target target_;
 
@@ -265,100 +232,45 @@ class Handler {
                            std::move(summary));
     }
 
-    // The single write path: validate `next`, plan, apply, commit. `next` is taken by value
-    // so that a whole-model write (PUT /v1/config) moves its parsed model in, and the
-    // current model is read in place: at 100k entries each copy of a model was ~25 MB
-    // allocated and ~60 ms.
+    // Every write ends here: the engine validates, plans, applies, commits (or puts the
+    // kernel back), and this turns its outcome into the answer.
     HttpResponse write_model(model::Model next, std::vector<std::string> notes, bool dry_run,
                              int created, std::string summary) {
-        // The store's current model until a commit succeeds; afterwards it is not read again
-        // (a failed commit leaves it as it was, which put_kernel_back relies on).
-        const model::Model& previous = store_.current();
-        const std::uint64_t revision = store_.revision();
-        if (auto errors = model::validate(next); !errors.empty())
-            return error_response({422, std::move(errors)});
+        return answer(writer_.write(std::move(next),
+                                    write_options(dry_run, std::move(notes), std::move(summary))),
+                      dry_run, created);
+    }
 
-        Plan plan = diff(previous, next);
-        plan.notes = std::move(notes);
-        json answer = {{"revision", revision},
-                       {"changed", false},
-                       {"plan", to_json(plan)},
-                       {"kernel", json::object()}};
-        if (dry_run) answer["dry_run"] = true;
-        // An unchanged model is not a new revision, and the kernel is not touched: drift
-        // repair is the reconciler's business, not a side effect of a no-op write.
-        if (next == previous) return json_response(200, answer);
-        answer["changed"] = true;
-
-        if (dry_run) {
-            auto kernel = plane_.plan(next);
-            if (!kernel)
-                return error_response(failure(
-                    kernel.error(),
-                    fmt::format("planning the kernel change failed: {}", kernel.error().message)));
-            answer["kernel"] = kernel_json(*kernel);
-            return json_response(200, answer);
-        }
-
-        auto kernel = plane_.apply(next);
-        if (!kernel) return error_response(apply_failure(kernel.error(), revision));
+    engine::WriteOptions write_options(bool dry_run, std::vector<std::string> notes,
+                                       std::string summary) const {
         if (summary.empty()) summary = fmt::format("{} {}", request_.method, request_.target);
-        // `next` is not read again: the store keeps it rather than copying it.
-        auto committed = store_.commit_moved(std::move(next), author(), summary);
-        // The kernel already runs `next`; put it back so that kernel and store agree.
-        if (!committed) return put_kernel_back(committed.error(), previous, revision);
-        validated_revision_ = *committed;
-        // Indexed now, while the write is O(model) anyway, rather than by the next one-entry
-        // change, which would otherwise pay for it (100k entries: ~40 ms).
-        dnat_index();
-        return committed_response(created, answer, *committed, *kernel);
+        return {dry_run, author(), std::move(summary), std::move(notes)};
     }
 
-    // The answer to a write whose kernel change and store commit (`revision`) both succeeded.
-    HttpResponse committed_response(int status, json& answer, std::uint64_t revision,
-                                    const KernelChange& kernel) {
-        answered_revision_ = revision;
-        answer["revision"] = revision;
-        answer["kernel"] = kernel_json(kernel);
-        auto response = json_response(status, answer);
-        response.headers.emplace_back("ETag", etag(revision));
+    HttpResponse answer(const engine::WriteOutcome& outcome, bool dry_run, int created) const {
+        if (!outcome)
+            return error_response(Failure{status_of(outcome.error().kind), outcome.error().errors});
+        const auto& result = *outcome;
+        json body = {{"revision", result.revision},
+                     {"changed", result.changed},
+                     {"plan", engine::to_json(result.plan)},
+                     {"kernel", result.kernel ? kernel_json(*result.kernel) : json::object()}};
+        if (dry_run) body["dry_run"] = true;
+        if (!result.committed) return json_response(200, body);
+        auto response = json_response(created, body);
+        response.headers.emplace_back("ETag", etag(result.revision));
         return response;
-    }
-
-    // A store commit failed after the kernel took the change: the kernel goes back to
-    // `stored` (the model at `revision`, which the failed commit left current).
-    HttpResponse put_kernel_back(const std::string& error, const model::Model& stored,
-                                 std::uint64_t revision) {
-        auto restored = plane_.apply(stored);
-        if (restored) answered_revision_ = revision;
-        return error_response(
-            failure(500, "",
-                    restored ? fmt::format("storing the change failed: {}; the kernel was put back "
-                                           "to revision {}",
-                                           error, revision)
-                             : fmt::format("storing the change failed: {}; putting the kernel back "
-                                           "to revision {} failed too: {}",
-                                           error, revision, util::describe(restored.error()))));
     }
 
     // ---- the fast path for one DNAT entry ------------------------------------------------
 
     enum class Verb { Create, Replace, Remove };
 
-    const model::DnatChangeIndex& dnat_index() {
-        if (!dnat_index_ || dnat_index_->revision != store_.revision())
-            dnat_index_ = DnatIndexCache{
-                store_.revision(),
-                model::DnatChangeIndex(store_.current(), validated_revision_ == store_.revision())};
-        return dnat_index_->index;
-    }
-
-    // write() for one DNAT entry, in time proportional to the change: the change is a value
-    // (model::DnatEntryChange) that is checked against an index of the stored model,
-    // compiled to element changes, applied, planned and journaled without copying,
-    // validating, compiling or comparing the whole model. Its answer is the one write()
-    // gives. nullopt: not a change this path is sure about (any refusal or error included),
-    // and write() takes it — so errors are always write()'s, whole-model validation's.
+    // write() for one DNAT entry, in time proportional to the change: the request becomes a
+    // change value (model::DnatEntryChange) that the engine checks against an index of the
+    // stored model instead of the whole model. Its answer is the one write() gives. nullopt:
+    // not a request this path is sure about (any refusal or error included), and write()
+    // takes it — so errors are always write()'s, whole-model validation's.
     std::optional<HttpResponse> write_dnat(Verb verb, const Args& args) {
         if (check_if_match()) return std::nullopt;
         auto dry_run = query_flag(target_, "dry_run");
@@ -390,34 +302,12 @@ class Handler {
             if (!entry) return std::nullopt;
             change.after = std::move(*entry);
         }
-
-        const std::uint64_t revision = store_.revision();
-        Plan plan = diff(change);
-        json answer = {{"revision", revision},
-                       {"changed", false},
-                       {"plan", to_json(plan)},
-                       {"kernel", json::object()}};
-        // An index exists only for a valid model, the one answer write() gives to an
-        // unchanged entry.
-        const auto& index = dnat_index();
-        if (!index.usable()) return std::nullopt;
-        if (change.before && change.after && *change.before == *change.after)
-            return json_response(200, answer);
-        if (!index.accepts(current, change)) return std::nullopt;
-        answer["changed"] = true;
-
-        auto kernel = plane_.apply_change(current, change, index);
-        if (!kernel) return error_response(apply_failure(kernel.error(), revision));
-        auto committed = store_.commit_change(
-            change, author(), fmt::format("{} {}", request_.method, request_.target));
-        if (!committed) return put_kernel_back(committed.error(), store_.current(), revision);
-        dnat_index_->index.apply(change);
-        dnat_index_->revision = *committed;
-        if (dnat_change_observer_) dnat_change_observer_(change, *committed);
-        return committed_response(verb == Verb::Create ? 201 : 200, answer, *committed, *kernel);
+        auto outcome = writer_.write_change(change, write_options(false, {}, {}));
+        if (!outcome) return std::nullopt;
+        return answer(*outcome, false, verb == Verb::Create ? 201 : 200);
     }
 
-    static json kernel_json(const KernelChange& change) {
+    static json kernel_json(const engine::KernelChange& change) {
         json out = change.summary.is_object() ? change.summary : json::object();
         out["changed"] = change.changed;
         return out;
@@ -707,17 +597,8 @@ class Handler {
 
 }  // namespace
 
-std::expected<KernelChange, util::Error> DataPlane::apply_change(
-    const model::Model& before, const model::DnatEntryChange& change,
-    const model::DnatChangeIndex&) {
-    model::Model after = before;
-    model::apply(after, change);
-    return apply(after);
-}
-
 void Service::answered() {
-    if (auto revision = std::exchange(answered_revision_, std::nullopt))
-        data_plane_.committed(*revision);
+    writer_.answered();
 }
 
 HttpResponse Service::handle(const HttpRequest& request) {
@@ -731,9 +612,7 @@ HttpResponse Service::handle(const HttpRequest& request) {
             return *answered;
         for (const auto& extension : extensions_)
             if (auto answered = extension(request)) return *answered;
-        auto response = Handler(store_, data_plane_, request, dnat_index_, validated_revision_,
-                                answered_revision_, dnat_change_observer_, status_sections_)
-                            .run();
+        auto response = Handler(store_, writer_, data_plane_, request, status_sections_).run();
         // A large document (a 100k-entry PUT: its text, JSON tree and model copies, well
         // over 100 MiB at the peak) is freed by now; give the pages back instead of keeping
         // the peak resident.

@@ -1,6 +1,8 @@
 // The HTTP API of natctld (/v1/…, docs/API.md) as a transport-free service: a request in,
-// a response out. The daemon's Beast server only moves bytes; everything the API decides
-// (routing, validation, If-Match, plans, errors) lives here and is unit-testable.
+// a response out. The daemon's HTTP server only moves bytes; everything the API decides
+// (routing, request bodies, If-Match, answers and their statuses) lives here and is
+// unit-testable. Writes go through the engine (controller/engine/writer.hpp), which
+// validates, plans, applies and commits them.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/engine/data_plane.hpp"
+#include "controller/engine/writer.hpp"
 #include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 #include "controller/model/validate.hpp"
@@ -42,55 +46,17 @@ struct HttpResponse {
     std::string body;  // JSON
 };
 
-// What a change did to the kernel, as the reconciler reports it.
-struct KernelChange {
-    bool changed = false;
-    nlohmann::json summary;  // counts: sets/chains/elements added, removed; route ops; ...
-};
-
-// The kernel side the API drives: the daemon wires it to the reconciler; tests to fakes.
-// Errors are typed (util/error.hpp): their kind decides the status the API answers with.
-class DataPlane {
-  public:
-    virtual ~DataPlane() = default;
-    // Compiles and reconciles the kernel to `model`. On error the kernel is as it was, unless
-    // the error's kind is OutcomeUnknown: then the data plane reads the kernel back and
-    // repairs it to the stored model (the next write or reconcile at the latest).
-    virtual std::expected<KernelChange, util::Error> apply(const model::Model& model) = 0;
-    // The same for the model after `change`, made against `before` (which `index`
-    // describes): in time proportional to the change where the data plane can. The default
-    // applies a copy of the model after the change.
-    virtual std::expected<KernelChange, util::Error> apply_change(
-        const model::Model& before, const model::DnatEntryChange& change,
-        const model::DnatChangeIndex& index);
-    // The store committed `revision`, which the kernel now runs (after apply or
-    // apply_change, or after the kernel was put back when a commit failed). Work an apply
-    // left for later (a conntrack purge) may start now; the default has none.
-    virtual void committed(std::uint64_t /*revision*/) {}
-    // What apply would change, without changing anything.
-    virtual std::expected<KernelChange, util::Error> plan(const model::Model& model) = 0;
-    // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).
-    virtual nlohmann::json status() = 0;
-};
-
 // Port budget counters per gateway and entry (natctld: its rule counters, read through the
 // same code as its metrics, controller/metrics/budget.hpp); nullopt: unreadable.
 using BudgetCounts = std::map<kernel::CounterRole, kernel::CounterTotal>;
 using BudgetCountsSource = std::function<std::optional<BudgetCounts>()>;
 
-// The DNAT change index (model/validate.hpp) of the stored model at `revision`: what the
-// fast path for one-entry DNAT writes checks a change against. Rebuilt when the stored
-// model changed through the general write path.
-struct DnatIndexCache {
-    std::uint64_t revision = 0;
-    model::DnatChangeIndex index;
-};
-
 class Service {
   public:
     static constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
 
-    Service(store::Store& store, DataPlane& data_plane) : store_(store), data_plane_(data_plane) {}
+    Service(store::Store& store, engine::DataPlane& data_plane)
+        : store_(store), data_plane_(data_plane), writer_(store, data_plane) {}
     HttpResponse handle(const HttpRequest& request);
     // Conntrack accounting for GET /v1/ports and /v1/sessions (controller/api/ports.hpp);
     // null: those answer 503.
@@ -105,10 +71,8 @@ class Service {
     // Told of every one-entry DNAT change the fast write path committed, with its revision,
     // so that what mirrors the model (the session log's names) can follow it in O(change).
     // Whole-model writes are not reported: the revision moves on without a change.
-    using DnatChangeObserver =
-        std::function<void(const model::DnatEntryChange& change, std::uint64_t revision)>;
-    void set_dnat_change_observer(DnatChangeObserver observer) {
-        dnat_change_observer_ = std::move(observer);
+    void set_dnat_change_observer(engine::Writer::ChangeObserver observer) {
+        writer_.set_change_observer(std::move(observer));
     }
     // A section natctld adds to GET /v1/status under `name` (the host settings, say),
     // computed at each request.
@@ -124,18 +88,12 @@ class Service {
 
   private:
     store::Store& store_;
-    DataPlane& data_plane_;
+    engine::DataPlane& data_plane_;
+    engine::Writer writer_;
     std::vector<Extension> extensions_;
     const conntrack::Tracker* conntrack_ = nullptr;
     BudgetCountsSource budget_counts_;
-    DnatChangeObserver dnat_change_observer_;
     StatusSections status_sections_;
-    // The revision a write committed, for DataPlane::committed once it is answered.
-    std::optional<std::uint64_t> answered_revision_;
-    std::optional<DnatIndexCache> dnat_index_;
-    // The revision the general write path last validated whole: its index needs no second
-    // validation.
-    std::optional<std::uint64_t> validated_revision_;
 };
 
 }  // namespace natctl::api

@@ -51,7 +51,7 @@ constexpr auto kFirstRetryDelay = 250ms;
 // How long a stop waits for in-flight requests before leaving anyway.
 constexpr auto kStopGrace = 10s;
 
-std::string describe_change(const api::KernelChange& change) {
+std::string describe_change(const engine::KernelChange& change) {
     const auto& s = change.summary;
     auto count = [&](const char* key) { return s.value(key, std::size_t{0}); };
     return fmt::format("sets +{} -{}, chains +{} ~{} -{}, elements +{} -{}, route ops {}{}{}",

@@ -134,14 +134,14 @@ std::expected<reconciler::ApplyOutcome, util::Error> ReconcilerDataPlane::run(
     return outcome;
 }
 
-std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::apply(
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply(
     const model::Model& model) {
     auto outcome = run(model, false, reconciler::Mode::Incremental, api_purge());
     if (!outcome) return write_failed(std::move(outcome.error()));
     last_apply_time_ = clock_();
     in_sync_ = true;
     last_error_.clear();
-    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+    return engine::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
 std::unexpected<util::Error> ReconcilerDataPlane::write_failed(util::Error error) {
@@ -157,7 +157,7 @@ std::unexpected<util::Error> ReconcilerDataPlane::write_failed(util::Error error
     return std::unexpected(std::move(error));
 }
 
-std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
     const model::Model& before, const model::DnatEntryChange& change,
     const model::DnatChangeIndex& index) {
     std::optional<std::vector<compiler::SetElementChanges>> elements;
@@ -185,16 +185,17 @@ std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
     last_apply_time_ = clock_();
     in_sync_ = true;
     last_error_.clear();
-    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+    return engine::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
-std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::plan(const model::Model& model) {
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::plan(
+    const model::Model& model) {
     auto outcome = run(model, true, reconciler::Mode::FullResync, reconciler::Purge::Now);
     if (!outcome) return std::unexpected(outcome.error());
-    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+    return engine::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
-std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::reconcile(
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::reconcile(
     const model::Model& stored, ReconcileCause cause) {
     // Start-up, drift and the periodic resync are there to see what changed behind
     // natctl's back: they read the kernel instead of trusting the committed copy.
@@ -210,7 +211,7 @@ std::expected<api::KernelChange, util::Error> ReconcilerDataPlane::reconcile(
     in_sync_ = true;
     last_error_.clear();
     if (outcome->changed() && cause != ReconcileCause::Startup) ++drift_repairs_;
-    return api::KernelChange{outcome->changed(), summarize(*outcome)};
+    return engine::KernelChange{outcome->changed(), summarize(*outcome)};
 }
 
 nlohmann::json ReconcilerDataPlane::status() {

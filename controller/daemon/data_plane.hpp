@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "controller/api/service.hpp"
 #include "controller/compiler/translations.hpp"
 #include "controller/conntrack/purger.hpp"
+#include "controller/engine/data_plane.hpp"
 #include "controller/model/types.hpp"
 #include "controller/reconciler/reconciler.hpp"
 #include "netlink/conntrack_backend.hpp"
@@ -40,7 +40,7 @@ enum class ReconcileCause {
     Resync,   // the periodic safety net against lost notifications
 };
 
-class ReconcilerDataPlane final : public api::DataPlane {
+class ReconcilerDataPlane final : public engine::DataPlane {
   public:
     using Clock = std::function<std::time_t()>;
 
@@ -51,14 +51,14 @@ class ReconcilerDataPlane final : public api::DataPlane {
         netlink::ConntrackBackend* conntrack, KernelFeatures features,
         Clock clock = [] { return std::time(nullptr); });
 
-    std::expected<api::KernelChange, util::Error> apply(const model::Model& model) override;
+    std::expected<engine::KernelChange, util::Error> apply(const model::Model& model) override;
     // API writes of one DNAT entry: element changes against the reconciler's committed copy
     // (compiler::compile_dnat_change, Reconciler::apply_elements), the translation index
     // patched rather than rebuilt; the whole-model path when those do not apply.
-    std::expected<api::KernelChange, util::Error> apply_change(
+    std::expected<engine::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override;
-    std::expected<api::KernelChange, util::Error> plan(const model::Model& model) override;
+    std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override;
     // Hands the conntrack purge the last API write owes to the purger (when there is one).
     void committed(std::uint64_t revision) override;
     nlohmann::json status() override;
@@ -84,8 +84,8 @@ class ReconcilerDataPlane final : public api::DataPlane {
     // Brings the kernel back to `stored` (the store's current model). A Drift or Resync
     // reconcile that had to change something counts as a drift repair; one that found
     // nothing to do (our own writes echoing back as notifications) does not.
-    std::expected<api::KernelChange, util::Error> reconcile(const model::Model& stored,
-                                                            ReconcileCause cause);
+    std::expected<engine::KernelChange, util::Error> reconcile(const model::Model& stored,
+                                                               ReconcileCause cause);
 
     // High availability (data_plane_ha.cpp, docs/HA.md): while held, the HA gate drops the
     // first packet of every connection but a clean TCP SYN. Every later apply keeps it.

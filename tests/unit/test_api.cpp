@@ -7,16 +7,18 @@
 
 #include "controller/api/explain.hpp"
 #include "controller/api/object_status.hpp"
-#include "controller/api/plan.hpp"
 #include "controller/api/service.hpp"
+#include "controller/engine/plan.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/json.hpp"
 #include "controller/model/validate.hpp"
+#include "tests/support/memory_store.hpp"
 #include "tests/unit/source_file.hpp"
 
 namespace {
 
 namespace api = natctl::api;
+namespace engine = natctl::engine;
 namespace model = natctl::model;
 namespace store = natctl::store;
 namespace util = natctl::util;
@@ -32,53 +34,20 @@ model::Model design_model() {
     return *loaded;
 }
 
-// Keeps every revision in memory; commit can be told to fail like a full disk.
-class MemoryStore : public store::Store {
+using natctl::testing::MemoryStore;
+
+class FakeDataPlane : public engine::DataPlane {
   public:
-    explicit MemoryStore(model::Model initial) {
-        history_.push_back({{1, 1700000000, "uid 0", "initial"}, std::move(initial)});
-    }
-    const model::Model& current() const override { return history_.back().second; }
-    std::uint64_t revision() const override { return history_.back().first.revision; }
-    std::expected<std::uint64_t, std::string> commit(const model::Model& next,
-                                                     const std::string& author,
-                                                     const std::string& summary) override {
-        if (fail_commit) return std::unexpected(std::string("disk full"));
-        const auto next_revision = revision() + 1;
-        history_.push_back(
-            {{next_revision, 1700000000 + std::int64_t(next_revision), author, summary}, next});
-        return next_revision;
-    }
-    std::vector<store::RevisionInfo> revisions() const override {
-        std::vector<store::RevisionInfo> out;
-        for (const auto& [info, snapshot] : history_)
-            out.push_back(info);
-        return out;
-    }
-    std::expected<model::Model, std::string> model_at(std::uint64_t revision) const override {
-        for (const auto& [info, snapshot] : history_)
-            if (info.revision == revision) return snapshot;
-        return std::unexpected(fmt::format("no revision {}", revision));
-    }
-
-    bool fail_commit = false;
-
-  private:
-    std::vector<std::pair<store::RevisionInfo, model::Model>> history_;
-};
-
-class FakeDataPlane : public api::DataPlane {
-  public:
-    std::expected<api::KernelChange, util::Error> apply(const model::Model& next) override {
+    std::expected<engine::KernelChange, util::Error> apply(const model::Model& next) override {
         if (fail_apply)
             return std::unexpected(
                 util::Error{util::ErrorKind::KernelRefused, "", "netlink: File exists"});
         applied.push_back(next);
-        return api::KernelChange{true, {{"elements_added", 3}}};
+        return engine::KernelChange{true, {{"elements_added", 3}}};
     }
-    std::expected<api::KernelChange, util::Error> plan(const model::Model& next) override {
+    std::expected<engine::KernelChange, util::Error> plan(const model::Model& next) override {
         planned.push_back(next);
-        return api::KernelChange{true, {{"elements_added", 1}}};
+        return engine::KernelChange{true, {{"elements_added", 1}}};
     }
     json status() override { return {{"reconcile", {{"state", "in_sync"}}}, {"drift_repairs", 2}}; }
 
@@ -865,8 +834,8 @@ TEST_CASE("plan: a pure diff of two models by kind and name", "[api]") {
     after.nat_gateways[0].snat_entries.erase(after.nat_gateways[0].snat_entries.begin());
     after.nat_gateways[0].dnat_entries[0].private_port = model::PortRange{8081, 8081};
     after.limits.reset();
-    auto plan = api::diff(before, after);
-    using O = api::PlanObject;
+    auto plan = engine::diff(before, after);
+    using O = engine::PlanObject;
     CHECK(plan.added.empty());
     CHECK(plan.changed ==
           std::vector<O>{{"vswitch", "vsw-b", "vpcs[0].vswitches[1]"},
@@ -875,7 +844,7 @@ TEST_CASE("plan: a pure diff of two models by kind and name", "[api]") {
     CHECK(plan.removed ==
           std::vector<O>{{"snat_entry", "snat-vsw-a", "nat_gateways[0].snat_entries[0]"},
                          {"limits", "limits", "limits"}});
-    CHECK(api::diff(before, before).empty());
+    CHECK(engine::diff(before, before).empty());
 }
 
 namespace {

@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "controller/api/objects.hpp"
-#include "controller/api/plan.hpp"
 #include "controller/api/service.hpp"
 #include "controller/compiler/compile.hpp"
 #include "controller/compiler/incremental.hpp"
 #include "controller/daemon/data_plane.hpp"
+#include "controller/engine/plan.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/change.hpp"
 #include "controller/model/json.hpp"
@@ -164,14 +164,14 @@ json errors_json(const model::Errors& errors) {
 }
 
 // Counts the changes the data plane could apply as element changes.
-class CountingPlane : public api::DataPlane {
+class CountingPlane : public engine::DataPlane {
   public:
     explicit CountingPlane(daemon::ReconcilerDataPlane& inner) : inner_(inner) {}
-    std::expected<api::KernelChange, util::Error> apply(const model::Model& model) override {
+    std::expected<engine::KernelChange, util::Error> apply(const model::Model& model) override {
         ++whole;
         return inner_.apply(model);
     }
-    std::expected<api::KernelChange, util::Error> apply_change(
+    std::expected<engine::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override {
         if (compiler::compile_dnat_change(before, change, index))
@@ -180,7 +180,7 @@ class CountingPlane : public api::DataPlane {
             ++fallback;
         return inner_.apply_change(before, change, index);
     }
-    std::expected<api::KernelChange, util::Error> plan(const model::Model& model) override {
+    std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override {
         return inner_.plan(model);
     }
     json status() override { return inner_.status(); }
@@ -279,7 +279,7 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
         const bool changed = *next != before;
         REQUIRE(response.status == (request.method == "POST" ? 201 : 200));
         CHECK(answer.at("changed") == changed);
-        CHECK(answer.at("plan") == api::to_json(api::diff(before, *next)));
+        CHECK(answer.at("plan") == engine::to_json(engine::diff(before, *next)));
         REQUIRE(store->current() == *next);
         CHECK(answer.at("revision") == store->revision());
         if (changed) history.emplace_back(store->revision(), *next);

@@ -1,4 +1,4 @@
-// api::diff against a reference: the plan as first specified, computed over the canonical
+// engine::diff against a reference: the plan as first specified, computed over the canonical
 // JSON form of both models (every object's fields without its children, plus its parent's
 // name, compared as JSON). The typed diff must give exactly its plan on random models and
 // edits, on colliding names across parents and on the corner cases listed below.
@@ -11,19 +11,19 @@
 #include <utility>
 #include <vector>
 
-#include "controller/api/plan.hpp"
+#include "controller/engine/plan.hpp"
 #include "controller/model/json.hpp"
 #include "tests/unit/model_edits.hpp"
 
 namespace {
 
-namespace api = natctl::api;
+namespace engine = natctl::engine;
 namespace model = natctl::model;
 using natctl::testing::Edits;
 using nlohmann::json;
 
 struct Entry {
-    api::PlanObject object;
+    engine::PlanObject object;
     json own;
 };
 
@@ -117,7 +117,7 @@ std::vector<Entry> reference_objects(const model::Model& model) {
     return std::move(collector.entries);
 }
 
-api::Plan reference_diff(const model::Model& before, const model::Model& after) {
+engine::Plan reference_diff(const model::Model& before, const model::Model& after) {
     const auto old_objects = reference_objects(before);
     const auto new_objects = reference_objects(after);
     using Key = std::pair<std::string, std::string>;
@@ -126,7 +126,7 @@ api::Plan reference_diff(const model::Model& before, const model::Model& after) 
         old_index.emplace(Key{entry.object.kind, entry.object.name}, &entry);
     for (const auto& entry : new_objects)
         new_index.emplace(Key{entry.object.kind, entry.object.name}, &entry);
-    api::Plan plan;
+    engine::Plan plan;
     for (const auto& entry : new_objects) {
         auto found = old_index.find({entry.object.kind, entry.object.name});
         if (found == old_index.end())
@@ -168,9 +168,9 @@ void squash_names(model::Model& m, Edits& edits) {
 
 void check_same_plan(const model::Model& before, const model::Model& after) {
     const auto expected = reference_diff(before, after);
-    const auto actual = api::diff(before, after);
-    INFO("reference " << api::to_json(expected).dump());
-    INFO("typed     " << api::to_json(actual).dump());
+    const auto actual = engine::diff(before, after);
+    INFO("reference " << engine::to_json(expected).dump());
+    INFO("typed     " << engine::to_json(actual).dump());
     CHECK(actual.added == expected.added);
     CHECK(actual.changed == expected.changed);
     CHECK(actual.removed == expected.removed);
@@ -208,7 +208,7 @@ TEST_CASE("plan: objects moved between parents, tables changing role, equal name
         after.nat_gateways[0].dnat_entries.pop_back();
         after.nat_gateways[1].dnat_entries.push_back(entry);
         check_same_plan(before, after);
-        CHECK(api::diff(before, after).changed.size() == 1);
+        CHECK(engine::diff(before, after).changed.size() == 1);
     }
     SECTION("the same entry name in two gateways: the first is matched") {
         model::Model after = before;
@@ -248,7 +248,7 @@ TEST_CASE("plan: objects moved between parents, tables changing role, equal name
         std::swap(after.vpcs[0], after.vpcs[1]);
         after.version = 2;
         check_same_plan(before, after);
-        CHECK(api::diff(before, after).added.empty());
+        CHECK(engine::diff(before, after).added.empty());
     }
     SECTION("gateway routes, limits and a gateway's own fields") {
         model::Model after = before;

@@ -10,7 +10,7 @@
 #include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 
-namespace natctl::api {
+namespace natctl::engine {
 
 struct PlanObject {
     std::string kind;  // vpc, vswitch, instance, route_table, route, eip, nat_gateway, ...
@@ -38,4 +38,4 @@ Plan diff(const model::DnatEntryChange& change);
 
 nlohmann::json to_json(const Plan& plan);
 
-}  // namespace natctl::api
+}  // namespace natctl::engine

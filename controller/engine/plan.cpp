@@ -1,4 +1,4 @@
-#include "controller/api/plan.hpp"
+#include "controller/engine/plan.hpp"
 
 #include <fmt/format.h>
 
@@ -10,11 +10,11 @@
 #include <utility>
 #include <variant>
 
-#include "controller/api/objects.hpp"
 #include "controller/model/addr.hpp"
 #include "controller/model/field_count.hpp"
+#include "controller/model/json.hpp"
 
-namespace natctl::api {
+namespace natctl::engine {
 namespace {
 
 using nlohmann::json;
@@ -366,4 +366,4 @@ json to_json(const Plan& plan) {
     return out;
 }
 
-}  // namespace natctl::api
+}  // namespace natctl::engine

@@ -1,0 +1,13 @@
+#include "controller/engine/data_plane.hpp"
+
+namespace natctl::engine {
+
+std::expected<KernelChange, util::Error> DataPlane::apply_change(
+    const model::Model& before, const model::DnatEntryChange& change,
+    const model::DnatChangeIndex&) {
+    model::Model after = before;
+    model::apply(after, change);
+    return apply(after);
+}
+
+}  // namespace natctl::engine
