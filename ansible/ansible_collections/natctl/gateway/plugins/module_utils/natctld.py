@@ -30,13 +30,17 @@ CONNECTION_ARGS = dict(
 
 
 class NatctldError(Exception):
-    """An answer that is not a success: the HTTP status and natctld's errors."""
+    """An answer that is not a success: the HTTP status, natctld's errors and their kind."""
 
     def __init__(self, status, errors, method, path):
         self.status = status
         self.errors = errors
         self.method = method
         self.path = path
+        # Every error of one answer has the same kind (invalid, not_found, conflict,
+        # kernel_refused, outcome_unknown, unavailable, internal); None from a natctld that
+        # predates kinds.
+        self.kind = next((e.get('kind') for e in errors if e.get('kind')), None)
         super(NatctldError, self).__init__(self.message())
 
     def reasons(self):
@@ -53,6 +57,14 @@ class NatctldError(Exception):
         if self.status == 412:
             what = ('the model changed while this task ran (HTTP 412): nothing was written; '
                     'run the task again to apply it over the new revision')
+        elif self.kind == 'kernel_refused':
+            what = ('the kernel refused %s %s (HTTP %s): nothing was stored and the kernel is '
+                    'as it was; a retry is safe once the cause is gone'
+                    % (self.method, self.path, self.status))
+        elif self.kind == 'outcome_unknown':
+            what = ('natctld does not know whether the kernel took %s %s (HTTP %s): nothing '
+                    'was stored and natctld brings the kernel back to the stored revision; '
+                    'run the task again' % (self.method, self.path, self.status))
         reasons = self.reasons()
         return '%s: %s' % (what, '; '.join(reasons)) if reasons else what
 
@@ -165,8 +177,8 @@ def client_for(module):
 def fail_with(module, error, **result):
     """Ends the module for a NatctldError / NatctldUnreachable, with every 'path: reason'."""
     if isinstance(error, NatctldError):
-        module.fail_json(msg=error.message(), status=error.status, errors=error.errors,
-                         reasons=error.reasons(), **result)
+        module.fail_json(msg=error.message(), status=error.status, kind=error.kind,
+                         errors=error.errors, reasons=error.reasons(), **result)
     module.fail_json(msg=to_native(error), **result)
 
 

@@ -124,6 +124,14 @@ dry_run:
   description: Whether natctld only planned the change (check mode).
   returned: always
   type: bool
+kind:
+  description: >-
+    The kind of natctld's errors: C(invalid), C(not_found), C(conflict), C(kernel_refused)
+    (the kernel is as it was), C(outcome_unknown) (natctld repairs the kernel to the stored
+    revision; run the task again), C(unavailable) or C(internal).
+  returned: failed with an answer from natctld
+  type: str
+  sample: invalid
 reasons:
   description: "Every problem natctld found with the model, as C(path: reason)."
   returned: failed

@@ -67,9 +67,14 @@ class FakeNatctld(object):
 
     # ---- the API ----------------------------------------------------------------------------
 
-    @staticmethod
-    def error(status, path, reason):
-        return status, {'errors': [{'path': path, 'reason': reason}]}
+    # natctld's status -> kind table (docs/API.md, "Conventions").
+    KINDS = {400: 'invalid', 404: 'not_found', 405: 'invalid', 409: 'conflict', 412: 'conflict',
+             413: 'invalid', 422: 'invalid', 500: 'internal', 502: 'kernel_refused',
+             503: 'unavailable', 504: 'outcome_unknown'}
+
+    @classmethod
+    def error(cls, status, path, reason):
+        return status, {'errors': [{'path': path, 'reason': reason, 'kind': cls.KINDS[status]}]}
 
     def handle(self, request):
         segments = [unquote(s) for s in request['path'].split('/') if s]
@@ -89,7 +94,7 @@ class FakeNatctld(object):
             return refusal
         errors = self.validate(edited)
         if errors:
-            return 422, {'errors': errors}
+            return 422, {'errors': [dict(e, kind='invalid') for e in errors]}
         dry_run = 'dry_run' in request['query']
         changed = edited != self.model
         answer = {'revision': self.revision, 'changed': changed, 'plan': self.plan(self.model, edited),

@@ -29,6 +29,23 @@ def test_error_reasons_and_message():
     assert error.reasons() == ['eips[0].address: not an IPv4 address', 'whole body']
     assert error.message() == ('natctld refused PUT /v1/config (HTTP 422): '
                                'eips[0].address: not an IPv4 address; whole body')
+    assert error.kind is None
+
+
+def test_kernel_failures_say_what_state_they_leave():
+    refused = natctld.NatctldError(502, [{'path': 'nat_gateways[0]', 'kind': 'kernel_refused',
+                                          'reason': 'EEXIST (File exists)'}],
+                                   'POST', '/v1/nat_gateways/ngw-1/dnat_entries')
+    assert refused.kind == 'kernel_refused'
+    assert refused.message() == ('the kernel refused POST /v1/nat_gateways/ngw-1/dnat_entries '
+                                 '(HTTP 502): nothing was stored and the kernel is as it was; a '
+                                 'retry is safe once the cause is gone: '
+                                 'nat_gateways[0]: EEXIST (File exists)')
+    unknown = natctld.NatctldError(504, [{'path': '', 'kind': 'outcome_unknown',
+                                          'reason': 'no answer'}], 'PUT', '/v1/config')
+    assert unknown.kind == 'outcome_unknown'
+    assert unknown.message().startswith('natctld does not know whether the kernel took PUT '
+                                        '/v1/config (HTTP 504): nothing was stored')
 
 
 def test_request_sends_json_if_match_and_dry_run(monkeypatch):
@@ -50,7 +67,9 @@ def test_request_raises_with_natctlds_errors(monkeypatch):
     with pytest.raises(natctld.NatctldError) as raised:
         client.request('PUT', '/v1/config', body={}, if_match=4)
     assert raised.value.status == 412
-    assert raised.value.errors == [{'path': 'If-Match', 'reason': 'revision 4 is stale: the current revision is 5'}]
+    assert raised.value.errors == [{'path': 'If-Match', 'kind': 'conflict',
+                                    'reason': 'revision 4 is stale: the current revision is 5'}]
+    assert raised.value.kind == 'conflict'
     assert client.get_optional('/v1/eips/none') is None
     fake.reachable = False
     with pytest.raises(natctld.NatctldUnreachable):
