@@ -30,9 +30,9 @@ WriteError apply_failure(const util::Error& error, std::uint64_t revision) {
                           fmt::format("the change cannot be programmed: {}; nothing was stored",
                                       error.message));
         default:
-            return single(error.kind, error.path,
-                          fmt::format("applying the change failed: {}; nothing was stored",
-                                      error.message));
+            return single(
+                error.kind, error.path,
+                fmt::format("applying the change failed: {}; nothing was stored", error.message));
     }
 }
 
@@ -56,10 +56,9 @@ WriteOutcome Writer::write(model::Model next, WriteOptions options) {
     if (options.dry_run) {
         auto kernel = data_plane_.plan(next);
         if (!kernel)
-            return std::unexpected(
-                single(kernel.error().kind, kernel.error().path,
-                       fmt::format("planning the kernel change failed: {}",
-                                   kernel.error().message)));
+            return std::unexpected(single(
+                kernel.error().kind, kernel.error().path,
+                fmt::format("planning the kernel change failed: {}", kernel.error().message)));
         result.kernel = std::move(*kernel);
         return result;
     }

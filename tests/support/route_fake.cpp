@@ -49,9 +49,11 @@ std::vector<Object> without_owners(std::vector<Object> objects) {
 
 std::optional<RouteError> RouteFake::injected_failure(const std::string& owner,
                                                       std::string object) {
-    if (requests_++ != failing_request_) return std::nullopt;
-    failing_request_.reset();
-    return kernel_error(owner, std::move(object), failing_errno_);
+    const auto failing = failing_requests_.find(requests_++);
+    if (failing == failing_requests_.end()) return std::nullopt;
+    const int error_number = failing->second;
+    failing_requests_.erase(failing);
+    return kernel_error(owner, std::move(object), error_number);
 }
 
 std::expected<RouteState, RouteError> RouteFake::dump() {

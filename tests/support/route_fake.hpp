@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,10 +28,10 @@ class RouteFake final : public RouteBackend {
     RouteResult delete_address(const kernel::Address& address) override;
 
     // The request with this 0-based index (counting every add / replace / delete from now
-    // on) fails with `error_number` and changes nothing.
+    // on) fails with `error_number` and changes nothing. Calls add up: several requests can
+    // be told to fail (an apply and then its rollback).
     void fail_request(std::size_t index, int error_number) {
-        failing_request_ = requests_ + index;
-        failing_errno_ = error_number;
+        failing_requests_[requests_ + index] = error_number;
     }
     std::size_t requests() const { return requests_; }  // mutating requests so far
 
@@ -43,8 +44,7 @@ class RouteFake final : public RouteBackend {
     std::set<std::string> interfaces_;
     RouteState state_;
     std::size_t requests_ = 0;
-    std::optional<std::size_t> failing_request_;
-    int failing_errno_ = 0;
+    std::map<std::size_t, int> failing_requests_;  // request index -> errno
 };
 
 }  // namespace natctl::netlink

@@ -132,7 +132,8 @@ TEST_CASE("a dry run plans the kernel change and stores nothing", "[engine]") {
     f.require_nothing_stored();
 }
 
-TEST_CASE("a write is applied, then committed; the data plane hears of it once answered", "[engine]") {
+TEST_CASE("a write is applied, then committed; the data plane hears of it once answered",
+          "[engine]") {
     Fixture f;
     engine::WriteOptions options = f.options();
     options.notes = {"a side effect"};
@@ -150,7 +151,8 @@ TEST_CASE("a write is applied, then committed; the data plane hears of it once a
     CHECK(f.plane.calls == std::vector<std::string>{"apply", "committed 2"});
 }
 
-TEST_CASE("a change the kernel refuses is not stored, and the error keeps its kind and path", "[engine]") {
+TEST_CASE("a change the kernel refuses is not stored, and the error keeps its kind and path",
+          "[engine]") {
     Fixture f;
     f.plane.fail_applies = 1;
     auto outcome = f.writer.write(f.changed_gateway(), f.options());
@@ -165,7 +167,8 @@ TEST_CASE("a change the kernel refuses is not stored, and the error keeps its ki
     f.require_nothing_stored();
 }
 
-TEST_CASE("an unknown kernel outcome says which revision the kernel is brought back to", "[engine]") {
+TEST_CASE("an unknown kernel outcome says which revision the kernel is brought back to",
+          "[engine]") {
     Fixture f;
     f.plane.fail_applies = 1;
     f.plane.apply_error = {util::ErrorKind::OutcomeUnknown, "", "no answer to the batch"};
@@ -195,8 +198,7 @@ TEST_CASE("a failed commit puts the kernel back to the stored revision", "[engin
 TEST_CASE("a failed commit whose put-back fails too says both", "[engine]") {
     // The change goes through; putting the kernel back does not.
     struct PutBackFails : RecordingPlane {
-        std::expected<engine::KernelChange, util::Error> apply(
-            const model::Model& model) override {
+        std::expected<engine::KernelChange, util::Error> apply(const model::Model& model) override {
             fail_applies = applied.empty() ? 0 : 1;
             return RecordingPlane::apply(model);
         }
@@ -219,11 +221,13 @@ TEST_CASE("a failed commit whose put-back fails too says both", "[engine]") {
     CHECK(store.revision() == 1);
 }
 
-TEST_CASE("one DNAT entry change is written in O(change) and reported to the observer", "[engine]") {
+TEST_CASE("one DNAT entry change is written in O(change) and reported to the observer",
+          "[engine]") {
     Fixture f;
     std::vector<std::uint64_t> observed;
-    f.writer.set_change_observer(
-        [&](const model::DnatEntryChange&, std::uint64_t revision) { observed.push_back(revision); });
+    f.writer.set_change_observer([&](const model::DnatEntryChange&, std::uint64_t revision) {
+        observed.push_back(revision);
+    });
     const auto change = new_dnat_entry(f.store.current());
 
     SECTION("committed without a whole-model apply") {

@@ -285,3 +285,35 @@ TEST_CASE("descriptions read like ip(8)", "[route]") {
     CHECK(natctl::netlink::describe(eip(ip(203, 0, 113, 10))) ==
           "address 203.0.113.10/32 dev veth-wan");
 }
+
+TEST_CASE("a rollback that fails too leaves the outcome unknown", "[route]") {
+    RouteState old_state = sample_state();
+    RouteState desired = old_state;
+    desired.addresses.push_back(eip(ip(203, 0, 113, 12)));
+    desired.routes.push_back(default_route(20004, ip(198, 51, 100, 4)));
+    auto planned = natctl::netlink::plan_route_changes(desired, old_state);
+    REQUIRE(planned);
+    REQUIRE(planned->size() == 2);  // add address, add route
+
+    auto fake = fake_holding(old_state);
+    SECTION("a refused first operation leaves nothing to roll back: the kernel is as it was") {
+        fake.fail_request(0, EPERM);
+        auto applied = natctl::netlink::apply_route_changes(fake, *planned);
+        REQUIRE_FALSE(applied.has_value());
+        CHECK(applied.error().kind == natctl::util::ErrorKind::KernelRefused);
+    }
+    SECTION("the route is refused, and taking the address back fails") {
+        fake.fail_request(1, EPERM);  // add route
+        fake.fail_request(2, EBUSY);  // rollback: delete address
+        auto applied = natctl::netlink::apply_route_changes(fake, *planned);
+        REQUIRE_FALSE(applied.has_value());
+        CHECK(applied.error().kind == natctl::util::ErrorKind::OutcomeUnknown);
+        CHECK(applied.error().error_number == EPERM);
+        CHECK(applied.error().message().find("rollback failed to delete address") !=
+              std::string::npos);
+        // The address the rollback could not remove is still there.
+        auto after = fake.dump();
+        REQUIRE(after.has_value());
+        CHECK(after->addresses.size() == old_state.addresses.size() + 1);
+    }
+}
