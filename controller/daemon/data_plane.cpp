@@ -146,15 +146,18 @@ std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply(
 
 std::unexpected<util::Error> ReconcilerDataPlane::write_failed(util::Error error) {
     last_error_ = util::describe(error);
-    if (error.kind == util::ErrorKind::OutcomeUnknown) {
-        // The kernel may run a model the store does not have. The reconciler has dropped its
-        // copy, so the next apply reads the kernel; a reconcile soon does not wait for it.
-        in_sync_ = false;
-        if (repair_request_) repair_request_();
-    }
+    // The kernel may run a model the store does not have. The reconciler has dropped its
+    // copy, so the next apply reads the kernel; a reconcile soon does not wait for it.
+    if (error.kind == util::ErrorKind::OutcomeUnknown) repair_soon(last_error_);
     // Otherwise the reconciler left the kernel as it was, so it still matches the stored
     // model (which the API does not change on failure): in_sync_ stays as it is.
     return std::unexpected(std::move(error));
+}
+
+void ReconcilerDataPlane::repair_soon(std::string reason) {
+    in_sync_ = false;
+    last_error_ = std::move(reason);
+    if (repair_request_) repair_request_();
 }
 
 std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_change(

@@ -62,6 +62,7 @@ class ReconcilerDataPlane final : public engine::DataPlane {
     // Hands the conntrack purge the last API write owes to the purger (when there is one).
     void committed(std::uint64_t revision) override;
     nlohmann::json status() override;
+    void repair_soon(std::string reason) override;
 
     // From now on API writes leave their conntrack purge to a worker thread that uses
     // `conntrack` (a socket of its own) and answer without waiting for it

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,10 @@ class DataPlane {
     // apply_change, or after the kernel was put back when a commit failed). Work an apply
     // left for later (a conntrack purge) may start now; the default has none.
     virtual void committed(std::uint64_t /*revision*/) {}
+    // The kernel runs a model the store does not hold (a commit failed and putting the kernel
+    // back failed too): reconcile it to the stored model soon, and report it out of sync
+    // until then, saying `reason`.
+    virtual void repair_soon(std::string reason) = 0;
     // What apply would change, without changing anything.
     virtual std::expected<KernelChange, util::Error> plan(const model::Model& model) = 0;
     // Daemon and kernel status for GET /v1/status (reconcile state, features, drift…).

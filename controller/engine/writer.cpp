@@ -119,14 +119,19 @@ void Writer::answered() {
 WriteError Writer::put_kernel_back(const std::string& store_error, const model::Model& stored,
                                    std::uint64_t revision) {
     auto restored = data_plane_.apply(stored);
-    if (restored) answered_revision_ = revision;
-    return single(util::ErrorKind::Internal, "",
-                  restored ? fmt::format("storing the change failed: {}; the kernel was put back "
-                                         "to revision {}",
-                                         store_error, revision)
-                           : fmt::format("storing the change failed: {}; putting the kernel back "
-                                         "to revision {} failed too: {}",
-                                         store_error, revision, util::describe(restored.error())));
+    if (restored) {
+        answered_revision_ = revision;
+        return single(util::ErrorKind::Internal, "",
+                      fmt::format("storing the change failed: {}; the kernel was put back to "
+                                  "revision {}",
+                                  store_error, revision));
+    }
+    auto reason = fmt::format(
+        "storing the change failed: {}; putting the kernel back to revision "
+        "{} failed too: {}; natctld reconciles the kernel with revision {}",
+        store_error, revision, util::describe(restored.error()), revision);
+    data_plane_.repair_soon(reason);
+    return single(util::ErrorKind::Internal, "", std::move(reason));
 }
 
 const model::DnatChangeIndex& Writer::dnat_index() {

@@ -38,6 +38,8 @@ using natctl::testing::MemoryStore;
 
 class FakeDataPlane : public engine::DataPlane {
   public:
+    void repair_soon(std::string reason) override { repairs.push_back(std::move(reason)); }
+    std::vector<std::string> repairs;
     std::expected<engine::KernelChange, util::Error> apply(const model::Model& next) override {
         if (fail_apply)
             return std::unexpected(

@@ -166,6 +166,7 @@ json errors_json(const model::Errors& errors) {
 // Counts the changes the data plane could apply as element changes.
 class CountingPlane : public engine::DataPlane {
   public:
+    void repair_soon(std::string reason) override { inner_.repair_soon(std::move(reason)); }
     explicit CountingPlane(daemon::ReconcilerDataPlane& inner) : inner_(inner) {}
     std::expected<engine::KernelChange, util::Error> apply(const model::Model& model) override {
         ++whole;

@@ -51,6 +51,7 @@ class RecordingPlane : public engine::DataPlane {
     void committed(std::uint64_t revision) override {
         calls.push_back(fmt::format("committed {}", revision));
     }
+    void repair_soon(std::string reason) override { calls.push_back("repair_soon: " + reason); }
     nlohmann::json status() override { return nlohmann::json::object(); }
 
     std::vector<std::string> calls;
@@ -212,12 +213,15 @@ TEST_CASE("a failed commit whose put-back fails too says both", "[engine]") {
     auto outcome = writer.write(std::move(next), {false, "uid 0", "test write", {}});
     REQUIRE_FALSE(outcome.has_value());
     CHECK(outcome.error().kind == util::ErrorKind::Internal);
-    CHECK(outcome.error().errors.front().reason ==
-          "storing the change failed: disk full; putting the kernel back to revision 1 failed "
-          "too: nat_gateways[0]: EEXIST (File exists)");
+    const std::string reason =
+        "storing the change failed: disk full; putting the kernel back to revision 1 failed "
+        "too: nat_gateways[0]: EEXIST (File exists); natctld reconciles the kernel with "
+        "revision 1";
+    CHECK(outcome.error().errors.front().reason == reason);
     writer.answered();
-    // The kernel runs neither revision for sure: nothing is announced as committed.
-    CHECK(plane.calls == std::vector<std::string>{"apply", "apply"});
+    // The kernel runs the unstored change: nothing is announced as committed, and the data
+    // plane is told to bring the kernel back to the stored revision.
+    CHECK(plane.calls == std::vector<std::string>{"apply", "apply", "repair_soon: " + reason});
     CHECK(store.revision() == 1);
 }
 

@@ -14,6 +14,7 @@
 #include "controller/model/json.hpp"
 #include "controller/reconciler/nft_plan.hpp"
 #include "netlink/route_plan.hpp"
+#include "tests/support/memory_store.hpp"
 #include "tests/support/nft_fake.hpp"
 #include "tests/support/route_fake.hpp"
 #include "tests/unit/source_file.hpp"
@@ -263,4 +264,57 @@ TEST_CASE("a dry run whose kernel read fails answers 502, not 500", "[errors][ap
     CHECK(error["reason"].get<std::string>().starts_with(
         "planning the kernel change failed: reading table ip natctl: "));
     CHECK(gateway.repair_requests == 0);
+}
+
+TEST_CASE("a failed commit whose put-back the kernel refuses is repaired to the stored revision",
+          "[errors][api]") {
+    netlink::NftFake nft;
+    netlink::RouteFake routes{{"veth-vpc", "veth-wan"}};
+    daemon::ReconcilerDataPlane plane{
+        nft, routes, nullptr, {std::nullopt, "not probed"}, [] { return std::time_t{1700000000}; }};
+    auto stored = model::load_model(design_text());
+    REQUIRE(stored.has_value());
+    natctl::testing::MemoryStore store{*stored};
+    REQUIRE(plane.apply(store.current()).has_value());
+    int repair_requests = 0;
+    plane.set_repair_request([&] { ++repair_requests; });
+    api::Service service{store, plane};
+    auto kernel_matches_store = [&] {
+        auto desired = compiler::compile(store.current());
+        auto table = nft.dump();
+        auto held = routes.dump();
+        if (!table || !held) return false;
+        auto route_ops =
+            netlink::plan_route_changes({desired.rules, desired.routes, desired.addresses}, *held);
+        return reconciler::plan_nft(desired.table, *table).empty() && route_ops &&
+               route_ops->empty();
+    };
+    REQUIRE(kernel_matches_store());
+
+    // A new EIP on the gateway: its address is the change's first route request, and taking
+    // it off again the put-back's.
+    auto document = json::parse(design_text());
+    document["eips"].push_back({{"name", "eip-9"}, {"address", "203.0.113.99"}});
+    document["nat_gateways"][0]["eips"].push_back("eip-9");
+    store.fail_commit = true;
+    routes.fail_request(1, EBUSY);
+    auto response = service.handle({"PUT", "/v1/config", {}, document.dump(), 0});
+    CHECK(response.status == 500);
+    auto error = only_error(response);
+    CHECK(error["kind"] == "internal");
+    CHECK(error["reason"].get<std::string>().find(
+              "putting the kernel back to revision 1 failed too") != std::string::npos);
+    CHECK(error["reason"].get<std::string>().find(
+              "natctld reconciles the kernel with revision 1") != std::string::npos);
+
+    // The kernel runs the change the store refused: natctld says so and repairs it.
+    CHECK(store.revision() == 1);
+    CHECK_FALSE(kernel_matches_store());
+    CHECK(repair_requests == 1);
+    CHECK(plane.status()["reconcile"]["state"] == "failed");
+    auto repaired = plane.reconcile(store.current(), daemon::ReconcileCause::Drift);
+    REQUIRE(repaired.has_value());
+    CHECK(repaired->changed);
+    CHECK(kernel_matches_store());
+    CHECK(plane.status()["reconcile"]["state"] == "in_sync");
 }
