@@ -30,6 +30,11 @@ std::string frame_header(std::span<const std::string_view> parts) {
     return fmt::format("{} {:016x} ", size, hash);
 }
 
+std::size_t framed_size(std::size_t payload_size) {
+    // "<length> <16 hex digits> <payload>\n"
+    return fmt::formatted_size("{}", payload_size) + 1 + 16 + 1 + payload_size + 1;
+}
+
 std::expected<std::string_view, std::string> unframe(std::string_view line) {
     auto first_space = line.find(' ');
     if (first_space == std::string_view::npos || first_space == 0)

@@ -25,6 +25,9 @@ std::string frame(std::string_view payload);
 // the payload ever being one string.
 std::string frame_header(std::span<const std::string_view> parts);
 
+// The size of frame() of a payload of `payload_size` bytes.
+std::size_t framed_size(std::size_t payload_size);
+
 // The payload of one line (newline stripped), or why the line is not a valid record.
 std::expected<std::string_view, std::string> unframe(std::string_view line);
 

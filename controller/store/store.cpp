@@ -82,13 +82,6 @@ struct Kept {
     std::string reverse;  // compact JSON delta to the previous revision; empty for the oldest
 };
 
-// A journal record: its payload in parts and the frame's header before them.
-struct FramedRecord {
-    TextParts payload;
-    std::string header;
-    std::size_t bytes() const { return header.size() + payload.size() + 1; }  // "\n" ends it
-};
-
 json info_json(const RevisionInfo& info) {
     json out = json::object();
     out["revision"] = info.revision;
@@ -98,12 +91,11 @@ json info_json(const RevisionInfo& info) {
     return out;
 }
 
-FramedRecord framed_record(const RevisionInfo& info, TextParts delta) {
+// A journal record's payload, in parts.
+TextParts record_payload(const RevisionInfo& info, TextParts delta) {
     std::vector<std::pair<const char*, TextParts>> members;
     members.emplace_back("delta", std::move(delta));
-    FramedRecord record{dump_with(info_json(info), std::move(members)), {}};
-    record.header = frame_header(record.payload.views());
-    return record;
+    return dump_with(info_json(info), std::move(members));
 }
 
 // Reads the metadata fields shared by journal records and history entries.
@@ -159,7 +151,7 @@ class FileStore final : public Store {
     std::expected<json, std::string> load_snapshot();
     Status replay_journal(json& model_doc, std::size_t& last_record);
     // Appends and syncs a journal record (of revision_ + 1).
-    Status append_record(const FramedRecord& record);
+    Status append_record(const TextParts& payload);
     // commit()'s work; `adopt` makes `next` current once its record is durable.
     template <class Adopt>
     std::expected<std::uint64_t, std::string> commit_as(const model::Model& next,
@@ -468,8 +460,8 @@ std::expected<std::uint64_t, std::string> FileStore::commit_as(const model::Mode
     // scratch) is written as text without a tree. current_ is only read until patch().
     TypedDelta delta = typed_diff(current_, next, LargeValues::Text);
     Kept pending{RevisionInfo{revision_ + 1, now(), author, summary}, delta.reverse_text()};
-    std::optional<FramedRecord> record = framed_record(pending.info, delta.forward_parts());
-    if (compaction_due(journal_bytes_ + record->bytes(), journal_records_ + 1)) {
+    std::optional<TextParts> record = record_payload(pending.info, delta.forward_parts());
+    if (compaction_due(journal_bytes_ + framed_size(record->size()), journal_records_ + 1)) {
         record.reset();  // it refers to the delta's texts, which the snapshot takes
         auto written = commit_by_snapshot(next, delta, pending);
         if (written || !broken_.empty()) {
@@ -481,7 +473,7 @@ std::expected<std::uint64_t, std::string> FileStore::commit_as(const model::Mode
         // Nothing changed on disk: journal the commit as usual, the compaction comes later.
         warnings_.push_back("compaction failed (will retry): " + written.error());
         delta = typed_diff(current_, next, LargeValues::Text);
-        record = framed_record(pending.info, delta.forward_parts());
+        record = record_payload(pending.info, delta.forward_parts());
     }
     if (auto appended = append_record(*record); !appended) return std::unexpected(appended.error());
     record.reset();
@@ -552,7 +544,7 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
     RevisionInfo info{revision_ + 1, now(), author, summary};
     TextParts delta;
     delta.adopt(dump(forward));
-    if (auto appended = append_record(framed_record(info, std::move(delta))); !appended)
+    if (auto appended = append_record(record_payload(info, std::move(delta))); !appended)
         return std::unexpected(appended.error());
     revision_ = info.revision;
     model::apply(current_, change);
@@ -561,9 +553,10 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
     return revision_;
 }
 
-Status FileStore::append_record(const FramedRecord& record) {
-    std::vector<std::string_view> line = record.payload.views();
-    line.insert(line.begin(), record.header);
+Status FileStore::append_record(const TextParts& payload) {
+    std::vector<std::string_view> line = payload.views();
+    const std::string header = frame_header(line);
+    line.insert(line.begin(), header);
     line.push_back("\n");
     auto written = write_all(journal_.get(), line, journal_path_);
     if (written) written = sync_file(journal_.get(), journal_path_);
@@ -575,7 +568,7 @@ Status FileStore::append_record(const FramedRecord& record) {
                               written.error());
         return std::unexpected(written.error());
     }
-    journal_bytes_ += record.bytes();
+    journal_bytes_ += framed_size(payload.size());
     ++journal_records_;
     return {};
 }

@@ -782,6 +782,7 @@ TEST_CASE("store: a frame written in parts is the frame of the whole", "[store]"
     CHECK(parts.size() == whole.size());
     const auto views = parts.views();
     CHECK(natctl::store::frame_header(views) + whole + "\n" == natctl::store::frame(whole));
+    CHECK(natctl::store::framed_size(whole.size()) == natctl::store::frame(whole).size());
 }
 
 // Commit cost with 1k and 100k DNAT entries: run with `unit_tests "[store-bench]"`.
