@@ -167,8 +167,8 @@ class FileStore final : public Store {
     // Writes the snapshot of current_ (atomically) and notes its size.
     Status write_snapshot();
     // Writes the snapshot of `model` (its text) as `revision`, whose history is the kept
-    // revisions plus `pending` (a commit not yet remembered). `renamed` tells whether a
-    // failure came after the rename: the snapshot on disk is then either one.
+    // revisions plus `pending` (a commit not yet remembered). `renamed` is set once the
+    // rename is attempted: a failure from then on may leave either snapshot on disk.
     Status write_snapshot(std::uint64_t revision, const Kept* pending, TextParts model,
                           bool& renamed);
     // The snapshot written instead of the record that would be compacted right away.

@@ -736,6 +736,45 @@ TEST_CASE("store: a whole model loaded is written as a snapshot, not as a record
     }
 }
 
+TEST_CASE("store: a journal holding a whole-model record, as written before, still loads",
+          "[store]") {
+    // Before, a whole model was journaled as a record and the compaction after it could
+    // fail (or a crash could come first): such a journal must replay as it did.
+    TempDir temp{"store"};
+    open_ok(temp.state()).reset();  // snapshot.json of revision 0
+    const Model large = sample(20000);
+    Model changed = large;
+    changed.nat_gateways[0].dnat_entries[3].private_port = natctl::model::PortRange{7, 7};
+    auto record = [](std::uint64_t revision, const Model& from, const Model& to) {
+        Model scratch = from;
+        auto delta = natctl::store::typed_diff(scratch, to, natctl::store::LargeValues::Text);
+        json info = {{"revision", revision},
+                     {"time", 1700000000},
+                     {"author", "uid 0"},
+                     {"summary", "PUT /v1/config"}};
+        return natctl::store::frame(
+            natctl::store::dump_with(info, {{"delta", delta.forward_text()}}));
+    };
+    spit(temp.state() / "journal.log", record(1, Model{}, large) + record(2, large, changed));
+    {
+        auto store = open_ok(temp.state());
+        CHECK(store->warnings().empty());
+        CHECK(store->revision() == 2);
+        CHECK(store->current() == changed);
+        auto first = store->model_at(1);
+        REQUIRE(first.has_value());
+        CHECK(*first == large);
+        // The next whole model: written as the snapshot, the journal emptied.
+        REQUIRE(store->commit(sample(20000, "b"), "uid 0", "again") == 3);
+        CHECK(fs::file_size(temp.state() / "journal.log") == 0);
+    }
+    auto store = open_ok(temp.state());
+    CHECK(store->current() == sample(20000, "b"));
+    auto second = store->model_at(2);
+    REQUIRE(second.has_value());
+    CHECK(*second == changed);
+}
+
 TEST_CASE("store: a snapshot that cannot be written leaves the commit in the journal", "[store]") {
     TempDir temp{"store"};
     const auto journal = temp.state() / "journal.log";
