@@ -72,18 +72,54 @@ Status sync_directory(const std::filesystem::path& dir) {
     return {};
 }
 
-Status replace_file_atomically(const std::filesystem::path& path, std::string_view content) {
+Status write_all(int fd, std::span<const std::string_view> parts,
+                 const std::filesystem::path& path) {
+    constexpr std::size_t gather_below = std::size_t{64} << 10;
+    std::string gathered;
+    auto flush = [&]() -> Status {
+        auto written = write_all(fd, gathered, path);
+        gathered.clear();
+        return written;
+    };
+    for (auto part : parts) {
+        if (part.size() < gather_below) {
+            gathered += part;
+            if (gathered.size() < gather_below) continue;
+            if (auto flushed = flush(); !flushed) return flushed;
+            continue;
+        }
+        if (auto flushed = flush(); !flushed) return flushed;
+        if (auto written = write_all(fd, part, path); !written) return written;
+    }
+    return flush();
+}
+
+std::filesystem::path temporary_of(const std::filesystem::path& path) {
     std::filesystem::path temporary = path;
     temporary += ".tmp";
-    {
-        auto fd = open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (!fd) return std::unexpected(fd.error());
-        if (auto written = write_all(fd->get(), content, temporary); !written) return written;
-        if (::fsync(fd->get()) != 0) return std::unexpected(os_error("fsync", temporary));
-    }
+    return temporary;
+}
+
+Status write_temporary(const std::filesystem::path& temporary,
+                       std::span<const std::string_view> parts) {
+    auto fd = open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (!fd) return std::unexpected(fd.error());
+    if (auto written = write_all(fd->get(), parts, temporary); !written) return written;
+    if (::fsync(fd->get()) != 0) return std::unexpected(os_error("fsync", temporary));
+    return {};
+}
+
+Status rename_durably(const std::filesystem::path& temporary, const std::filesystem::path& path) {
     if (::rename(temporary.c_str(), path.c_str()) != 0)
         return std::unexpected(os_error("rename to " + path.string(), temporary));
     return sync_directory(path.parent_path());
+}
+
+Status replace_file_atomically(const std::filesystem::path& path, std::string_view content) {
+    const auto temporary = temporary_of(path);
+    const std::string_view parts[] = {content};
+    if (auto written = write_temporary(temporary, parts); !written) return written;
+    return rename_durably(temporary, path);
 }
 
 }  // namespace natctl::store

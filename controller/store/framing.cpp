@@ -16,6 +16,25 @@ std::string frame(std::string_view payload) {
     return fmt::format("{} {:016x} {}\n", payload.size(), fnv1a64(payload), payload);
 }
 
+std::string frame_header(std::span<const std::string_view> parts) {
+    // util::fnv1a64 continued across the parts: the same hash as over their concatenation.
+    std::uint64_t hash = util::fnv1a64({});
+    std::size_t size = 0;
+    for (auto part : parts) {
+        size += part.size();
+        for (char c : part) {
+            hash ^= static_cast<unsigned char>(c);
+            hash *= 0x100000001b3ull;
+        }
+    }
+    return fmt::format("{} {:016x} ", size, hash);
+}
+
+std::size_t framed_size(std::size_t payload_size) {
+    // "<length> <16 hex digits> <payload>\n"
+    return fmt::formatted_size("{}", payload_size) + 1 + 16 + 1 + payload_size + 1;
+}
+
 std::expected<std::string_view, std::string> unframe(std::string_view line) {
     auto first_space = line.find(' ');
     if (first_space == std::string_view::npos || first_space == 0)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <expected>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,14 @@ std::uint64_t fnv1a64(std::string_view bytes);
 
 // The framed line for `payload`, newline included. payload must not contain '\n'.
 std::string frame(std::string_view payload);
+
+// The header that frame() puts before a payload made of `parts` (concatenated in order):
+// header, parts and "\n" written one after the other are frame() of the payload, without
+// the payload ever being one string.
+std::string frame_header(std::span<const std::string_view> parts);
+
+// The size of frame() of a payload of `payload_size` bytes.
+std::size_t framed_size(std::size_t payload_size);
 
 // The payload of one line (newline stripped), or why the line is not a valid record.
 std::expected<std::string_view, std::string> unframe(std::string_view line);

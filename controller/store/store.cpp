@@ -13,6 +13,11 @@
 //                  snapshot's revision are left over from a compaction interrupted between
 //                  the snapshot's rename and the journal's truncation, and are skipped.
 //
+// A commit after which the journal would be compacted anyway (a whole model loaded or
+// replaced: its record is larger than the snapshot) writes the new snapshot instead of the
+// record, and empties the journal: the model is serialised once, not as a record and then as
+// a snapshot, and the files are those the record plus the compaction would have left.
+//
 // The state directory is flock'ed: two daemons appending to one journal would corrupt it.
 #include "controller/store/store.hpp"
 
@@ -25,6 +30,7 @@
 #include <cerrno>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -34,6 +40,7 @@
 #include "controller/store/delta.hpp"
 #include "controller/store/file_io.hpp"
 #include "controller/store/framing.hpp"
+#include "controller/store/text_parts.hpp"
 #include "controller/store/typed_delta.hpp"
 #include "util/heap.hpp"
 
@@ -82,6 +89,13 @@ json info_json(const RevisionInfo& info) {
     out["author"] = info.author;
     out["summary"] = info.summary;
     return out;
+}
+
+// A journal record's payload, in parts.
+TextParts record_payload(const RevisionInfo& info, TextParts delta) {
+    std::vector<std::pair<const char*, TextParts>> members;
+    members.emplace_back("delta", std::move(delta));
+    return dump_with(info_json(info), std::move(members));
 }
 
 // Reads the metadata fields shared by journal records and history entries.
@@ -136,19 +150,30 @@ class FileStore final : public Store {
     Status create_initial_state();
     std::expected<json, std::string> load_snapshot();
     Status replay_journal(json& model_doc, std::size_t& last_record);
-    // Appends and syncs the journal record of revision_ + 1.
-    Status append_record(const RevisionInfo& info, const std::string& delta);
+    // Appends and syncs a journal record (of revision_ + 1).
+    Status append_record(const TextParts& payload);
     // commit()'s work; `adopt` makes `next` current once its record is durable.
     template <class Adopt>
     std::expected<std::uint64_t, std::string> commit_as(const model::Model& next,
                                                         const std::string& author,
                                                         const std::string& summary, Adopt adopt);
-    bool compaction_due() const;
+    // Whether a journal of this size calls for a new snapshot.
+    bool compaction_due(std::size_t journal_bytes, std::size_t journal_records) const;
+    bool compaction_due() const { return compaction_due(journal_bytes_, journal_records_); }
     void compact_if_due();
     Status compact();
+    // Empties the journal, durably, once a snapshot holds all of it.
+    Status reset_journal();
     // Writes the snapshot of current_ (atomically) and notes its size.
     Status write_snapshot();
-    std::string snapshot_payload(const std::string& model_text) const;
+    // Writes the snapshot of `model` (its text) as `revision`, whose history is the kept
+    // revisions plus `pending` (a commit not yet remembered). `renamed` is set once the
+    // rename is attempted: a failure from then on may leave either snapshot on disk.
+    Status write_snapshot(std::uint64_t revision, const Kept* pending, TextParts model,
+                          bool& renamed);
+    // The snapshot written instead of the record that would be compacted right away.
+    Status commit_by_snapshot(const model::Model& next, TypedDelta& delta, const Kept& pending);
+    TextParts history_parts(const Kept* pending) const;
     void remember(RevisionInfo info, std::string reverse);
 
     fs::path dir_;
@@ -191,22 +216,33 @@ void FileStore::remember(RevisionInfo info, std::string reverse) {
     std::string().swap(history_.front().reverse);
 }
 
-std::string FileStore::snapshot_payload(const std::string& model_text) const {
+TextParts FileStore::history_parts(const Kept* pending) const {
     // Spliced by hand: the kept reverse deltas are already JSON text, and parsing them back
     // into trees only to print them again would cost memory for nothing.
-    std::string history = "[";
-    for (const auto& kept : history_) {
-        if (history.size() > 1) history += ',';
-        std::string entry = dump(info_json(kept.info));
-        if (!kept.reverse.empty()) {
-            entry.pop_back();  // the closing brace
-            entry += ",\"reverse\":" + kept.reverse + "}";
+    std::vector<const Kept*> kept;
+    for (const auto& entry : history_)
+        kept.push_back(&entry);
+    if (pending) kept.push_back(pending);
+    // As remember() will: the horizon, and no reverse delta for the oldest kept revision.
+    const std::size_t first =
+        kept.size() > options_.revisions_kept ? kept.size() - options_.revisions_kept : 0;
+    TextParts history;
+    history.append("[");
+    for (std::size_t i = first; i < kept.size(); ++i) {
+        if (i > first) history.append(",");
+        std::string entry = dump(info_json(kept[i]->info));
+        if (i == first || kept[i]->reverse.empty()) {
+            history.append(entry);
+            continue;
         }
-        history += entry;
+        entry.pop_back();  // the closing brace
+        history.append(entry);
+        history.append(",\"reverse\":");
+        history.refer(kept[i]->reverse);
+        history.append("}");
     }
-    history += "]";
-    return fmt::format("{{\"format\":{},\"revision\":{},\"history\":{},\"model\":{}}}",
-                       snapshot_format, revision_, history, model_text);
+    history.append("]");
+    return history;
 }
 
 Status FileStore::create_initial_state() {
@@ -223,10 +259,31 @@ Status FileStore::create_initial_state() {
 }
 
 Status FileStore::write_snapshot() {
-    // Written piecewise: no JSON tree of the whole model is built.
-    const std::string text = frame(snapshot_payload(dump_model(current_)));
-    if (auto written = replace_file_atomically(snapshot_path_, text); !written) return written;
-    snapshot_bytes_ = text.size();
+    bool renamed = false;
+    return write_snapshot(revision_, nullptr, dump_model_parts(current_), renamed);
+}
+
+Status FileStore::write_snapshot(std::uint64_t revision, const Kept* pending, TextParts model,
+                                 bool& renamed) {
+    // Written piecewise: no JSON tree of the whole model is built, and its text goes to the
+    // file from the parts it was serialised into.
+    TextParts payload;
+    payload.append(
+        fmt::format("{{\"format\":{},\"revision\":{},\"history\":", snapshot_format, revision));
+    payload.append(history_parts(pending));
+    payload.append(",\"model\":");
+    payload.append(std::move(model));
+    payload.append("}");
+    std::vector<std::string_view> parts = payload.views();
+    const std::string header = frame_header(parts);
+    parts.insert(parts.begin(), header);
+    parts.push_back("\n");
+    const auto temporary = temporary_of(snapshot_path_);
+    renamed = false;
+    if (auto written = write_temporary(temporary, parts); !written) return written;
+    renamed = true;
+    if (auto moved = rename_durably(temporary, snapshot_path_); !moved) return moved;
+    snapshot_bytes_ = header.size() + payload.size() + 1;
     return {};
 }
 
@@ -345,9 +402,7 @@ Status FileStore::load() {
     }
     if (auto locked = lock_directory(); !locked) return locked;
     // A leftover of a crash before the snapshot's rename: the old snapshot is still whole.
-    fs::path leftover = snapshot_path_;
-    leftover += ".tmp";
-    fs::remove(leftover, error);
+    fs::remove(temporary_of(snapshot_path_), error);
 
     if (!fs::exists(snapshot_path_, error)) {
         if (auto created = create_initial_state(); !created) return created;
@@ -404,15 +459,51 @@ std::expected<std::uint64_t, std::string> FileStore::commit_as(const model::Mode
     // change; neither model is serialised whole, and a whole array (a model loaded from
     // scratch) is written as text without a tree. current_ is only read until patch().
     TypedDelta delta = typed_diff(current_, next, LargeValues::Text);
-    RevisionInfo info{revision_ + 1, now(), author, summary};
-    if (auto appended = append_record(info, delta.forward_text()); !appended)
-        return std::unexpected(appended.error());
-    revision_ = info.revision;
-    std::string reverse = delta.reverse_text();
+    Kept pending{RevisionInfo{revision_ + 1, now(), author, summary}, delta.reverse_text()};
+    std::optional<TextParts> record = record_payload(pending.info, delta.forward_parts());
+    if (compaction_due(journal_bytes_ + framed_size(record->size()), journal_records_ + 1)) {
+        record.reset();  // it refers to the delta's texts, which the snapshot takes
+        auto written = commit_by_snapshot(next, delta, pending);
+        if (written || !broken_.empty()) {
+            if (!written) return std::unexpected(written.error());
+            adopt(delta);
+            remember(std::move(pending.info), std::move(pending.reverse));
+            return revision_;
+        }
+        // Nothing changed on disk: journal the commit as usual, the compaction comes later.
+        warnings_.push_back("compaction failed (will retry): " + written.error());
+        delta = typed_diff(current_, next, LargeValues::Text);
+        record = record_payload(pending.info, delta.forward_parts());
+    }
+    if (auto appended = append_record(*record); !appended) return std::unexpected(appended.error());
+    record.reset();
+    revision_ = pending.info.revision;
     adopt(delta);
-    remember(std::move(info), std::move(reverse));
-    compact_if_due();
+    remember(std::move(pending.info), std::move(pending.reverse));
+    // No compaction now: it was not due with this record, or its snapshot just failed (then
+    // the next commit retries it).
     return revision_;
+}
+
+Status FileStore::commit_by_snapshot(const model::Model& next, TypedDelta& delta,
+                                     const Kept& pending) {
+    bool renamed = false;
+    // The delta's texts of next's whole arrays (all of them when the model was empty) are
+    // the snapshot's: the model is serialised once.
+    auto written = write_snapshot(pending.info.revision, &pending,
+                                  dump_model_parts(next, delta.take_forward_arrays()), renamed);
+    if (!written) {
+        if (renamed)
+            broken_ = fmt::format("{}; no further change is accepted until natctld restarts",
+                                  written.error());
+        return written;
+    }
+    revision_ = pending.info.revision;
+    // The commit is durable; what the journal holds is at or below the snapshot's revision.
+    if (auto reset = reset_journal(); !reset)
+        warnings_.push_back("emptying the journal after a snapshot failed: " + reset.error());
+    util::release_heap_after(snapshot_bytes_);
+    return {};
 }
 
 std::expected<std::uint64_t, std::string> FileStore::commit_change(
@@ -451,7 +542,9 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
         reverse.push_back(op("add", entry_path, to_json(*change.before)));
     }
     RevisionInfo info{revision_ + 1, now(), author, summary};
-    if (auto appended = append_record(info, dump(forward)); !appended)
+    TextParts delta;
+    delta.adopt(dump(forward));
+    if (auto appended = append_record(record_payload(info, std::move(delta))); !appended)
         return std::unexpected(appended.error());
     revision_ = info.revision;
     model::apply(current_, change);
@@ -460,9 +553,11 @@ std::expected<std::uint64_t, std::string> FileStore::commit_change(
     return revision_;
 }
 
-Status FileStore::append_record(const RevisionInfo& info, const std::string& delta) {
-    std::string line = frame(dump_with(info_json(info), {{"delta", delta}}));
-
+Status FileStore::append_record(const TextParts& payload) {
+    std::vector<std::string_view> line = payload.views();
+    const std::string header = frame_header(line);
+    line.insert(line.begin(), header);
+    line.push_back("\n");
     auto written = write_all(journal_.get(), line, journal_path_);
     if (written) written = sync_file(journal_.get(), journal_path_);
     if (!written) {
@@ -473,20 +568,20 @@ Status FileStore::append_record(const RevisionInfo& info, const std::string& del
                               written.error());
         return std::unexpected(written.error());
     }
-    journal_bytes_ += line.size();
+    journal_bytes_ += framed_size(payload.size());
     ++journal_records_;
     return {};
 }
 
-bool FileStore::compaction_due() const {
+bool FileStore::compaction_due(std::size_t journal_bytes, std::size_t journal_records) const {
     // A snapshot costs time in proportion to the model (100k entries: 12 MB written and
     // fsync'd, ~260 ms on the API's thread), so for large ones the journal must have grown
     // in proportion too: that keeps the cost a constant share of each change's own bytes,
     // and start-up replays at most about that much.
-    if (journal_bytes_ >= kProportionalSnapshotBytes && journal_bytes_ >= snapshot_bytes_)
+    if (journal_bytes >= kProportionalSnapshotBytes && journal_bytes >= snapshot_bytes_)
         return true;  // e.g. a 100k-entry model just written whole: now, not 999 writes later
-    if (journal_records_ < options_.compact_after_records) return false;
-    return snapshot_bytes_ < kProportionalSnapshotBytes || journal_bytes_ * 4 >= snapshot_bytes_;
+    if (journal_records < options_.compact_after_records) return false;
+    return snapshot_bytes_ < kProportionalSnapshotBytes || journal_bytes * 4 >= snapshot_bytes_;
 }
 
 void FileStore::compact_if_due() {
@@ -501,6 +596,14 @@ Status FileStore::compact() {
     // before the journal is cut, so a crash in between leaves records the snapshot already
     // holds, which open() skips.
     if (auto written = write_snapshot(); !written) return written;
+    if (auto reset = reset_journal(); !reset) return reset;
+    // The snapshot's text (the whole model, 12 MB at 100k entries) is freed by now; give its
+    // pages back, or they stay resident between live objects until the next compaction.
+    util::release_heap_after(snapshot_bytes_);
+    return {};
+}
+
+Status FileStore::reset_journal() {
     if (::ftruncate(journal_.get(), 0) != 0) {
         broken_ = os_error("ftruncate", journal_path_);
         return std::unexpected(broken_);
@@ -511,10 +614,6 @@ Status FileStore::compact() {
     }
     journal_records_ = 0;
     journal_bytes_ = 0;
-    // The snapshot's text (the whole model, 12 MB at 100k entries, built three times over:
-    // model, payload, frame) is freed by now; give its pages back, or they stay resident
-    // between live objects until the next compaction (measured: RSS +46 MiB at 100k).
-    util::release_heap_after(3 * snapshot_bytes_);
     return {};
 }
 

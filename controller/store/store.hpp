@@ -2,7 +2,9 @@
 // the model plus a write-ahead journal of accepted changes. A change is on disk (fsync'd)
 // before commit() returns; a one-entry change appends a small delta record, never a
 // rewrite of the whole model. The journal is compacted into a new snapshot from time to
-// time (temporary file, fsync, rename, fsync of the directory). Recent revisions are kept
+// time (temporary file, fsync, rename, fsync of the directory); a commit whose record would
+// be compacted at once (a whole model loaded or replaced) writes that snapshot instead of
+// the record, so the model is serialised and written once. Recent revisions are kept
 // for rollback. A corrupt or unreadable state is an error naming the file and the place —
 // the caller stops; it never starts from an empty model over it.
 #pragma once

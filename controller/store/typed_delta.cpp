@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -121,20 +122,44 @@ std::string fmt_key(const char* key) {
     return std::string("\"") + key + "\":";
 }
 
-// `header` dumped with each placeholder member (set to null) replaced by its text.
-std::string splice(json header, const std::vector<std::pair<const char*, std::string>>& arrays) {
-    for (const auto& [key, text] : arrays)
-        header[key] = nullptr;
-    std::string out = dump(header);
-    for (const auto& [key, text] : arrays) {
+// Writes a member's value (JSON text) at the end of `out`.
+using MemberWriter = std::function<void(TextParts&)>;
+
+// `header` dumped into `out` with each member (a placeholder null in the dump) written in
+// its place by its writer.
+void splice_into(TextParts& out, json header,
+                 const std::vector<std::pair<const char*, MemberWriter>>& members) {
+    for (const auto& member : members)
+        header[member.first] = nullptr;
+    const std::string text = dump(header);
+    std::vector<std::pair<std::size_t, std::size_t>> placeholders;  // (offset, member)
+    for (std::size_t i = 0; i < members.size(); ++i) {
         // A key is written raw, and a quote inside a string value is escaped: the pattern
         // occurs once, as the placeholder.
-        std::string pattern = fmt_key(key) + "null";
-        auto at = out.find(pattern);
+        std::string pattern = fmt_key(members[i].first) + "null";
+        auto at = text.find(pattern);
         assert(at != std::string::npos);
-        out.replace(at + pattern.size() - 4, 4, text);
+        placeholders.emplace_back(at + pattern.size() - 4, i);
     }
-    return out;
+    std::sort(placeholders.begin(), placeholders.end());
+    std::string_view rest = text;
+    std::size_t done = 0;
+    for (auto [at, member] : placeholders) {
+        out.append(rest.substr(done, at - done));
+        members[member].second(out);
+        done = at + 4;
+    }
+    out.append(rest.substr(done));
+}
+
+// `header` dumped with each placeholder member (set to null) replaced by its text.
+std::string splice(json header, const std::vector<std::pair<const char*, std::string>>& arrays) {
+    std::vector<std::pair<const char*, MemberWriter>> members;
+    for (const auto& [key, text] : arrays)
+        members.emplace_back(key, [&text](TextParts& out) { out.refer(text); });
+    TextParts out;
+    splice_into(out, std::move(header), members);
+    return out.joined();
 }
 
 // DNAT entries, the list that grows large: written as text without a JSON value per entry.
@@ -148,21 +173,43 @@ std::string dump_array(const std::vector<m::DnatEntry>& entries) {
     return text;
 }
 
+// The text of `array` into `out`: taken from `reuse` when it holds it, else serialised.
+template <class T>
+void put_array(TextParts& out, const std::vector<T>& array, ArrayTexts& reuse);
+
 // Gateways dumped with their entry lists written as text, an entry at a time: a gateway may
-// hold most of the model.
-std::string dump_array(const std::vector<m::NatGateway>& gateways) {
-    std::string text = "[";
-    for (const auto& gateway : gateways) {
-        if (text.size() > 1) text += ',';
-        std::vector<std::pair<const char*, std::string>> entries;
+// hold most of the model. The lists are parts of `out`, not copied into one string.
+void put_gateways(TextParts& out, const std::vector<m::NatGateway>& gateways, ArrayTexts& reuse) {
+    out.append("[");
+    for (std::size_t i = 0; i < gateways.size(); ++i) {
+        if (i > 0) out.append(",");
+        const auto& gateway = gateways[i];
+        std::vector<std::pair<const char*, MemberWriter>> lists;
         if (!gateway.snat_entries.empty())
-            entries.emplace_back("snat_entries", dump_array(gateway.snat_entries));
+            lists.emplace_back("snat_entries", [&](TextParts& parts) {
+                put_array(parts, gateway.snat_entries, reuse);
+            });
         if (!gateway.dnat_entries.empty())
-            entries.emplace_back("dnat_entries", dump_array(gateway.dnat_entries));
-        text += splice(header_json(gateway), entries);
+            lists.emplace_back("dnat_entries", [&](TextParts& parts) {
+                put_array(parts, gateway.dnat_entries, reuse);
+            });
+        splice_into(out, header_json(gateway), lists);
     }
-    text += ']';
-    return text;
+    out.append("]");
+}
+
+template <class T>
+void put_array(TextParts& out, const std::vector<T>& array, ArrayTexts& reuse) {
+    if (auto found = reuse.find(&array); found != reuse.end()) {
+        out.append(std::move(found->second));
+        reuse.erase(found);
+        return;
+    }
+    if constexpr (std::is_same_v<T, m::NatGateway>) {
+        put_gateways(out, array, reuse);
+    } else {
+        out.adopt(dump_array(array));
+    }
 }
 
 // ---- the differ ---------------------------------------------------------------------------
@@ -170,10 +217,12 @@ std::string dump_array(const std::vector<m::NatGateway>& gateways) {
 constexpr std::size_t small_entry_bytes = 256;  // as delta.cpp: one replace reads better
 constexpr std::size_t in_place_edits = 16;      // more structural edits: rebuild the vector
 
-// An operation, and the serialised text of its value where that is held apart.
+// An operation, and the serialised text of its value where that is held apart (then
+// `source` is the array it is the text of).
 struct Operation {
     json op;
-    std::optional<std::string> value_text;
+    std::optional<TextParts> value_text;
+    const void* source = nullptr;
 };
 
 class Differ {
@@ -200,8 +249,10 @@ class Differ {
              Operation{std::move(inverse), std::nullopt});
     }
     void emit(Operation forward, Operation inverse) {
-        if (forward.value_text)
+        if (forward.value_text) {
             out_.forward_values.emplace(out_.forward.size(), std::move(*forward.value_text));
+            out_.forward_sources.emplace(out_.forward.size(), forward.source);
+        }
         out_.forward.push_back(std::move(forward.op));
         inverses_.push_back(std::move(inverse));
     }
@@ -209,8 +260,12 @@ class Differ {
     // An operation whose value is a whole array.
     template <class T>
     Operation whole(const char* kind, json path, const std::vector<T>& value) const {
-        if (values_ == LargeValues::Text)
-            return {op(kind, std::move(path), nullptr), dump_array(value)};
+        if (values_ == LargeValues::Text) {
+            TextParts text;
+            ArrayTexts none;
+            put_array(text, value, none);
+            return {op(kind, std::move(path), nullptr), std::move(text), &value};
+        }
         return {op(kind, std::move(path), array_json(value)), std::nullopt};
     }
 
@@ -403,27 +458,31 @@ class Differ {
     std::vector<Operation> inverses_;  // in the order of the forward operations
 };
 
-// `ops` dumped, each held-apart value spliced in where its operation holds null (the last
-// member: nlohmann sorts "op" < "path" < "value").
-std::string delta_text(const json& ops, const std::map<std::size_t, std::string>& values) {
-    if (values.empty()) return dump(ops);
-    std::string text = "[";
+// `ops` dumped, each held-apart value (referenced) spliced in where its operation holds
+// null (the last member: nlohmann sorts "op" < "path" < "value").
+TextParts delta_parts(const json& ops, const std::map<std::size_t, TextParts>& values) {
+    TextParts text;
+    if (values.empty()) {
+        text.adopt(dump(ops));
+        return text;
+    }
+    text.append("[");
     for (std::size_t i = 0; i < ops.size(); ++i) {
-        if (i > 0) text += ',';
+        if (i > 0) text.append(",");
         auto found = values.find(i);
         if (found == values.end()) {
-            text += dump(ops[i]);
+            text.append(dump(ops[i]));
             continue;
         }
         std::string head = dump(ops[i]);
         constexpr std::string_view placeholder = "null}";
         assert(head.ends_with(placeholder));
         head.resize(head.size() - placeholder.size());
-        text += head;
-        text += found->second;
-        text += '}';
+        text.append(head);
+        text.refer(found->second);
+        text.append("}");
     }
-    text += ']';
+    text.append("]");
     return text;
 }
 
@@ -436,10 +495,22 @@ TypedDelta typed_diff(model::Model& from, const model::Model& to, LargeValues va
 }
 
 std::string TypedDelta::forward_text() const {
-    return delta_text(forward, forward_values);
+    return delta_parts(forward, forward_values).joined();
 }
 std::string TypedDelta::reverse_text() const {
-    return delta_text(reverse, reverse_values);
+    return delta_parts(reverse, reverse_values).joined();
+}
+TextParts TypedDelta::forward_parts() const {
+    return delta_parts(forward, forward_values);
+}
+
+ArrayTexts TypedDelta::take_forward_arrays() {
+    ArrayTexts arrays;
+    for (auto& [index, text] : forward_values)
+        arrays.emplace(forward_sources.at(index), std::move(text));
+    forward_values.clear();
+    forward_sources.clear();
+    return arrays;
 }
 
 std::string dump_with(json object,
@@ -447,16 +518,32 @@ std::string dump_with(json object,
     return splice(std::move(object), members);
 }
 
+TextParts dump_with(json object, std::vector<std::pair<const char*, TextParts>> members) {
+    std::vector<std::pair<const char*, MemberWriter>> writers;
+    for (auto& [key, parts] : members)
+        writers.emplace_back(key, [&parts](TextParts& out) { out.append(std::move(parts)); });
+    TextParts out;
+    splice_into(out, std::move(object), writers);
+    return out;
+}
+
+TextParts dump_model_parts(const model::Model& model, ArrayTexts reuse) {
+    std::vector<std::pair<const char*, MemberWriter>> arrays;
+    auto add = [&](const char* key, const auto& array) {
+        if (!array.empty())
+            arrays.emplace_back(key, [&](TextParts& out) { put_array(out, array, reuse); });
+    };
+    add("vpcs", model.vpcs);
+    add("eips", model.eips);
+    add("nat_gateways", model.nat_gateways);
+    add("ipv4_gateways", model.ipv4_gateways);
+    TextParts out;
+    splice_into(out, header_json(model), arrays);
+    return out;
+}
+
 std::string dump_model(const model::Model& model) {
-    json header = header_json(model);
-    std::vector<std::pair<const char*, std::string>> arrays;
-    if (!model.vpcs.empty()) arrays.emplace_back("vpcs", dump_array(model.vpcs));
-    if (!model.eips.empty()) arrays.emplace_back("eips", dump_array(model.eips));
-    if (!model.nat_gateways.empty())
-        arrays.emplace_back("nat_gateways", dump_array(model.nat_gateways));
-    if (!model.ipv4_gateways.empty())
-        arrays.emplace_back("ipv4_gateways", dump_array(model.ipv4_gateways));
-    return splice(std::move(header), arrays);
+    return dump_model_parts(model).joined();
 }
 
 }  // namespace natctl::store

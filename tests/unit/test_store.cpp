@@ -18,6 +18,7 @@
 #include "controller/store/delta.hpp"
 #include "controller/store/framing.hpp"
 #include "controller/store/store.hpp"
+#include "controller/store/text_parts.hpp"
 #include "controller/store/typed_delta.hpp"
 #include "tests/unit/model_edits.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -678,6 +679,149 @@ TEST_CASE("store: a large snapshot is compacted in proportion to its size", "[st
     CHECK(fs::file_size(journal) == 0);
     store.reset();
     CHECK(open_ok(temp.state())->current() == model);
+}
+
+TEST_CASE("store: a whole model loaded is written as a snapshot, not as a record too", "[store]") {
+    TempDir temp{"store"};
+    const auto journal = temp.state() / "journal.log";
+    const auto snapshot = temp.state() / "snapshot.json";
+    const StoreOptions options{.revisions_kept = 3, .compact_after_records = 1000};
+    std::vector<Model> models = {sample(3, "a"), sample(4, "b"), sample(20000, "c"), sample(5, "d"),
+                                 sample(20000, "e")};
+    {
+        auto store = open_ok(temp.state(), options);
+        REQUIRE(store->commit(models[0], "uid 0", "small"));
+        REQUIRE(store->commit(models[1], "uid 0", "small"));
+        const auto journal_before = slurp(journal);
+        REQUIRE(std::count(journal_before.begin(), journal_before.end(), '\n') == 2);
+        // Larger than the snapshot and 1 MiB: the snapshot of revision 3, an empty journal.
+        REQUIRE(store->commit_moved(Model(models[2]), "uid 0", "load") == 3);
+        CHECK(fs::file_size(journal) == 0);
+        CHECK(fs::file_size(snapshot) > (std::size_t{1} << 20));
+        CHECK(store->warnings().empty());
+        REQUIRE(store->commit(models[3], "uid 0", "small again"));
+        // Every entry renamed: the gateway's entry list replaced whole.
+        Model replaced = models[3];
+        replaced.nat_gateways[0].dnat_entries = models[4].nat_gateways[0].dnat_entries;
+        for (auto& entry : replaced.nat_gateways[0].dnat_entries)
+            entry.name += "-e";
+        models[4] = replaced;
+        REQUIRE(store->commit(models[4], "uid 1000", "replace") == 5);
+        CHECK(fs::file_size(journal) == 0);
+        CHECK(store->current() == models[4]);
+    }
+    // The snapshot is one framed record of the text dump_model gives: what the record and
+    // the compaction after it used to write.
+    const auto text = slurp(snapshot);
+    auto payload = natctl::store::unframe(std::string_view(text).substr(0, text.size() - 1));
+    REQUIRE(payload.has_value());
+    const json document = json::parse(*payload);
+    CHECK(document["revision"] == 5);
+    CHECK(document["model"].dump() == natctl::store::dump_model(models[4]));
+    REQUIRE(document["history"].size() == 3);
+    CHECK_FALSE(document["history"][0].contains("reverse"));
+
+    auto store = open_ok(temp.state(), options);
+    CHECK(store->warnings().empty());
+    CHECK(store->revision() == 5);
+    CHECK(store->current() == models[4]);
+    auto revisions = store->revisions();
+    REQUIRE(revisions.size() == 3);
+    CHECK(revisions.front().revision == 3);
+    CHECK(revisions.back().author == "uid 1000");
+    for (std::uint64_t r = 3; r <= 5; ++r) {
+        auto at = store->model_at(r);
+        REQUIRE(at.has_value());
+        CHECK(*at == models[r - 1]);
+    }
+}
+
+TEST_CASE("store: a journal holding a whole-model record, as written before, still loads",
+          "[store]") {
+    // Before, a whole model was journaled as a record and the compaction after it could
+    // fail (or a crash could come first): such a journal must replay as it did.
+    TempDir temp{"store"};
+    open_ok(temp.state()).reset();  // snapshot.json of revision 0
+    const Model large = sample(20000);
+    Model changed = large;
+    changed.nat_gateways[0].dnat_entries[3].private_port = natctl::model::PortRange{7, 7};
+    auto record = [](std::uint64_t revision, const Model& from, const Model& to) {
+        Model scratch = from;
+        auto delta = natctl::store::typed_diff(scratch, to, natctl::store::LargeValues::Text);
+        json info = {{"revision", revision},
+                     {"time", 1700000000},
+                     {"author", "uid 0"},
+                     {"summary", "PUT /v1/config"}};
+        return natctl::store::frame(
+            natctl::store::dump_with(info, {{"delta", delta.forward_text()}}));
+    };
+    spit(temp.state() / "journal.log", record(1, Model{}, large) + record(2, large, changed));
+    {
+        auto store = open_ok(temp.state());
+        CHECK(store->warnings().empty());
+        CHECK(store->revision() == 2);
+        CHECK(store->current() == changed);
+        auto first = store->model_at(1);
+        REQUIRE(first.has_value());
+        CHECK(*first == large);
+        // The next whole model: written as the snapshot, the journal emptied.
+        REQUIRE(store->commit(sample(20000, "b"), "uid 0", "again") == 3);
+        CHECK(fs::file_size(temp.state() / "journal.log") == 0);
+    }
+    auto store = open_ok(temp.state());
+    CHECK(store->current() == sample(20000, "b"));
+    auto second = store->model_at(2);
+    REQUIRE(second.has_value());
+    CHECK(*second == changed);
+}
+
+TEST_CASE("store: a snapshot that cannot be written leaves the commit in the journal", "[store]") {
+    TempDir temp{"store"};
+    const auto journal = temp.state() / "journal.log";
+    const Model large = sample(20000);
+    {
+        auto store = open_ok(temp.state());
+        // The temporary snapshot cannot be created: nothing changes on disk but the record.
+        fs::create_directory(temp.state() / "snapshot.json.tmp");
+        REQUIRE(store->commit(large, "uid 0", "load") == 1);
+        REQUIRE(store->warnings().size() == 1);
+        CHECK_THAT(store->warnings()[0], Catch::Contains("compaction failed (will retry)"));
+        const auto records = slurp(journal);
+        CHECK(std::count(records.begin(), records.end(), '\n') == 1);
+        CHECK(store->current() == large);
+        // Retried at the next commit.
+        fs::remove(temp.state() / "snapshot.json.tmp");
+        Model next = large;
+        next.nat_gateways[0].dnat_entries[7].private_port = natctl::model::PortRange{1, 1};
+        REQUIRE(store->commit(next, "uid 0", "one entry") == 2);
+        CHECK(fs::file_size(journal) == 0);
+    }
+    auto store = open_ok(temp.state());
+    CHECK(store->revision() == 2);
+    auto first = store->model_at(1);
+    REQUIRE(first.has_value());
+    CHECK(*first == large);
+}
+
+TEST_CASE("store: a frame written in parts is the frame of the whole", "[store]") {
+    natctl::store::TextParts parts;
+    parts.append("{\"a\":");
+    const std::string large(100000, 'x');
+    parts.append("\"");
+    parts.refer(large);
+    parts.append("\",\"b\":");
+    parts.adopt("[1,2,3]");
+    natctl::store::TextParts tail;
+    tail.append(",\"c\":");
+    tail.adopt("null");
+    tail.append("}");
+    parts.append(std::move(tail));
+    const std::string whole = parts.joined();
+    CHECK(whole == "{\"a\":\"" + large + "\",\"b\":[1,2,3],\"c\":null}");
+    CHECK(parts.size() == whole.size());
+    const auto views = parts.views();
+    CHECK(natctl::store::frame_header(views) + whole + "\n" == natctl::store::frame(whole));
+    CHECK(natctl::store::framed_size(whole.size()) == natctl::store::frame(whole).size());
 }
 
 // Commit cost with 1k and 100k DNAT entries: run with `unit_tests "[store-bench]"`.
