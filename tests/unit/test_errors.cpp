@@ -31,6 +31,17 @@ std::string design_text() {
     return natctl::testing::source_file("tests/data/model/design-example.json");
 }
 
+// The fake kernel holds exactly what `model` compiles to.
+bool kernel_holds(const model::Model& model, netlink::NftFake& nft, netlink::RouteFake& routes) {
+    auto desired = compiler::compile(model);
+    auto table = nft.dump();
+    auto held = routes.dump();
+    if (!table || !held) return false;
+    auto route_ops =
+        netlink::plan_route_changes({desired.rules, desired.routes, desired.addresses}, *held);
+    return reconciler::plan_nft(desired.table, *table).empty() && route_ops && route_ops->empty();
+}
+
 // The API over the real store, data plane and reconciler, with the kernel fakes below.
 struct Gateway {
     TempDir dir{"errors"};
@@ -56,17 +67,7 @@ struct Gateway {
         return service->handle({method, target, {}, body, 0});
     }
 
-    // The fake kernel holds exactly what the stored model compiles to.
-    bool kernel_matches_store() {
-        auto desired = compiler::compile(store->current());
-        auto table = nft.dump();
-        auto held = routes.dump();
-        if (!table || !held) return false;
-        auto route_ops =
-            netlink::plan_route_changes({desired.rules, desired.routes, desired.addresses}, *held);
-        return reconciler::plan_nft(desired.table, *table).empty() && route_ops &&
-               route_ops->empty();
-    }
+    bool kernel_matches_store() { return kernel_holds(store->current(), nft, routes); }
 };
 
 json only_error(const api::HttpResponse& response) {
@@ -279,16 +280,7 @@ TEST_CASE("a failed commit whose put-back the kernel refuses is repaired to the 
     int repair_requests = 0;
     plane.set_repair_request([&] { ++repair_requests; });
     api::Service service{store, plane};
-    auto kernel_matches_store = [&] {
-        auto desired = compiler::compile(store.current());
-        auto table = nft.dump();
-        auto held = routes.dump();
-        if (!table || !held) return false;
-        auto route_ops =
-            netlink::plan_route_changes({desired.rules, desired.routes, desired.addresses}, *held);
-        return reconciler::plan_nft(desired.table, *table).empty() && route_ops &&
-               route_ops->empty();
-    };
+    auto kernel_matches_store = [&] { return kernel_holds(store.current(), nft, routes); };
     REQUIRE(kernel_matches_store());
 
     // A new EIP on the gateway: its address is the change's first route request, and taking
