@@ -207,7 +207,9 @@ class Collector {
   public:
     std::vector<Item> items;
 
-    explicit Collector(const model::Model& model) {
+    // `unwalked_dnat`: per gateway (by index), whether its DNAT entries are left out; empty:
+    // none are.
+    explicit Collector(const model::Model& model, const std::vector<bool>& unwalked_dnat = {}) {
         for (std::size_t v = 0; v < model.vpcs.size(); ++v) {
             const auto& vpc = model.vpcs[v];
             const Location at = Location{}.then("vpcs", v);
@@ -239,6 +241,7 @@ class Collector {
                       [&](const auto& entry, const Location& at) {
                           add(Kind::SnatEntry, entry.name, &entry, gateway.name, at);
                       });
+                 if (!unwalked_dnat.empty() && unwalked_dnat[where.steps[0].index]) return;
                  each(gateway.dnat_entries, where, "dnat_entries",
                       [&](const auto& entry, const Location& at) {
                           add(Kind::DnatEntry, entry.name, &entry, gateway.name, at);
@@ -318,11 +321,7 @@ json objects_json(const std::vector<PlanObject>& objects) {
     return out;
 }
 
-}  // namespace
-
-Plan diff(const model::Model& before, const model::Model& after) {
-    const Collector old_objects(before);
-    const Collector new_objects(after);
+Plan plan_of(const Collector& old_objects, const Collector& new_objects) {
     const auto old_index = index_of(old_objects.items);
     Plan plan;
     for (const auto& item : new_objects.items) {
@@ -337,6 +336,30 @@ Plan diff(const model::Model& before, const model::Model& after) {
     for (const auto& item : old_objects.items)
         if (!new_index.contains({item.kind, item.name})) plan.removed.push_back(item.object());
     return plan;
+}
+
+}  // namespace
+
+Plan diff(const model::Model& before, const model::Model& after) {
+    return plan_of(Collector(before), Collector(after));
+}
+
+Plan diff_of_valid(const model::Model& before, const model::Model& after) {
+    std::unordered_map<std::string_view, std::size_t> before_by_name;
+    for (std::size_t g = 0; g < before.nat_gateways.size(); ++g)
+        before_by_name.emplace(before.nat_gateways[g].name, g);
+    std::vector<bool> unwalked_before(before.nat_gateways.size());
+    std::vector<bool> unwalked_after(after.nat_gateways.size());
+    for (std::size_t g = 0; g < after.nat_gateways.size(); ++g) {
+        const auto& gateway = after.nat_gateways[g];
+        auto found = before_by_name.find(gateway.name);
+        if (found == before_by_name.end() ||
+            before.nat_gateways[found->second].dnat_entries != gateway.dnat_entries)
+            continue;
+        unwalked_after[g] = true;
+        unwalked_before[found->second] = true;
+    }
+    return plan_of(Collector(before, unwalked_before), Collector(after, unwalked_after));
 }
 
 Plan diff(const model::DnatEntryChange& change) {

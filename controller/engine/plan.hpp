@@ -33,6 +33,12 @@ struct Plan {
 // another parent. Lists are in document order.
 Plan diff(const model::Model& before, const model::Model& after);
 
+// diff(before, after) when both models pass model::validate, so that DNAT entry names are
+// unique model-wide in each: the DNAT entries of a gateway that has the same name and equal
+// entries in both (an edit elsewhere in a model of 100k entries) are not walked, as each of
+// them can only match itself. On models that may be invalid, call diff().
+Plan diff_of_valid(const model::Model& before, const model::Model& after);
+
 // diff(before, after) for the model after one DNAT entry change, from the change alone.
 Plan diff(const model::DnatEntryChange& change);
 

@@ -46,7 +46,13 @@ WriteOutcome Writer::write(model::Model next, WriteOptions options) {
     if (auto errors = model::validate(next); !errors.empty())
         return std::unexpected(WriteError{util::ErrorKind::Invalid, std::move(errors)});
 
-    WriteResult result{revision, false, false, diff(previous, next), std::nullopt};
+    // `next` is valid now; when `previous` is known to be, the plan skips what is equal.
+    const bool previous_valid =
+        validated_revision_ == revision ||
+        (dnat_index_ && dnat_index_->revision == revision && dnat_index_->index.usable());
+    WriteResult result{revision, false, false,
+                       previous_valid ? diff_of_valid(previous, next) : diff(previous, next),
+                       std::nullopt};
     result.plan.notes = std::move(options.notes);
     // An unchanged model is not a new revision, and the kernel is not touched: drift repair is
     // the reconciler's business, not a side effect of a no-op write.

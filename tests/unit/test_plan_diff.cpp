@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -263,5 +264,74 @@ TEST_CASE("plan: objects moved between parents, tables changing role, equal name
         rerouted.limits->dnat_entries_per_nat_gateway = 6u;
         check_same_plan(after, rerouted);
         check_same_plan(rerouted, before);
+    }
+}
+
+namespace {
+
+// What diff_of_valid relies on: no DNAT entry name twice in a model.
+bool dnat_names_unique(const model::Model& m) {
+    std::set<std::string> seen;
+    for (const auto& gateway : m.nat_gateways)
+        for (const auto& entry : gateway.dnat_entries)
+            if (!seen.insert(entry.name).second) return false;
+    return true;
+}
+
+void check_valid_diff(const model::Model& before, const model::Model& after) {
+    REQUIRE(dnat_names_unique(before));
+    REQUIRE(dnat_names_unique(after));
+    const auto expected = engine::diff(before, after);
+    const auto actual = engine::diff_of_valid(before, after);
+    INFO("diff           " << engine::to_json(expected).dump());
+    INFO("diff_of_valid  " << engine::to_json(actual).dump());
+    CHECK(actual.added == expected.added);
+    CHECK(actual.changed == expected.changed);
+    CHECK(actual.removed == expected.removed);
+}
+
+}  // namespace
+
+TEST_CASE("plan: diff_of_valid gives diff's plan when DNAT entry names are unique", "[plan]") {
+    Edits edits(2323);
+    int compared = 0;
+    for (int round = 0; round < 400; ++round) {
+        INFO("round " << round);
+        model::Model before = edits.model();
+        model::Model after = before;
+        for (std::size_t n = 1 + edits.pick(4); n > 0; --n)
+            edits.edit(after);
+        if (round % 13 == 0) after = edits.model();
+        // Some random edits copy an entry's name (an invalid model): not diff_of_valid's case.
+        if (!dnat_names_unique(before) || !dnat_names_unique(after)) continue;
+        ++compared;
+        check_valid_diff(before, after);
+        check_valid_diff(after, before);
+        check_valid_diff(before, before);
+    }
+    CHECK(compared > 300);
+
+    model::Model before = edits.model();
+    while (before.nat_gateways.size() < 2 || before.nat_gateways[0].dnat_entries.empty())
+        before = edits.model();
+    SECTION("gateways reordered, their entries unchanged: nothing to report") {
+        model::Model after = before;
+        std::swap(after.nat_gateways[0], after.nat_gateways[1]);
+        check_valid_diff(before, after);
+        CHECK(engine::diff_of_valid(before, after).empty());
+    }
+    SECTION("a gateway renamed with the same entries: the entries changed parent") {
+        model::Model after = before;
+        after.nat_gateways[0].name = "ngw-renamed";
+        check_valid_diff(before, after);
+        CHECK(engine::diff_of_valid(before, after).changed.size() ==
+              before.nat_gateways[0].dnat_entries.size());
+    }
+    SECTION("an entry moves to a gateway whose other entries are unchanged") {
+        model::Model after = before;
+        after.nat_gateways[1].dnat_entries.push_back(after.nat_gateways[0].dnat_entries.back());
+        after.nat_gateways[0].dnat_entries.pop_back();
+        check_valid_diff(before, after);
+        check_valid_diff(after, before);
     }
 }
