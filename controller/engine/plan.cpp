@@ -241,11 +241,12 @@ class Collector {
                       [&](const auto& entry, const Location& at) {
                           add(Kind::SnatEntry, entry.name, &entry, gateway.name, at);
                       });
-                 if (!unwalked_dnat.empty() && unwalked_dnat[where.steps[0].index]) return;
-                 each(gateway.dnat_entries, where, "dnat_entries",
-                      [&](const auto& entry, const Location& at) {
-                          add(Kind::DnatEntry, entry.name, &entry, gateway.name, at);
-                      });
+                 const bool walked = unwalked_dnat.empty() || !unwalked_dnat[where.steps[0].index];
+                 if (walked)
+                     each(gateway.dnat_entries, where, "dnat_entries",
+                          [&](const auto& entry, const Location& at) {
+                              add(Kind::DnatEntry, entry.name, &entry, gateway.name, at);
+                          });
              });
         each(model.ipv4_gateways, {}, "ipv4_gateways",
              [&](const auto& gateway, const Location& where) {

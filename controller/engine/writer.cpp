@@ -47,11 +47,8 @@ WriteOutcome Writer::write(model::Model next, WriteOptions options) {
         return std::unexpected(WriteError{util::ErrorKind::Invalid, std::move(errors)});
 
     // `next` is valid now; when `previous` is known to be, the plan skips what is equal.
-    const bool previous_valid =
-        validated_revision_ == revision ||
-        (dnat_index_ && dnat_index_->revision == revision && dnat_index_->index.usable());
     WriteResult result{revision, false, false,
-                       previous_valid ? diff_of_valid(previous, next) : diff(previous, next),
+                       known_valid(revision) ? diff_of_valid(previous, next) : diff(previous, next),
                        std::nullopt};
     result.plan.notes = std::move(options.notes);
     // An unchanged model is not a new revision, and the kernel is not touched: drift repair is
@@ -79,11 +76,7 @@ WriteOutcome Writer::write(model::Model next, WriteOptions options) {
     // Indexed now, while the write is O(model) anyway, rather than by the next one-entry
     // change, which would otherwise pay for it (100k entries: ~40 ms).
     dnat_index();
-    answered_revision_ = *committed;
-    result.revision = *committed;
-    result.committed = true;
-    result.kernel = std::move(*kernel);
-    return result;
+    return committed_as(std::move(result), *committed, std::move(*kernel));
 }
 
 std::optional<WriteOutcome> Writer::write_change(const model::DnatEntryChange& change,
@@ -108,11 +101,22 @@ std::optional<WriteOutcome> Writer::write_change(const model::DnatEntryChange& c
     dnat_index_->index.apply(change);
     dnat_index_->revision = *committed;
     if (change_observer_) change_observer_(change, *committed);
-    answered_revision_ = *committed;
-    result.revision = *committed;
+    return committed_as(std::move(result), *committed, std::move(*kernel));
+}
+
+// `result` of a write the kernel took and the store committed as `revision`; the data plane
+// hears of it once the caller has answered.
+WriteResult Writer::committed_as(WriteResult result, std::uint64_t revision, KernelChange kernel) {
+    answered_revision_ = revision;
+    result.revision = revision;
     result.committed = true;
-    result.kernel = std::move(*kernel);
+    result.kernel = std::move(kernel);
     return result;
+}
+
+bool Writer::known_valid(std::uint64_t revision) const {
+    return validated_revision_ == revision ||
+           (dnat_index_ && dnat_index_->revision == revision && dnat_index_->index.usable());
 }
 
 void Writer::answered() {
@@ -144,7 +148,7 @@ const model::DnatChangeIndex& Writer::dnat_index() {
     if (!dnat_index_ || dnat_index_->revision != store_.revision())
         dnat_index_ = DnatIndexCache{
             store_.revision(),
-            model::DnatChangeIndex(store_.current(), validated_revision_ == store_.revision())};
+            model::DnatChangeIndex(store_.current(), known_valid(store_.revision()))};
     return dnat_index_->index;
 }
 

@@ -79,6 +79,9 @@ class Writer {
   private:
     WriteError put_kernel_back(const std::string& store_error, const model::Model& stored,
                                std::uint64_t revision);
+    WriteResult committed_as(WriteResult result, std::uint64_t revision, KernelChange kernel);
+    // Whether the model at `revision` is known to pass validation (without validating it).
+    bool known_valid(std::uint64_t revision) const;
     const model::DnatChangeIndex& dnat_index();
 
     store::Store& store_;
