@@ -17,7 +17,9 @@
 #   eip-instance  PUT /v1/eips/eip-inst with, then without, "instance": "i-b"
 # NATCTLD_CONFIG (JSON) is natctld's settings file (default: {}). SCRAPES (default 0): after
 # the load, natctld is left idle for 5 s, its VmRSS read, and GET /metrics timed that many
-# times (curl time_total inside the namespace; median, min, max and the scrape's size). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
+# times (curl time_total inside the namespace; median, min, max and the scrape's size).
+# PERF=FILE records natctld during the changes (perf, dwarf call graphs) into FILE (with
+# several N, the last one's). Prints the load time, p50 / p90 / p99 / max of the changes, and natctld's VmRSS / VmHWM
 # after the load and after the changes.
 set -euo pipefail
 
@@ -167,6 +169,12 @@ run_one() {
         echo '{"name":"eip-inst","address":"203.0.113.22"}' >"$TMP/undo.json"
         make="PUT /v1/eips/eip-inst" undo="PUT /v1/eips/eip-inst" ;;
     esac
+    local perf_pid=""
+    if [ -n "${PERF:-}" ]; then
+        perf record -F 499 --call-graph dwarf,16384 -o "$PERF" -p "$PID" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 1
+    fi
     for ((k = 0; k < CHANGES; k++)); do
         if ((k % 2 == 0)); then
             # shellcheck disable=SC2086 # "METHOD PATH"
@@ -181,6 +189,7 @@ run_one() {
         echo "${out#* }" >>"$TMP/times"
         if ((k % 2 == 0)); then echo "${out#* }" >>"$TMP/times-make"; else echo "${out#* }" >>"$TMP/times-undo"; fi
     done
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
     sort -g "$TMP/times" >"$TMP/sorted"
     echo "N=$n: $CHANGES one-entry changes ($EDIT: ${make%% *}/${undo%% *}):" \
         "p50 $(percentile 50 "$TMP/sorted" | ms) ms," \

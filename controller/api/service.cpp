@@ -262,16 +262,17 @@ class Handler {
         return response;
     }
 
-    // ---- the fast path for one DNAT entry ------------------------------------------------
+    // ---- the fast path for one DNAT or SNAT entry ----------------------------------------
 
     enum class Verb { Create, Replace, Remove };
 
-    // write() for one DNAT entry, in time proportional to the change: the request becomes a
-    // change value (model::DnatEntryChange) that the engine checks against an index of the
-    // stored model instead of the whole model. Its answer is the one write() gives. nullopt:
-    // not a request this path is sure about (any refusal or error included), and write()
-    // takes it — so errors are always write()'s, whole-model validation's.
-    std::optional<HttpResponse> write_dnat(Verb verb, const Args& args) {
+    // write() for one DNAT or SNAT entry, in time proportional to the change: the request
+    // becomes a change value (model::GatewayEntryChange) that the engine checks against an
+    // index of the stored model instead of the whole model. Its answer is the one write()
+    // gives. nullopt: not a request this path is sure about (any refusal or error included),
+    // and write() takes it — so errors are always write()'s, whole-model validation's.
+    template <class Entry>
+    std::optional<HttpResponse> write_entry(Verb verb, const Args& args) {
         if (check_if_match()) return std::nullopt;
         auto dry_run = query_flag(target_, "dry_run");
         if (!dry_run || *dry_run) return std::nullopt;
@@ -280,15 +281,15 @@ class Handler {
             current.nat_gateways.begin(), current.nat_gateways.end(),
             [&](const model::NatGateway& candidate) { return candidate.name == args.front(); });
         if (gateway == current.nat_gateways.end()) return std::nullopt;
-        const auto& entries = gateway->dnat_entries;
-        model::DnatEntryChange change{
+        const auto& entries = model::entries_of<Entry>(*gateway);
+        model::GatewayEntryChange<Entry> change{
             static_cast<std::size_t>(gateway - current.nat_gateways.begin()), entries.size(),
             std::nullopt, std::nullopt};
         if (verb != Verb::Create) {
             // Newest entries sit at the end: searched from there.
-            const auto found = std::find_if(
-                entries.rbegin(), entries.rend(),
-                [&](const model::DnatEntry& entry) { return entry.name == args.back(); });
+            const auto found =
+                std::find_if(entries.rbegin(), entries.rend(),
+                             [&](const Entry& entry) { return entry.name == args.back(); });
             if (found == entries.rend()) return std::nullopt;
             change.position = static_cast<std::size_t>(entries.rend() - found) - 1;
             change.before = *found;
@@ -298,13 +299,20 @@ class Handler {
         } else {
             auto body = body_json();
             if (!body) return std::nullopt;
-            auto entry = from_json<model::DnatEntry>(*body);
+            auto entry = from_json<Entry>(*body);
             if (!entry) return std::nullopt;
             change.after = std::move(*entry);
         }
         auto outcome = writer_.write_change(change, write_options(false, {}, {}));
         if (!outcome) return std::nullopt;
         return answer(*outcome, false, verb == Verb::Create ? 201 : 200);
+    }
+
+    template <class T>
+    std::optional<HttpResponse> write_fast(Verb verb, const Args& args) {
+        if constexpr (std::is_same_v<T, model::DnatEntry> || std::is_same_v<T, model::SnatEntry>)
+            return write_entry<T>(verb, args);
+        return std::nullopt;
     }
 
     static json kernel_json(const engine::KernelChange& change) {
@@ -315,8 +323,7 @@ class Handler {
 
     template <class T>
     HttpResponse create(const Collection<T>& collection, const Args& args) {
-        if constexpr (std::is_same_v<T, model::DnatEntry>)
-            if (auto fast = write_dnat(Verb::Create, args)) return std::move(*fast);
+        if (auto fast = write_fast<T>(Verb::Create, args)) return std::move(*fast);
         return write(
             [&](model::Model& m, Notes& notes) -> std::optional<Failure> {
                 auto items = collection.locate(m, args);
@@ -344,8 +351,7 @@ class Handler {
 
     template <class T>
     HttpResponse replace(const Collection<T>& collection, const Args& args) {
-        if constexpr (std::is_same_v<T, model::DnatEntry>)
-            if (auto fast = write_dnat(Verb::Replace, args)) return std::move(*fast);
+        if (auto fast = write_fast<T>(Verb::Replace, args)) return std::move(*fast);
         return write([&](model::Model& m, Notes&) -> std::optional<Failure> {
             auto items = collection.locate(m, args);
             if (!items) return items.error();
@@ -369,8 +375,7 @@ class Handler {
 
     template <class T>
     HttpResponse remove(const Collection<T>& collection, const Args& args) {
-        if constexpr (std::is_same_v<T, model::DnatEntry>)
-            if (auto fast = write_dnat(Verb::Remove, args)) return std::move(*fast);
+        if (auto fast = write_fast<T>(Verb::Remove, args)) return std::move(*fast);
         return write([&](model::Model& m, Notes& notes) -> std::optional<Failure> {
             if (auto refused = no_body()) return refused;
             auto items = collection.locate(m, args);

@@ -8,6 +8,7 @@
 #include "controller/compiler/compile.hpp"
 #include "controller/compiler/ids.hpp"
 #include "controller/model/addr.hpp"
+#include "controller/model/change.hpp"
 #include "kernelstate/kernel_state.hpp"
 
 namespace natctl::conntrack {
@@ -86,39 +87,6 @@ std::unordered_map<std::uint32_t, std::string> nat_gateway_realms(const model::M
         out.emplace(realms[index], model.nat_gateways[index].name);
     return out;
 }
-
-namespace {
-
-// The model as it is, minus the gateways' DNAT entries (aggregates spelt out member by
-// member: test_session_log checks that nothing else is lost).
-model::NatGateway without_dnat_entries(const model::NatGateway& gateway) {
-    return model::NatGateway{gateway.name,
-                             gateway.vpc,
-                             gateway.mode,
-                             gateway.outside_interface,
-                             gateway.upstream,
-                             gateway.eips,
-                             gateway.icmp_echo_reply,
-                             gateway.deletion_protection,
-                             gateway.snat_port_range,
-                             gateway.port_budget_per_eip,
-                             gateway.max_ports_per_instance,
-                             gateway.session_log,
-                             gateway.assign_eip_addresses,
-                             gateway.snat_entries,
-                             {}};
-}
-
-model::Model without_dnat_entries(const model::Model& model) {
-    std::vector<model::NatGateway> gateways;
-    gateways.reserve(model.nat_gateways.size());
-    for (const auto& gateway : model.nat_gateways)
-        gateways.push_back(without_dnat_entries(gateway));
-    return model::Model{model.version,       model.vpcs,          model.eips,
-                        std::move(gateways), model.ipv4_gateways, model.limits};
-}
-
-}  // namespace
 
 namespace {
 
@@ -244,7 +212,7 @@ SessionNames::SessionNames(const model::Model& model)
     : SessionNames(model, DnatEntryNames(model)) {}
 
 SessionNames::SessionNames(const model::Model& model, DnatEntryNames dnat_names)
-    : model_(without_dnat_entries(model)), dnat_names_(std::move(dnat_names)) {
+    : model_(model::without_dnat_entries(model)), dnat_names_(std::move(dnat_names)) {
     eips_ = eips_by_address(model_);
     for (const auto& [realm, name] : nat_gateway_realms(model_))
         realms_.emplace(realm, gateway(name));

@@ -178,6 +178,49 @@ std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_chan
     auto outcome = reconciler_.apply_elements(*elements, &*translations_, purge);
     if (!outcome) translations_.reset();
     index_lock.unlock();
+    return change_applied(std::move(outcome), started);
+}
+
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
+    const model::Model& before, const model::SnatEntryChange& change) {
+    if (!translations_ || !reconciler_.has_committed_state())
+        return engine::DataPlane::apply_change(before, change);
+    const auto started = std::chrono::steady_clock::now();
+    // No kernel object an SNAT entry makes depends on DNAT entries, and no DNAT-derived one
+    // on SNAT entries: the models without them differ exactly where the whole ones do.
+    auto light_before = model::without_dnat_entries(before);
+    auto light_after = light_before;
+    model::apply(light_after, change);
+    auto desired_before = compiler::compile(light_before);
+    auto desired_after = compiler::compile(light_after);
+    if (hold_new_flows_) {
+        compiler::close_ha_gate(desired_before);
+        compiler::close_ha_gate(desired_after);
+    }
+    if (desired_before.rules != desired_after.rules ||
+        desired_before.routes != desired_after.routes ||
+        desired_before.addresses != desired_after.addresses)
+        return engine::DataPlane::apply_change(before, change);
+    auto snat = compiler::index_translations(light_after).snat;
+
+    const auto purge = api_purge();
+    std::unique_lock index_lock(index_mutex_);
+    auto snat_before = std::exchange(translations_->snat, std::move(snat));
+    auto outcome =
+        reconciler_.apply_delta(desired_before.table, desired_after.table, &*translations_, purge);
+    if (!outcome) {
+        translations_->snat = std::move(snat_before);
+        index_lock.unlock();
+        return engine::DataPlane::apply_change(before, change);
+    }
+    if (!*outcome) translations_.reset();
+    index_lock.unlock();
+    return change_applied(std::move(*outcome), started);
+}
+
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::change_applied(
+    std::expected<reconciler::ApplyOutcome, util::Error> outcome,
+    std::chrono::steady_clock::time_point started) {
     if (apply_observer_)
         apply_observer_(outcome.has_value(), std::chrono::steady_clock::now() - started);
     // On failure the next apply dumps and rebuilds both; the stored model is unchanged.

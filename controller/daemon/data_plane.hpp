@@ -58,6 +58,12 @@ class ReconcilerDataPlane final : public engine::DataPlane {
     std::expected<engine::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override;
+    // API writes of one SNAT entry: the tables of the model without its DNAT entries before
+    // and after the change, compiled and applied as a delta to the reconciler's committed
+    // copy (Reconciler::apply_delta), the SNAT half of the translation index replaced; the
+    // whole-model path when the delta does not apply (routes change, a set is redefined).
+    std::expected<engine::KernelChange, util::Error> apply_change(
+        const model::Model& before, const model::SnatEntryChange& change) override;
     std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override;
     // Hands the conntrack purge the last API write owes to the purger (when there is one).
     void committed(std::uint64_t revision) override;
@@ -118,6 +124,10 @@ class ReconcilerDataPlane final : public engine::DataPlane {
     // How an apply purges: deferred when a purger runs them, asking for a retry of one that
     // failed.
     reconciler::Purge api_purge();
+    // The tail of an apply_change the reconciler made (or failed), `started` when it began.
+    std::expected<engine::KernelChange, util::Error> change_applied(
+        std::expected<reconciler::ApplyOutcome, util::Error> outcome,
+        std::chrono::steady_clock::time_point started);
     // Records a failed API write (apply, apply_change) and returns its error.
     std::unexpected<util::Error> write_failed(util::Error error);
 

@@ -1,7 +1,7 @@
 // The daemon's side of the session log: hands the recorder (which runs on the conntrack
 // worker thread) the names of the model after every new revision, checked every 100 ms,
 // and reopens the log file on SIGHUP (after logrotate). The DNAT entries' names follow the
-// API's one-entry changes as they are made (on_dnat_change): rebuilding them per revision
+// API's one-entry changes as they are made (on_entry_change): rebuilding them per revision
 // took ~18 ms of the API's thread at 100k entries; a whole-model write rebuilds them. SIGTERM /
 // SIGINT end both waits so that io_context::run() can return.
 #pragma once
@@ -21,6 +21,7 @@
 #include "controller/conntrack/naming.hpp"
 #include "controller/conntrack/session_log.hpp"
 #include "controller/daemon/config.hpp"
+#include "controller/engine/writer.hpp"
 #include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 #include "netlink/nflog_socket.hpp"
@@ -43,8 +44,8 @@ class SessionLogUpkeep {
                      std::function<const model::Model&()> model);
     // Names sessions with the current model at once, then keeps up.
     void start();
-    // A one-entry DNAT change committed as `revision` (api::Service's observer).
-    void on_dnat_change(const model::DnatEntryChange& change, std::uint64_t revision);
+    // A one-entry DNAT or SNAT change committed as `revision` (api::Service's observer).
+    void on_entry_change(const engine::Writer::EntryChange& change, std::uint64_t revision);
 
   private:
     void refresh();

@@ -10,4 +10,11 @@ std::expected<KernelChange, util::Error> DataPlane::apply_change(
     return apply(after);
 }
 
+std::expected<KernelChange, util::Error> DataPlane::apply_change(
+    const model::Model& before, const model::SnatEntryChange& change) {
+    model::Model after = before;
+    model::apply(after, change);
+    return apply(after);
+}
+
 }  // namespace natctl::engine

@@ -36,6 +36,9 @@ class DataPlane {
     virtual std::expected<KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index);
+    // The same for one SNAT entry change made against `before`.
+    virtual std::expected<KernelChange, util::Error> apply_change(
+        const model::Model& before, const model::SnatEntryChange& change);
     // The store committed `revision`, which the kernel now runs (after apply or
     // apply_change, or after the kernel was put back when a commit failed). Work an apply
     // left for later (a conntrack purge) may start now; the default has none.

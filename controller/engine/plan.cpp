@@ -11,7 +11,7 @@
 #include <variant>
 
 #include "controller/model/addr.hpp"
-#include "controller/model/field_count.hpp"
+#include "controller/model/change.hpp"
 #include "controller/model/json.hpp"
 
 namespace natctl::engine {
@@ -114,46 +114,6 @@ struct Item {
 
     PlanObject object() const { return {kind_name(kind), std::string(name), where.text()}; }
 };
-
-// The fields of an object without its children (which are objects of their own). Listed by
-// hand; the field counts catch a field added to the model and not here.
-static_assert(model::field_count<model::NatGateway>() == 15,
-              "NatGateway changed: update own_fields");
-static_assert(model::field_count<model::Vpc>() == 8, "Vpc changed: update own_fields");
-static_assert(model::field_count<model::Ipv4Gateway>() == 6,
-              "Ipv4Gateway changed: update own_fields");
-
-model::Vpc own_fields(const model::Vpc& vpc) {
-    model::Vpc out;
-    out.name = vpc.name;
-    out.cidr = vpc.cidr;
-    out.interfaces = vpc.interfaces;
-    out.internet_access = vpc.internet_access;
-    return out;
-}
-
-model::NatGateway own_fields(const model::NatGateway& gateway) {
-    model::NatGateway out;
-    out.name = gateway.name;
-    out.vpc = gateway.vpc;
-    out.mode = gateway.mode;
-    out.outside_interface = gateway.outside_interface;
-    out.upstream = gateway.upstream;
-    out.eips = gateway.eips;
-    out.icmp_echo_reply = gateway.icmp_echo_reply;
-    out.deletion_protection = gateway.deletion_protection;
-    out.snat_port_range = gateway.snat_port_range;
-    out.port_budget_per_eip = gateway.port_budget_per_eip;
-    out.max_ports_per_instance = gateway.max_ports_per_instance;
-    out.session_log = gateway.session_log;
-    out.assign_eip_addresses = gateway.assign_eip_addresses;
-    return out;
-}
-
-model::Ipv4Gateway own_fields(const model::Ipv4Gateway& gateway) {
-    return {gateway.name,     gateway.vpc, gateway.enabled, gateway.outside_interface,
-            gateway.upstream, {}};
-}
 
 // Equal as the plan compares: in model::to_json's form. Equal values have equal forms; the
 // forms of different values are compared only for the few objects that differ.
@@ -363,12 +323,15 @@ Plan diff_of_valid(const model::Model& before, const model::Model& after) {
     return plan_of(Collector(before, unwalked_before), Collector(after, unwalked_after));
 }
 
-Plan diff(const model::DnatEntryChange& change) {
+namespace {
+
+template <class Entry>
+Plan diff_of_change(const model::GatewayEntryChange<Entry>& change, const char* kind) {
     Plan plan;
-    auto object = [&](const model::DnatEntry& entry) {
-        return PlanObject{
-            "dnat_entry", entry.name,
-            fmt::format("nat_gateways[{}].dnat_entries[{}]", change.gateway, change.position)};
+    auto object = [&](const Entry& entry) {
+        return PlanObject{kind, entry.name,
+                          fmt::format("nat_gateways[{}].{}[{}]", change.gateway,
+                                      model::EntryList<Entry>::name, change.position)};
     };
     if (change.before && change.after) {
         // Compared as diff() compares: in JSON form (the parent is the same gateway).
@@ -380,6 +343,16 @@ Plan diff(const model::DnatEntryChange& change) {
         plan.removed.push_back(object(*change.before));
     }
     return plan;
+}
+
+}  // namespace
+
+Plan diff(const model::DnatEntryChange& change) {
+    return diff_of_change(change, "dnat_entry");
+}
+
+Plan diff(const model::SnatEntryChange& change) {
+    return diff_of_change(change, "snat_entry");
 }
 
 json to_json(const Plan& plan) {

@@ -39,8 +39,10 @@ Plan diff(const model::Model& before, const model::Model& after);
 // them can only match itself. On models that may be invalid, call diff().
 Plan diff_of_valid(const model::Model& before, const model::Model& after);
 
-// diff(before, after) for the model after one DNAT entry change, from the change alone.
+// diff(before, after) for the model after one DNAT or SNAT entry change, from the change
+// alone.
 Plan diff(const model::DnatEntryChange& change);
+Plan diff(const model::SnatEntryChange& change);
 
 nlohmann::json to_json(const Plan& plan);
 

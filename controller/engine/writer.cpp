@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
 #include <utility>
 
 namespace natctl::engine {
@@ -83,24 +84,45 @@ std::optional<WriteOutcome> Writer::write_change(const model::DnatEntryChange& c
                                                  const WriteOptions& options) {
     if (options.dry_run) return std::nullopt;
     const model::Model& current = store_.current();
-    const std::uint64_t revision = store_.revision();
     // An index exists only for a valid model: only then is an unchanged entry write()'s
     // "unchanged" too.
     const auto& index = dnat_index();
     if (!index.usable()) return std::nullopt;
-    WriteResult result{revision, false, false, diff(change), std::nullopt};
+    WriteResult result{store_.revision(), false, false, diff(change), std::nullopt};
     if (change.before && change.after && *change.before == *change.after) return result;
     if (!index.accepts(current, change)) return std::nullopt;
-    result.changed = true;
+    return commit_change(change, options, std::move(result));
+}
 
-    auto kernel = data_plane_.apply_change(current, change, index);
+std::optional<WriteOutcome> Writer::write_change(const model::SnatEntryChange& change,
+                                                 const WriteOptions& options) {
+    if (options.dry_run) return std::nullopt;
+    const auto& index = dnat_index();
+    if (!index.usable()) return std::nullopt;
+    WriteResult result{store_.revision(), false, false, diff(change), std::nullopt};
+    if (change.before && change.after && *change.before == *change.after) return result;
+    if (!index.accepts(store_.current(), change)) return std::nullopt;
+    return commit_change(change, options, std::move(result));
+}
+
+template <class Change>
+WriteOutcome Writer::commit_change(const Change& change, const WriteOptions& options,
+                                   WriteResult result) {
+    const std::uint64_t revision = store_.revision();
+    result.changed = true;
+    std::expected<KernelChange, util::Error> kernel;
+    if constexpr (std::is_same_v<Change, model::DnatEntryChange>)
+        kernel = data_plane_.apply_change(store_.current(), change, dnat_index_->index);
+    else
+        kernel = data_plane_.apply_change(store_.current(), change);
     if (!kernel) return std::unexpected(apply_failure(kernel.error(), revision));
     auto committed = store_.commit_change(change, options.author, options.summary);
     if (!committed)
         return std::unexpected(put_kernel_back(committed.error(), store_.current(), revision));
-    dnat_index_->index.apply(change);
+    // DNAT entries are what the index describes; an SNAT change leaves it as it was.
+    if constexpr (std::is_same_v<Change, model::DnatEntryChange>) dnat_index_->index.apply(change);
     dnat_index_->revision = *committed;
-    if (change_observer_) change_observer_(change, *committed);
+    if (change_observer_) change_observer_(EntryChange{change}, *committed);
     return committed_as(std::move(result), *committed, std::move(*kernel));
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "controller/engine/data_plane.hpp"
@@ -64,6 +65,10 @@ class Writer {
     // it, so that refusals are always whole-model validation's, with its paths.
     std::optional<WriteOutcome> write_change(const model::DnatEntryChange& change,
                                              const WriteOptions& options);
+    // The same for one SNAT entry: judged against the model without its DNAT entries and
+    // the DNAT index (DnatChangeIndex::accepts), applied by the data plane's apply_change.
+    std::optional<WriteOutcome> write_change(const model::SnatEntryChange& change,
+                                             const WriteOptions& options);
 
     // The caller has answered the last write: what its kernel change left for later
     // (DataPlane::committed, a conntrack purge) starts now, not competing with the answer.
@@ -72,11 +77,15 @@ class Writer {
     // Told of every change write_change committed, with its revision, so that what mirrors
     // the model (the session log's names) follows it in O(change). Whole-model writes are
     // not reported: the revision moves on without a change.
-    using ChangeObserver =
-        std::function<void(const model::DnatEntryChange& change, std::uint64_t revision)>;
+    using EntryChange = std::variant<model::DnatEntryChange, model::SnatEntryChange>;
+    using ChangeObserver = std::function<void(const EntryChange& change, std::uint64_t revision)>;
     void set_change_observer(ChangeObserver observer) { change_observer_ = std::move(observer); }
 
   private:
+    // write_change's steps once the index accepted `change`: apply, commit, keep up.
+    template <class Change>
+    WriteOutcome commit_change(const Change& change, const WriteOptions& options,
+                               WriteResult result);
     WriteError put_kernel_back(const std::string& store_error, const model::Model& stored,
                                std::uint64_t revision);
     WriteResult committed_as(WriteResult result, std::uint64_t revision, KernelChange kernel);

@@ -1346,4 +1346,33 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
     return !snat_port_collision(gateway, entry);
 }
 
+bool DnatChangeIndex::accepts(const Model& model, const SnatEntryChange& change) const {
+    if (!usable_ || change.gateway >= model.nat_gateways.size()) return false;
+    const auto& entries = model.nat_gateways[change.gateway].snat_entries;
+    if (change.before
+            ? change.position >= entries.size() || entries[change.position] != *change.before
+            : change.position != entries.size())
+        return false;
+    auto after = without_dnat_entries(model);
+    model::apply(after, change);
+    if (!validate(after).empty()) return false;
+    if (!change.after) return true;
+    const auto range = model.nat_gateways[change.gateway].port_range();
+    for (const auto& eip : change.after->eips) {
+        if (ip_mapping_eips_.contains(eip)) return false;
+        for (auto protocol : {DnatProtocol::Tcp, DnatProtocol::Udp}) {
+            auto taken = public_ports_.find({eip, protocol});
+            if (taken == public_ports_.end()) continue;
+            // Disjoint and sorted by lo: of the ranges starting at or below the range's hi,
+            // the last one reaches highest.
+            auto above = std::upper_bound(
+                taken->second.begin(), taken->second.end(), range.hi,
+                [](std::uint16_t hi, const auto& ports) { return hi < ports.first; });
+            if (above != taken->second.begin() && std::prev(above)->second >= range.lo)
+                return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace natctl::model

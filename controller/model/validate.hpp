@@ -50,6 +50,12 @@ class DnatChangeIndex {
     bool accepts(const Model& model, const DnatEntryChange& change) const;
     // Keeps the index in step once the change is the current model.
     void apply(const DnatEntryChange& change);
+    // An SNAT entry change, which leaves this index as it is: validate() of the model after
+    // it without its DNAT entries (O(model less its DNAT entries)), plus the two rules that
+    // join SNAT and DNAT entries, judged from this index: no SNAT entry uses an EIP of an IP
+    // mapping, and no port mapping's public ports lie in the gateway's snat_port_range on an
+    // EIP an SNAT entry uses.
+    bool accepts(const Model& model, const SnatEntryChange& change) const;
 
     // DNAT entries of the whole model that use the EIP named `eip`.
     std::size_t entries_on_eip(const std::string& eip) const;

@@ -62,18 +62,6 @@ NftPlan create_from_scratch(const kernel::Table& desired, bool rebuilt) {
 
 // ---- against the committed copy ----------------------------------------------------------
 
-const kernel::Set* find_set(const kernel::Table& table, const std::string& name) {
-    for (const auto& set : table.sets)
-        if (set.name == name) return &set;
-    return nullptr;
-}
-
-const kernel::Chain* find_chain(const kernel::Table& table, const std::string& name) {
-    for (const auto& chain : table.chains)
-        if (chain.name == name) return &chain;
-    return nullptr;
-}
-
 // An element's key_end as the kernel stores it (as_stored), without copying.
 const kernel::FieldList& stored_key_end(const kernel::Set& set, const kernel::Element& element) {
     return set.interval && element.key_end.empty() ? element.key : element.key_end;
@@ -278,6 +266,18 @@ NftPlan plan_against(const kernel::Table& desired, const Side& side) {
 }
 
 }  // namespace
+
+const kernel::Set* find_set(const kernel::Table& table, const std::string& name) {
+    for (const auto& set : table.sets)
+        if (set.name == name) return &set;
+    return nullptr;
+}
+
+const kernel::Chain* find_chain(const kernel::Table& table, const std::string& name) {
+    for (const auto& chain : table.chains)
+        if (chain.name == name) return &chain;
+    return nullptr;
+}
 
 NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& observed) {
     if (!observed.exists) return create_from_scratch(desired, false);

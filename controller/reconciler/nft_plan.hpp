@@ -44,4 +44,8 @@ NftPlan plan_nft(const kernel::Table& desired, const kernel::ObservedTable& obse
 // elements both sides share.
 NftPlan plan_nft(const kernel::Table& desired, const kernel::Table& committed);
 
+// The set or chain of `table` named `name`; null when it has none.
+const kernel::Set* find_set(const kernel::Table& table, const std::string& name);
+const kernel::Chain* find_chain(const kernel::Table& table, const std::string& name);
+
 }  // namespace natctl::reconciler

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "controller/reconciler/conntrack_hygiene.hpp"
@@ -164,17 +165,9 @@ std::expected<ApplyOutcome, util::Error> Reconciler::apply_elements(
         auto applied = nft_.apply(outcome.nft.transaction);
         if (!applied) return std::unexpected(applied.error().to_error());
     }
-    for (const auto& change : changes) {
-        auto& pending = committed->pending[change.set];
-        for (const auto& element : change.removed)
-            pending.insert_or_assign(element.key, std::nullopt);
-        for (const auto& element : change.added)
-            pending.insert_or_assign(element.key, element);
-        committed->pending_count += change.removed.size() + change.added.size();
-    }
     committed_ = std::move(committed);
-    // Merged now and then so that the changes kept aside stay few.
-    if (committed_->pending_count > kSettleAfterChanges) settle();
+    for (const auto& change : changes)
+        record_elements(change.set, change.removed, change.added);
     // Only a translation that went away (removed, or changed: removed and added again) can
     // leave sessions stale; a new one cannot, so a pure addition skips the conntrack dump
     // (10-20 ms whatever the model's size: the kernel walks the host's whole conntrack
@@ -182,6 +175,107 @@ std::expected<ApplyOutcome, util::Error> Reconciler::apply_elements(
     const bool translation_removed = std::any_of(
         changes.begin(), changes.end(),
         [](const compiler::SetElementChanges& change) { return !change.removed.empty(); });
+    if (conntrack_ && translations && (purge_pending_ || translation_removed))
+        purge_conntrack(outcome, *translations, purge);
+    return outcome;
+}
+
+void Reconciler::record_elements(const std::string& set,
+                                 const std::vector<kernel::Element>& removed,
+                                 const std::vector<kernel::Element>& added) {
+    auto& pending = committed_->pending[set];
+    for (const auto& element : removed)
+        pending.insert_or_assign(element.key, std::nullopt);
+    for (const auto& element : added)
+        pending.insert_or_assign(element.key, element);
+    committed_->pending_count += removed.size() + added.size();
+    // Merged now and then so that the changes kept aside stay few.
+    if (committed_->pending_count > kSettleAfterChanges) settle();
+}
+
+std::optional<std::expected<ApplyOutcome, util::Error>> Reconciler::apply_delta(
+    const kernel::Table& before, const kernel::Table& after,
+    const compiler::TranslationIndex* translations, Purge purge) {
+    if (!committed_) return std::nullopt;
+    auto& table = committed_->table;
+    // Every chain the change rewrites or removes must be in the copy as `before` has it, and
+    // every set it adds absent from it: then `before` describes the copy where they differ.
+    for (const auto& chain : before.chains) {
+        const auto* now = find_chain(after, chain.name);
+        if (now && *now == chain) continue;
+        const auto* have = find_chain(table, chain.name);
+        if (!have || *have != chain) return std::nullopt;
+    }
+    for (const auto& chain : after.chains)
+        if (!find_chain(before, chain.name) && find_chain(table, chain.name)) return std::nullopt;
+    for (const auto& set : after.sets)
+        if (!find_set(before, set.name) && find_set(table, set.name)) return std::nullopt;
+    for (const auto& set : before.sets)
+        if (!find_set(table, set.name)) return std::nullopt;
+
+    ApplyOutcome outcome{plan_nft(after, before), 0};
+    if (outcome.nft.table_rebuilt || outcome.nft.table_created) return std::nullopt;
+    if (outcome.nft.empty()) return outcome;
+    std::optional<Committed> committed = std::move(committed_);
+    committed_.reset();
+    // On any failure the copy stays dropped: after an unknown outcome the next apply reads
+    // the kernel back.
+    if (auto applied = nft_.apply(outcome.nft.transaction); !applied)
+        return std::unexpected(applied.error().to_error());
+    committed_ = std::move(committed);
+
+    auto& chains = committed_->table.chains;
+    for (const auto& chain : before.chains)
+        if (!find_chain(after, chain.name))
+            std::erase_if(chains,
+                          [&](const kernel::Chain& have) { return have.name == chain.name; });
+    for (const auto& chain : after.chains) {
+        auto have = std::find_if(chains.begin(), chains.end(),
+                                 [&](const kernel::Chain& c) { return c.name == chain.name; });
+        if (have == chains.end())
+            chains.push_back(chain);
+        else if (*have != chain)
+            *have = chain;
+    }
+    auto& sets = committed_->table.sets;
+    for (const auto& set : before.sets)
+        if (!find_set(after, set.name)) {
+            std::erase_if(sets, [&](const kernel::Set& have) { return have.name == set.name; });
+            committed_->pending.erase(set.name);
+        }
+    for (const auto& set : after.sets) {
+        const auto* was = find_set(before, set.name);
+        if (!was) {
+            sets.push_back(set);
+            continue;
+        }
+        if (set.elements == was->elements) continue;
+        // Element changes by key (an interval set's intervals are disjoint, so their starts
+        // tell them apart too); a changed value is a removal and an addition.
+        std::map<kernel::FieldList, const kernel::Element*> old_by_key;
+        for (const auto& element : was->elements)
+            old_by_key.emplace(element.key, &element);
+        std::vector<kernel::Element> removed, added;
+        for (const auto& element : set.elements) {
+            auto old = old_by_key.find(element.key);
+            if (old != old_by_key.end()) {
+                if (*old->second != element) {
+                    removed.push_back(*old->second);
+                    added.push_back(element);
+                }
+                old_by_key.erase(old);
+            } else {
+                added.push_back(element);
+            }
+        }
+        for (const auto& [key, element] : old_by_key)
+            removed.push_back(*element);
+        record_elements(set.name, removed, added);
+    }
+    // A new translation cannot leave sessions stale; one that went away or changed can.
+    const bool translation_removed = outcome.nft.elements_removed > 0 ||
+                                     outcome.nft.chains_rewritten > 0 ||
+                                     outcome.nft.chains_removed > 0 || outcome.nft.sets_removed > 0;
     if (conntrack_ && translations && (purge_pending_ || translation_removed))
         purge_conntrack(outcome, *translations, purge);
     return outcome;

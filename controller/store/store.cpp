@@ -140,12 +140,23 @@ class FileStore final : public Store {
                                                            const std::string& summary) override;
     std::expected<std::uint64_t, std::string> commit_change(const model::DnatEntryChange& change,
                                                             const std::string& author,
-                                                            const std::string& summary) override;
+                                                            const std::string& summary) override {
+        return commit_entry_change(change, author, summary);
+    }
+    std::expected<std::uint64_t, std::string> commit_change(const model::SnatEntryChange& change,
+                                                            const std::string& author,
+                                                            const std::string& summary) override {
+        return commit_entry_change(change, author, summary);
+    }
     std::vector<RevisionInfo> revisions() const override;
     std::expected<model::Model, std::string> model_at(std::uint64_t revision) const override;
     std::vector<std::string> warnings() const override { return warnings_; }
 
   private:
+    template <class Entry>
+    std::expected<std::uint64_t, std::string> commit_entry_change(
+        const model::GatewayEntryChange<Entry>& change, const std::string& author,
+        const std::string& summary);
     Status lock_directory();
     Status create_initial_state();
     std::expected<json, std::string> load_snapshot();
@@ -506,16 +517,20 @@ Status FileStore::commit_by_snapshot(const model::Model& next, TypedDelta& delta
     return {};
 }
 
-std::expected<std::uint64_t, std::string> FileStore::commit_change(
-    const model::DnatEntryChange& change, const std::string& author, const std::string& summary) {
+template <class Entry>
+std::expected<std::uint64_t, std::string> FileStore::commit_entry_change(
+    const model::GatewayEntryChange<Entry>& change, const std::string& author,
+    const std::string& summary) {
     if (!broken_.empty()) return std::unexpected(broken_);
-    const auto& entries = current_.nat_gateways.at(change.gateway).dnat_entries;
+    const auto& entries = model::entries_of<Entry>(current_.nat_gateways.at(change.gateway));
     if (change.position > entries.size() || (change.before && change.position == entries.size()))
-        return std::unexpected(fmt::format("DNAT entry position {} is outside nat_gateways[{}]",
-                                           change.position, change.gateway));
+        return std::unexpected(fmt::format("{} position {} is outside nat_gateways[{}]",
+                                           model::EntryList<Entry>::name, change.position,
+                                           change.gateway));
     // model::to_json leaves empty lists out, so the first entry creates the list and the
     // last one removes it.
-    const json list_path = json::array({"nat_gateways", change.gateway, "dnat_entries"});
+    const json list_path =
+        json::array({"nat_gateways", change.gateway, model::EntryList<Entry>::name});
     json entry_path = list_path;
     entry_path.push_back(change.position);
     auto op = [](const char* kind, const json& path, std::optional<json> value = std::nullopt) {
@@ -647,12 +662,27 @@ std::expected<model::Model, std::string> FileStore::model_at(std::uint64_t revis
 
 }  // namespace
 
+namespace {
+template <class Entry>
+std::expected<std::uint64_t, std::string> commit_copy(
+    Store& store, const model::GatewayEntryChange<Entry>& change, const std::string& author,
+    const std::string& summary) {
+    model::Model next = store.current();
+    model::apply(next, change);
+    return store.commit(next, author, summary);
+}
+}  // namespace
+
 std::expected<std::uint64_t, std::string> Store::commit_change(const model::DnatEntryChange& change,
                                                                const std::string& author,
                                                                const std::string& summary) {
-    model::Model next = current();
-    model::apply(next, change);
-    return commit(next, author, summary);
+    return commit_copy(*this, change, author, summary);
+}
+
+std::expected<std::uint64_t, std::string> Store::commit_change(const model::SnatEntryChange& change,
+                                                               const std::string& author,
+                                                               const std::string& summary) {
+    return commit_copy(*this, change, author, summary);
 }
 
 std::expected<std::uint64_t, std::string> Store::commit_moved(model::Model&& next,

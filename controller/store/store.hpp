@@ -68,6 +68,9 @@ class Store {
     virtual std::expected<std::uint64_t, std::string> commit_change(
         const model::DnatEntryChange& change, const std::string& author,
         const std::string& summary);
+    virtual std::expected<std::uint64_t, std::string> commit_change(
+        const model::SnatEntryChange& change, const std::string& author,
+        const std::string& summary);
 
     virtual std::vector<RevisionInfo> revisions() const = 0;  // oldest first, current last
     virtual std::expected<model::Model, std::string> model_at(std::uint64_t revision) const = 0;

@@ -1,8 +1,8 @@
-// The API's fast path for one DNAT entry (Handler::write_dnat: DnatChangeIndex, incremental
-// compile, Reconciler::apply_elements, Store::commit_change, plan from the change) against
-// the whole-model path it stands in for: random sequences of DNAT creates, replaces and
-// deletes on a generated model, through the real service, store (files), data plane and
-// reconciler over the netlink fakes. Every answer must be the one the whole-model path
+// The API's fast path for one DNAT or SNAT entry (Handler::write_entry: DnatChangeIndex,
+// incremental compile, Reconciler::apply_elements / apply_delta, Store::commit_change, plan
+// from the change) against the whole-model path it stands in for: random sequences of
+// creates, replaces and deletes on a generated model, through the real service, store (files), data
+// plane and reconciler over the netlink fakes. Every answer must be the one the whole-model path
 // gives (status, errors, plan, revision), the kernel and the reconciler's committed copy
 // must equal a compile of the stored model from scratch, and the store must reopen to the
 // same models and revisions. The test also requires that the fast path was taken for many
@@ -181,15 +181,114 @@ class CountingPlane : public engine::DataPlane {
             ++fallback;
         return inner_.apply_change(before, change, index);
     }
+    std::expected<engine::KernelChange, util::Error> apply_change(
+        const model::Model& before, const model::SnatEntryChange& change) override {
+        ++snat_changes;
+        return inner_.apply_change(before, change);
+    }
     std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override {
         return inner_.plan(model);
     }
     json status() override { return inner_.status(); }
 
-    int whole = 0, incremental = 0, fallback = 0;
+    int whole = 0, incremental = 0, fallback = 0, snat_changes = 0;
 
   private:
     daemon::ReconcilerDataPlane& inner_;
+};
+
+// A service over the real store (files), data plane and reconciler on the netlink fakes,
+// with what both API tests check of every answer against the whole-model path.
+struct Rig {
+    explicit Rig(const char* name, bool held = false) : dir{name} {
+        inner.hold_new_flows_from_start(held);
+        auto opened = store::Store::open(dir.state(), store::StoreOptions{200, 40});
+        REQUIRE(opened.has_value());
+        store = std::move(*opened);
+        service.emplace(*store, plane);
+    }
+
+    api::HttpResponse call(const std::string& method, const std::string& target,
+                           const std::string& body) {
+        return service->handle({method, target, {}, body, 0});
+    }
+
+    void load(const model::Model& start) {
+        REQUIRE(call("PUT", "/v1/config", model::to_json(start).dump()).status == 200);
+        history.emplace_back(store->revision(), start);
+        whole_before = plane.whole;
+    }
+
+    // `response` to a request that the whole-model path turns into `next` (nullopt: refused
+    // before validation, 404 or 409) from `before`: the same status, errors, plan and
+    // revision, and the store holds what it says.
+    void judge(const model::Model& before, const std::optional<model::Model>& next,
+               const api::HttpResponse& response, int success_status) {
+        INFO(response.body);
+        const json answer = json::parse(response.body);
+        if (!next) {
+            CHECK((response.status == 404 || response.status == 409));
+            CHECK(store->current() == before);
+            return;
+        }
+        const auto errors = model::validate(*next);
+        if (!errors.empty()) {
+            ++refused;
+            REQUIRE(response.status == 422);
+            CHECK(answer.at("errors") == errors_json(errors));
+            CHECK(store->current() == before);
+            return;
+        }
+        ++accepted;
+        const bool changed = *next != before;
+        REQUIRE(response.status == success_status);
+        CHECK(answer.at("changed") == changed);
+        CHECK(answer.at("plan") == engine::to_json(engine::diff(before, *next)));
+        REQUIRE(store->current() == *next);
+        CHECK(answer.at("revision") == store->revision());
+        if (changed) history.emplace_back(store->revision(), *next);
+    }
+
+    // The reconciler's committed copy equals a compile from scratch: planned against it, the
+    // stored model changes nothing; and so does the kernel, read back whole.
+    void check_kernel() {
+        auto against_copy = inner.apply(store->current());
+        REQUIRE(against_copy.has_value());
+        CHECK_FALSE(against_copy->changed);
+        auto against_kernel = inner.reconcile(store->current(), daemon::ReconcileCause::Resync);
+        REQUIRE(against_kernel.has_value());
+        CHECK_FALSE(against_kernel->changed);
+    }
+
+    // The same models and revisions after reopening (journal replay, compactions).
+    void check_reopened() {
+        const model::Model final_model = store->current();
+        const auto final_revisions = store->revisions();
+        service.reset();
+        store.reset();
+        auto reopened = store::Store::open(dir.state(), store::StoreOptions{200, 40});
+        REQUIRE(reopened.has_value());
+        CHECK((*reopened)->current() == final_model);
+        CHECK((*reopened)->revision() == final_revisions.back().revision);
+        REQUIRE((*reopened)->revisions().size() == final_revisions.size());
+        for (const auto& [revision, expected] : history) {
+            if (revision < final_revisions.front().revision) continue;
+            auto rebuilt = (*reopened)->model_at(revision);
+            REQUIRE(rebuilt.has_value());
+            CHECK(*rebuilt == expected);
+        }
+    }
+
+    TempDir dir;
+    netlink::NftFake nft;
+    netlink::RouteFake routes{{"veth-wan", "veth-vpc"}};
+    daemon::ReconcilerDataPlane inner{
+        nft, routes, nullptr, {std::nullopt, "not probed"}, [] { return std::time_t{1700000000}; }};
+    CountingPlane plane{inner};
+    std::unique_ptr<store::Store> store;
+    std::optional<api::Service> service;
+    std::vector<std::pair<std::uint64_t, model::Model>> history;
+    int accepted = 0, refused = 0, whole_before = 0;
 };
 
 }  // namespace
@@ -200,19 +299,9 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
     INFO("seed " << seed);
     // Odd seeds: IP mappings now and then; even seeds: often.
     Generator generate(seed, seed % 2 ? 5 : 40);
-    TempDir dir{"fastpath"};
-    netlink::NftFake nft;
-    netlink::RouteFake routes{{"veth-wan", "veth-vpc"}};
-    daemon::ReconcilerDataPlane inner(nft, routes, nullptr, {std::nullopt, "not probed"},
-                                      [] { return std::time_t{1700000000}; });
-    CountingPlane plane(inner);
-    auto opened = store::Store::open(dir.state(), store::StoreOptions{200, 40});
-    REQUIRE(opened.has_value());
-    auto store = std::move(*opened);
-    api::Service service(*store, plane);
-    auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
-        return service.handle({method, target, {}, body, 0});
-    };
+    Rig rig("fastpath");
+    auto& store = rig.store;
+    auto& plane = rig.plane;
 
     // The start: a valid model with a port mapping on e1, e2 and e4, loaded whole.
     model::Model start = base_model(40);
@@ -226,11 +315,7 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
                                                   model::PortRange{600, 600}, ip("10.0.2.20"),
                                                   model::PortRange{22, 22}});
     REQUIRE(model::validate(start).empty());
-    REQUIRE(call("PUT", "/v1/config", model::to_json(start).dump()).status == 200);
-
-    std::vector<std::pair<std::uint64_t, model::Model>> history{{store->revision(), start}};
-    int accepted = 0, refused = 0;
-    const int whole_before = plane.whole;
+    rig.load(start);
     for (int step = 0; step < 300; ++step) {
         const model::Model before = store->current();
         Request request;
@@ -260,71 +345,20 @@ TEST_CASE("fast DNAT writes answer, apply and store exactly what the whole-model
                      << request.body);
 
         auto next = edited(before, request);
-        auto response = call(request.method, request.target, request.body);
-        INFO(response.body);
-        const json answer = json::parse(response.body);
-        if (!next) {
-            CHECK((response.status == 404 || response.status == 409));
-            CHECK(store->current() == before);
-            continue;
-        }
-        const auto errors = model::validate(*next);
-        if (!errors.empty()) {
-            ++refused;
-            REQUIRE(response.status == 422);
-            CHECK(answer.at("errors") == errors_json(errors));
-            CHECK(store->current() == before);
-            continue;
-        }
-        ++accepted;
-        const bool changed = *next != before;
-        REQUIRE(response.status == (request.method == "POST" ? 201 : 200));
-        CHECK(answer.at("changed") == changed);
-        CHECK(answer.at("plan") == engine::to_json(engine::diff(before, *next)));
-        REQUIRE(store->current() == *next);
-        CHECK(answer.at("revision") == store->revision());
-        if (changed) history.emplace_back(store->revision(), *next);
-
-        if (step % 10 == 9) {
-            // The reconciler's committed copy equals a compile from scratch: planned against
-            // it, the stored model changes nothing; and so does the kernel, read back whole.
-            auto against_copy = inner.apply(store->current());
-            REQUIRE(against_copy.has_value());
-            CHECK_FALSE(against_copy->changed);
-            auto against_kernel = inner.reconcile(store->current(), daemon::ReconcileCause::Resync);
-            REQUIRE(against_kernel.has_value());
-            CHECK_FALSE(against_kernel->changed);
-        }
+        auto response = rig.call(request.method, request.target, request.body);
+        rig.judge(before, next, response, request.method == "POST" ? 201 : 200);
+        if (step % 10 == 9) rig.check_kernel();
     }
-    auto against_kernel = inner.reconcile(store->current(), daemon::ReconcileCause::Resync);
-    REQUIRE(against_kernel.has_value());
-    CHECK_FALSE(against_kernel->changed);
-    auto dumped = nft.dump();
-    REQUIRE(dumped.has_value());
+    rig.check_kernel();
 
     // Not vacuous: both outcomes happened, many changes were element changes, and the
     // whole-model path still served the rest (a gateway's first and last entries, IP
     // mappings of a private IP a public IP claims).
-    CHECK(accepted > 60);
-    CHECK(refused > 20);
+    CHECK(rig.accepted > 60);
+    CHECK(rig.refused > 20);
     CHECK(plane.incremental > 40);
-    CHECK(plane.whole + plane.fallback - whole_before > 0);
-
-    // The same models and revisions after reopening (journal replay, compactions).
-    const model::Model final_model = store->current();
-    const auto final_revisions = store->revisions();
-    store.reset();
-    auto reopened = store::Store::open(dir.state(), store::StoreOptions{200, 40});
-    REQUIRE(reopened.has_value());
-    CHECK((*reopened)->current() == final_model);
-    CHECK((*reopened)->revision() == final_revisions.back().revision);
-    REQUIRE((*reopened)->revisions().size() == final_revisions.size());
-    for (const auto& [revision, expected] : history) {
-        if (revision < final_revisions.front().revision) continue;
-        auto rebuilt = (*reopened)->model_at(revision);
-        REQUIRE(rebuilt.has_value());
-        CHECK(*rebuilt == expected);
-    }
+    CHECK(plane.whole + plane.fallback - rig.whole_before > 0);
+    rig.check_reopened();
 }
 
 TEST_CASE("element changes of a DNAT entry equal the compile of the model after it",
@@ -411,4 +445,202 @@ TEST_CASE("element changes of a DNAT entry equal the compile of the model after 
     CHECK(incremental > 50);
     CHECK(accepted_changes > 50);
     CHECK(ip_mappings_incremental > (ip_mapping_percent > 50 ? 20 : 0));
+}
+
+namespace {
+
+// SNAT entries on base_model()'s gateways: mostly valid sources and EIPs, now and then a
+// source outside the VPC, an EIP of another gateway, of an IP mapping (e6 in
+// snat_fast_path_model) or one whose port mappings lie in snat_port_range (e2), a name
+// taken or malformed.
+class SnatGenerator {
+  public:
+    explicit SnatGenerator(std::uint32_t seed) : generate_(seed) {}
+
+    std::size_t below(std::size_t n) { return generate_.below(n); }
+    bool chance(int percent) { return generate_.chance(percent); }
+    std::string name() { return chance(2) ? "-bad" : fmt::format("s{}", below(12)); }
+
+    model::SnatEntry entry(std::string entry_name, std::size_t gateway) {
+        model::SnatEntry out;
+        out.name = std::move(entry_name);
+        switch (below(9)) {
+            case 0:
+                out.source = model::VSwitchSource{"vsw-1"};
+                break;
+            case 1:
+                out.source = model::VSwitchSource{chance(80) ? "vsw-2" : "vsw-9"};
+                break;
+            case 2:
+                out.source = model::InstanceSource{"i-1"};
+                break;
+            case 3:
+                out.source = model::VpcSource{"vpc-1"};
+                break;
+            default: {
+                static const char* cidrs[] = {"10.0.1.0/25",  "10.0.1.128/25", "10.0.2.0/24",
+                                              "10.0.1.64/26", "10.0.0.0/16",   "10.1.0.0/24"};
+                auto cidr = model::parse_cidr(cidrs[chance(90) ? below(5) : 5]);
+                REQUIRE(cidr.has_value());
+                out.source = model::CidrSource{*cidr};
+            }
+        }
+        static const char* own[][2] = {{"e1", "e3"}, {"e4", "e4"}};
+        static const char* others[] = {"e2", "e6", "e4", "e5", "e9", "e1"};
+        const std::size_t count = chance(75) ? 1 : 2;
+        for (std::size_t i = 0; i < count; ++i)
+            out.eips.push_back(chance(85) ? own[gateway][below(2)] : others[below(6)]);
+        if (chance(20)) out.eip_affinity = chance(50);
+        return out;
+    }
+
+  private:
+    Generator generate_;
+};
+
+// base_model with port mappings on e1 (below snat_port_range), e2 (one inside it: no SNAT
+// entry may use e2) and e4, and an IP mapping on e6; ngw-a limits ports per instance.
+model::Model snat_fast_path_model() {
+    model::Model out = base_model(40);
+    auto& a = out.nat_gateways[0];
+    a.dnat_entries.push_back({"seed-1", "e1", model::DnatProtocol::Tcp, model::PortRange{500, 500},
+                              ip("10.0.1.10"), model::PortRange{80, 80}});
+    a.dnat_entries.push_back({"seed-2", "e2", model::DnatProtocol::Udp,
+                              model::PortRange{2000, 2001}, ip("10.0.1.11"),
+                              model::PortRange{53, 54}});
+    a.dnat_entries.push_back(
+        {"map-6", "e6", model::DnatProtocol::Any, std::nullopt, ip("10.0.1.60"), std::nullopt});
+    a.max_ports_per_instance = 500;
+    out.nat_gateways[1].dnat_entries.push_back({"seed-4", "e4", model::DnatProtocol::Tcp,
+                                                model::PortRange{600, 600}, ip("10.0.2.20"),
+                                                model::PortRange{22, 22}});
+    REQUIRE(model::validate(out).empty());
+    return out;
+}
+
+// The model after one SNAT change of `gateway`, as the whole-model path makes it; nullopt
+// when it refuses before validation (404, 409).
+std::optional<model::Model> snat_edited(const model::Model& before, const std::string& method,
+                                        std::size_t gateway, const std::string& name,
+                                        const std::optional<model::SnatEntry>& entry) {
+    model::Model next = before;
+    auto& entries = next.nat_gateways.at(gateway).snat_entries;
+    auto found = std::find_if(entries.begin(), entries.end(),
+                              [&](const model::SnatEntry& e) { return e.name == name; });
+    if (method == "POST") {
+        if (found != entries.end()) return std::nullopt;
+        entries.push_back(*entry);
+    } else if (found == entries.end()) {
+        return std::nullopt;
+    } else if (method == "PUT") {
+        *found = *entry;
+    } else {
+        entries.erase(found);
+    }
+    return next;
+}
+
+}  // namespace
+
+TEST_CASE("fast SNAT writes answer, apply and store exactly what the whole-model path does",
+          "[api][fast-path]") {
+    const std::uint32_t seed = GENERATE(11u, 12u, 13u);
+    // One run with the HA gate closed: both tables of a delta carry it.
+    const bool held = seed == 13u;
+    INFO("seed " << seed);
+    SnatGenerator generate(seed);
+    Rig rig("snatfastpath", held);
+    rig.load(snat_fast_path_model());
+    for (int step = 0; step < 200; ++step) {
+        const model::Model before = rig.store->current();
+        const std::size_t gateway = generate.chance(80) ? 0 : 1;
+        const auto& entries = before.nat_gateways[gateway].snat_entries;
+        const std::string base =
+            fmt::format("/v1/nat_gateways/{}/snat_entries", before.nat_gateways[gateway].name);
+        std::string method, target, name;
+        std::optional<model::SnatEntry> entry;
+        const auto kind = generate.below(10);
+        if (kind < 5 || entries.empty()) {
+            method = "POST";
+            target = base;
+            name = generate.name();
+            entry = generate.entry(name, gateway);
+        } else {
+            name = entries[generate.below(entries.size())].name;
+            target = fmt::format("{}/{}", base, name);
+            method = kind < 8 ? "PUT" : "DELETE";
+            if (method == "PUT") entry = generate.entry(name, gateway);
+        }
+        const std::string body = entry ? model::to_json(*entry).dump() : "";
+        INFO("step " << step << ": " << method << " " << target << " " << body);
+
+        auto next = snat_edited(before, method, gateway, name, entry);
+        rig.judge(before, next, rig.call(method, target, body), method == "POST" ? 201 : 200);
+        if (step % 5 == 4) rig.check_kernel();
+    }
+    rig.check_kernel();
+    CHECK(rig.accepted > 40);
+    CHECK(rig.refused > 20);
+    // Every accepted change went to the data plane as a change, none as a whole model.
+    CHECK(rig.plane.snat_changes > 40);
+    CHECK(rig.plane.whole == rig.whole_before);
+    rig.check_reopened();
+}
+
+TEST_CASE("an SNAT entry change is accepted exactly when valid, and its delta is the compile's",
+          "[reconciler][fast-path]") {
+    SnatGenerator generate(21);
+    netlink::NftFake nft;
+    netlink::RouteFake routes{{"veth-wan", "veth-vpc"}};
+    reconciler::Reconciler reconciler(nft, routes);
+    model::Model current = snat_fast_path_model();
+    REQUIRE(reconciler.apply(compiler::compile(current)).has_value());
+    int deltas = 0, accepted = 0, refused = 0;
+    for (int step = 0; step < 300; ++step) {
+        const std::size_t gateway = generate.chance(80) ? 0 : 1;
+        auto& entries = current.nat_gateways[gateway].snat_entries;
+        model::SnatEntryChange change{gateway, entries.size(), std::nullopt, std::nullopt};
+        if (generate.chance(50) || entries.empty()) {
+            change.after = generate.entry(generate.name(), gateway);
+        } else {
+            change.position = generate.below(entries.size());
+            change.before = entries[change.position];
+            if (generate.chance(60)) change.after = generate.entry(change.before->name, gateway);
+        }
+        INFO("step " << step);
+        model::Model after = current;
+        model::apply(after, change);
+        const bool valid = model::validate(after).empty();
+        // Built from scratch each time: SNAT changes leave the index as it is.
+        const model::DnatChangeIndex index(current, true);
+        CHECK(index.accepts(current, change) == valid);
+        if (!valid) {
+            ++refused;
+            continue;
+        }
+        ++accepted;
+        const auto light_before = model::without_dnat_entries(current);
+        const auto light_after = model::without_dnat_entries(after);
+        CHECK(compiler::index_translations(light_after).snat ==
+              compiler::index_translations(after).snat);
+        const auto before_state = compiler::compile(light_before);
+        const auto after_state = compiler::compile(light_after);
+        REQUIRE(before_state.routes == after_state.routes);
+        auto outcome = reconciler.apply_delta(before_state.table, after_state.table);
+        REQUIRE(outcome.has_value());
+        REQUIRE(outcome->has_value());
+        ++deltas;
+        current = std::move(after);
+        // Kernel and committed copy both hold the whole compile of the model after it.
+        auto whole = compiler::compile(current);
+        auto planned = reconciler.plan(whole);
+        REQUIRE(planned.has_value());
+        CHECK(planned->nft.empty());
+        auto applied = reconciler.apply(whole);
+        REQUIRE(applied.has_value());
+        CHECK(applied->nft.empty());
+    }
+    CHECK(deltas > 60);
+    CHECK(accepted > 60);
+    CHECK(refused > 30);
 }
