@@ -68,10 +68,9 @@ class Service {
     void answered();
     // The port budget counters GET /v1/ports shows.
     void set_budget_counts(BudgetCountsSource source) { budget_counts_ = std::move(source); }
-    // Told of every one-entry DNAT or SNAT change the fast write path committed, with its
-    // revision, so that what mirrors the model (the session log's names) can follow it in
-    // O(change). Whole-model writes are not reported: the revision moves on without a change.
-    void set_entry_change_observer(engine::Writer::ChangeObserver observer) {
+    // Told of every change the fast write paths committed (engine::Writer::ChangeObserver),
+    // so that what mirrors the model (the session log's names) can follow it in O(change).
+    void set_change_observer(engine::Writer::ChangeObserver observer) {
         writer_.set_change_observer(std::move(observer));
     }
     // A section natctld adds to GET /v1/status under `name` (the host settings, say),

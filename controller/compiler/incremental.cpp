@@ -1,6 +1,7 @@
 #include "controller/compiler/incremental.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "controller/compiler/compile.hpp"
@@ -150,6 +151,28 @@ void apply_dnat_change(TranslationIndex& translations, const model::Model& befor
                 insert(translations.port_mappings, *range);
         }
     }
+}
+
+bool egress_claim_moved(const kernel::Table& before, const kernel::Table& after,
+                        const std::function<bool(std::uint32_t)>& ip_mapped) {
+    auto elements = [](const kernel::Table& table) {
+        for (const auto& set : table.sets)
+            if (set.name == rules::kSnatIp) {
+                auto sorted = set.elements;
+                std::sort(sorted.begin(), sorted.end());
+                return sorted;
+            }
+        return std::vector<kernel::Element>{};
+    };
+    const auto was = elements(before);
+    const auto now = elements(after);
+    if (was == now) return false;
+    std::vector<kernel::Element> moved;
+    std::set_symmetric_difference(was.begin(), was.end(), now.begin(), now.end(),
+                                  std::back_inserter(moved));
+    return std::any_of(moved.begin(), moved.end(), [&](const kernel::Element& element) {
+        return !element.key.empty() && element.key.is_number(0) && ip_mapped(element.key.number(0));
+    });
 }
 
 }  // namespace natctl::compiler

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -81,5 +82,13 @@ std::optional<std::vector<SetElementChanges>> compile_dnat_change(
 // the changes compile_dnat_change handles (port mappings and IP mappings).
 void apply_dnat_change(TranslationIndex& translations, const model::Model& before,
                        const model::DnatEntryChange& change);
+
+// Whether the 1:1 egress elements (set snat_ip: private IP → public IP) of `before` and
+// `after`, two tables compiled from models without DNAT entries, differ on a private IP for
+// which `ip_mapped` is true: an instance's public IP or EIP claims egress before an IP
+// mapping does, so the IP mapping's own element (DNAT-derived, in neither table) comes or
+// goes with the claim, and the difference of the two tables is not the whole change.
+bool egress_claim_moved(const kernel::Table& before, const kernel::Table& after,
+                        const std::function<bool(std::uint32_t)>& ip_mapped);
 
 }  // namespace natctl::compiler

@@ -396,9 +396,9 @@ int run_daemon(const DaemonOptions& options) {
     SessionLogUpkeep session_log(
         io, **recorder, [&store] { return (*store)->revision(); }, current_model);
     session_log.start();
-    service.set_entry_change_observer(
-        [&session_log](const engine::Writer::EntryChange& change, std::uint64_t revision) {
-            session_log.on_entry_change(change, revision);
+    service.set_change_observer(
+        [&session_log](const model::DnatEntryChange* dnat_change, std::uint64_t revision) {
+            session_log.on_change(dnat_change, revision);
         });
     auto accounting = conntrack::LiveAccounting::start(std::move(live));
     if (accounting) {

@@ -10,6 +10,7 @@
 #include "controller/compiler/ha_gate.hpp"
 #include "controller/compiler/incremental.hpp"
 #include "controller/compiler/translations.hpp"
+#include "controller/model/change.hpp"
 #include "util/heap.hpp"
 
 namespace natctl::daemon {
@@ -181,37 +182,37 @@ std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_chan
     return change_applied(std::move(outcome), started);
 }
 
-std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_change(
-    const model::Model& before, const model::SnatEntryChange& change) {
-    if (!translations_ || !reconciler_.has_committed_state())
-        return engine::DataPlane::apply_change(before, change);
+std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_without_dnat(
+    const model::Model& before, const model::Model& light_before, const model::Model& light_after,
+    const model::DnatChangeIndex& index) {
+    auto whole = [&] {
+        return engine::DataPlane::apply_without_dnat(before, light_before, light_after, index);
+    };
+    if (!translations_ || !reconciler_.has_committed_state()) return whole();
     const auto started = std::chrono::steady_clock::now();
-    // No kernel object an SNAT entry makes depends on DNAT entries, and no DNAT-derived one
-    // on SNAT entries: the models without them differ exactly where the whole ones do.
-    auto light_before = model::without_dnat_entries(before);
-    auto light_after = light_before;
-    model::apply(light_after, change);
+    // No kernel object but the DNAT-derived ones depends on DNAT entries, and those depend
+    // on nothing the change may touch (DnatChangeIndex::accepts_without_dnat): the states of
+    // the models without DNAT entries differ exactly where the whole ones do.
     auto desired_before = compiler::compile(light_before);
     auto desired_after = compiler::compile(light_after);
     if (hold_new_flows_) {
         compiler::close_ha_gate(desired_before);
         compiler::close_ha_gate(desired_after);
     }
-    if (desired_before.rules != desired_after.rules ||
-        desired_before.routes != desired_after.routes ||
-        desired_before.addresses != desired_after.addresses)
-        return engine::DataPlane::apply_change(before, change);
+    if (compiler::egress_claim_moved(
+            desired_before.table, desired_after.table,
+            [&](std::uint32_t address) { return index.has_ip_mapping_of(address); }))
+        return whole();
     auto snat = compiler::index_translations(light_after).snat;
 
     const auto purge = api_purge();
     std::unique_lock index_lock(index_mutex_);
     auto snat_before = std::exchange(translations_->snat, std::move(snat));
-    auto outcome =
-        reconciler_.apply_delta(desired_before.table, desired_after.table, &*translations_, purge);
+    auto outcome = reconciler_.apply_delta(desired_before, desired_after, &*translations_, purge);
     if (!outcome) {
         translations_->snat = std::move(snat_before);
         index_lock.unlock();
-        return engine::DataPlane::apply_change(before, change);
+        return whole();
     }
     if (!*outcome) translations_.reset();
     index_lock.unlock();

@@ -58,12 +58,14 @@ class ReconcilerDataPlane final : public engine::DataPlane {
     std::expected<engine::KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index) override;
-    // API writes of one SNAT entry: the tables of the model without its DNAT entries before
-    // and after the change, compiled and applied as a delta to the reconciler's committed
-    // copy (Reconciler::apply_delta), the SNAT half of the translation index replaced; the
-    // whole-model path when the delta does not apply (routes change, a set is redefined).
-    std::expected<engine::KernelChange, util::Error> apply_change(
-        const model::Model& before, const model::SnatEntryChange& change) override;
+    // API writes that leave DNAT entries alone (SNAT entries, EIPs and their associations):
+    // the states of the models without DNAT entries before and after, compiled and applied
+    // as a delta to the reconciler's committed copy (Reconciler::apply_delta), the SNAT half
+    // of the translation index replaced; the whole-model path when the delta does not apply
+    // (a set redefined, a 1:1 egress claim changed on a private IP an IP mapping maps).
+    std::expected<engine::KernelChange, util::Error> apply_without_dnat(
+        const model::Model& before, const model::Model& light_before,
+        const model::Model& light_after, const model::DnatChangeIndex& index) override;
     std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override;
     // Hands the conntrack purge the last API write owes to the purger (when there is one).
     void committed(std::uint64_t revision) override;

@@ -61,12 +61,10 @@ void SessionLogUpkeep::start() {
     wait_signal();
 }
 
-void SessionLogUpkeep::on_entry_change(const engine::Writer::EntryChange& change,
-                                       std::uint64_t revision) {
+void SessionLogUpkeep::on_change(const model::DnatEntryChange* dnat_change,
+                                 std::uint64_t revision) {
     if (!dnat_names_ || !dnat_names_revision_ || *dnat_names_revision_ + 1 != revision) return;
-    // An SNAT entry change leaves the DNAT names as they were.
-    const auto* dnat = std::get_if<model::DnatEntryChange>(&change);
-    if (!dnat || dnat_names_->apply(*dnat))
+    if (!dnat_change || dnat_names_->apply(*dnat_change))
         dnat_names_revision_ = revision;
     else
         dnat_names_.reset();  // refresh() rebuilds

@@ -1,7 +1,7 @@
 // The daemon's side of the session log: hands the recorder (which runs on the conntrack
 // worker thread) the names of the model after every new revision, checked every 100 ms,
 // and reopens the log file on SIGHUP (after logrotate). The DNAT entries' names follow the
-// API's one-entry changes as they are made (on_entry_change): rebuilding them per revision
+// API's one-entry changes as they are made (on_change): rebuilding them per revision
 // took ~18 ms of the API's thread at 100k entries; a whole-model write rebuilds them. SIGTERM /
 // SIGINT end both waits so that io_context::run() can return.
 #pragma once
@@ -21,7 +21,6 @@
 #include "controller/conntrack/naming.hpp"
 #include "controller/conntrack/session_log.hpp"
 #include "controller/daemon/config.hpp"
-#include "controller/engine/writer.hpp"
 #include "controller/model/change.hpp"
 #include "controller/model/types.hpp"
 #include "netlink/nflog_socket.hpp"
@@ -44,8 +43,9 @@ class SessionLogUpkeep {
                      std::function<const model::Model&()> model);
     // Names sessions with the current model at once, then keeps up.
     void start();
-    // A one-entry DNAT or SNAT change committed as `revision` (api::Service's observer).
-    void on_entry_change(const engine::Writer::EntryChange& change, std::uint64_t revision);
+    // A change committed as `revision` through the API's fast paths (api::Service's
+    // observer): `dnat_change`, or a change that left every DNAT entry as it was (null).
+    void on_change(const model::DnatEntryChange* dnat_change, std::uint64_t revision);
 
   private:
     void refresh();

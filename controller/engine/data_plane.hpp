@@ -36,9 +36,13 @@ class DataPlane {
     virtual std::expected<KernelChange, util::Error> apply_change(
         const model::Model& before, const model::DnatEntryChange& change,
         const model::DnatChangeIndex& index);
-    // The same for one SNAT entry change made against `before`.
-    virtual std::expected<KernelChange, util::Error> apply_change(
-        const model::Model& before, const model::SnatEntryChange& change);
+    // The same for a change of everything but the DNAT entries: the model after it is
+    // `light_after` (model::without_dnat_entries of it) plus before's DNAT entries;
+    // `light_before` is model::without_dnat_entries(before). One SNAT entry change is one.
+    // The default applies the model after the change, whole.
+    virtual std::expected<KernelChange, util::Error> apply_without_dnat(
+        const model::Model& before, const model::Model& light_before,
+        const model::Model& light_after, const model::DnatChangeIndex& index);
     // The store committed `revision`, which the kernel now runs (after apply or
     // apply_change, or after the kernel was put back when a commit failed). Work an apply
     // left for later (a conntrack purge) may start now; the default has none.

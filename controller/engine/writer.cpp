@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <type_traits>
 #include <utility>
 
 namespace natctl::engine {
@@ -97,32 +96,66 @@ std::optional<WriteOutcome> Writer::write_change(const model::DnatEntryChange& c
 std::optional<WriteOutcome> Writer::write_change(const model::SnatEntryChange& change,
                                                  const WriteOptions& options) {
     if (options.dry_run) return std::nullopt;
+    const model::Model& current = store_.current();
     const auto& index = dnat_index();
     if (!index.usable()) return std::nullopt;
     WriteResult result{store_.revision(), false, false, diff(change), std::nullopt};
     if (change.before && change.after && *change.before == *change.after) return result;
-    if (!index.accepts(store_.current(), change)) return std::nullopt;
-    return commit_change(change, options, std::move(result));
+    if (!model::applies_to(current, change)) return std::nullopt;
+    auto light_before = model::without_dnat_entries(current);
+    auto light_after = light_before;
+    model::apply(light_after, change);
+    if (!index.accepts_without_dnat(current, light_after)) return std::nullopt;
+    return commit_without_dnat(light_before, light_after, change, options, std::move(result));
 }
 
-template <class Change>
-WriteOutcome Writer::commit_change(const Change& change, const WriteOptions& options,
-                                   WriteResult result) {
+std::optional<WriteOutcome> Writer::write_without_dnat(model::Model light_after,
+                                                       const WriteOptions& options) {
+    if (options.dry_run || !options.notes.empty()) return std::nullopt;
+    const model::Model& current = store_.current();
+    const auto& index = dnat_index();
+    if (!index.usable()) return std::nullopt;
+    auto light_before = model::without_dnat_entries(current);
+    // Equal to diff() of the whole models: neither side has DNAT entries to list.
+    WriteResult result{store_.revision(), false, false, diff(light_before, light_after),
+                       std::nullopt};
+    if (light_after == light_before) return result;
+    if (!index.accepts_without_dnat(current, light_after)) return std::nullopt;
+    return commit_without_dnat(light_before, light_after, std::nullopt, options, std::move(result));
+}
+
+WriteOutcome Writer::commit_change(const model::DnatEntryChange& change,
+                                   const WriteOptions& options, WriteResult result) {
     const std::uint64_t revision = store_.revision();
     result.changed = true;
-    std::expected<KernelChange, util::Error> kernel;
-    if constexpr (std::is_same_v<Change, model::DnatEntryChange>)
-        kernel = data_plane_.apply_change(store_.current(), change, dnat_index_->index);
-    else
-        kernel = data_plane_.apply_change(store_.current(), change);
+    auto kernel = data_plane_.apply_change(store_.current(), change, dnat_index_->index);
     if (!kernel) return std::unexpected(apply_failure(kernel.error(), revision));
     auto committed = store_.commit_change(change, options.author, options.summary);
     if (!committed)
         return std::unexpected(put_kernel_back(committed.error(), store_.current(), revision));
-    // DNAT entries are what the index describes; an SNAT change leaves it as it was.
-    if constexpr (std::is_same_v<Change, model::DnatEntryChange>) dnat_index_->index.apply(change);
+    dnat_index_->index.apply(change);
     dnat_index_->revision = *committed;
-    if (change_observer_) change_observer_(EntryChange{change}, *committed);
+    if (change_observer_) change_observer_(&change, *committed);
+    return committed_as(std::move(result), *committed, std::move(*kernel));
+}
+
+WriteOutcome Writer::commit_without_dnat(const model::Model& light_before,
+                                         const model::Model& light_after,
+                                         const std::optional<model::SnatEntryChange>& change,
+                                         const WriteOptions& options, WriteResult result) {
+    const std::uint64_t revision = store_.revision();
+    result.changed = true;
+    auto kernel = data_plane_.apply_without_dnat(store_.current(), light_before, light_after,
+                                                 dnat_index_->index);
+    if (!kernel) return std::unexpected(apply_failure(kernel.error(), revision));
+    auto committed = change
+                         ? store_.commit_change(*change, options.author, options.summary)
+                         : store_.commit_without_dnat(light_after, options.author, options.summary);
+    if (!committed)
+        return std::unexpected(put_kernel_back(committed.error(), store_.current(), revision));
+    dnat_index_->index.apply_without_dnat(light_after);
+    dnat_index_->revision = *committed;
+    if (change_observer_) change_observer_(nullptr, *committed);
     return committed_as(std::move(result), *committed, std::move(*kernel));
 }
 

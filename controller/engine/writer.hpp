@@ -11,7 +11,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "controller/engine/data_plane.hpp"
@@ -66,26 +65,39 @@ class Writer {
     std::optional<WriteOutcome> write_change(const model::DnatEntryChange& change,
                                              const WriteOptions& options);
     // The same for one SNAT entry: judged against the model without its DNAT entries and
-    // the DNAT index (DnatChangeIndex::accepts), applied by the data plane's apply_change.
+    // the DNAT index (DnatChangeIndex::accepts), applied by DataPlane::apply_without_dnat.
     std::optional<WriteOutcome> write_change(const model::SnatEntryChange& change,
                                              const WriteOptions& options);
+    // The same for a change of everything but the DNAT entries (EIPs, their associations,
+    // SNAT entries): the stored model becomes `light_after` (a model without DNAT entries,
+    // model::without_dnat_entries) plus its DNAT entries, in time proportional to the model
+    // less its DNAT entries (DnatChangeIndex::accepts_without_dnat).
+    std::optional<WriteOutcome> write_without_dnat(model::Model light_after,
+                                                   const WriteOptions& options);
 
     // The caller has answered the last write: what its kernel change left for later
     // (DataPlane::committed, a conntrack purge) starts now, not competing with the answer.
     void answered();
 
-    // Told of every change write_change committed, with its revision, so that what mirrors
-    // the model (the session log's names) follows it in O(change). Whole-model writes are
-    // not reported: the revision moves on without a change.
-    using EntryChange = std::variant<model::DnatEntryChange, model::SnatEntryChange>;
-    using ChangeObserver = std::function<void(const EntryChange& change, std::uint64_t revision)>;
+    // Told of every change write_change and write_without_dnat committed, with its revision,
+    // so that what mirrors the model (the session log's names) follows it in O(change).
+    // `dnat_change`: the DNAT entry change it was; null when the change left every DNAT
+    // entry as it was. Whole-model writes are not reported: the revision moves on without a
+    // change.
+    using ChangeObserver =
+        std::function<void(const model::DnatEntryChange* dnat_change, std::uint64_t revision)>;
     void set_change_observer(ChangeObserver observer) { change_observer_ = std::move(observer); }
 
   private:
     // write_change's steps once the index accepted `change`: apply, commit, keep up.
-    template <class Change>
-    WriteOutcome commit_change(const Change& change, const WriteOptions& options,
+    WriteOutcome commit_change(const model::DnatEntryChange& change, const WriteOptions& options,
                                WriteResult result);
+    // The same for a change of everything but the DNAT entries; `change`: the SNAT entry
+    // change it is, if any (the store records that alone, and the observer hears of it).
+    WriteOutcome commit_without_dnat(const model::Model& light_before,
+                                     const model::Model& light_after,
+                                     const std::optional<model::SnatEntryChange>& change,
+                                     const WriteOptions& options, WriteResult result);
     WriteError put_kernel_back(const std::string& store_error, const model::Model& stored,
                                std::uint64_t revision);
     WriteResult committed_as(WriteResult result, std::uint64_t revision, KernelChange kernel);

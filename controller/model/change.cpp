@@ -5,11 +5,9 @@
 namespace natctl::model {
 
 // Listed by hand; the field counts catch a field added to the model and not here.
-static_assert(field_count<NatGateway>() == 15,
-              "NatGateway changed: update own_fields");
+static_assert(field_count<NatGateway>() == 15, "NatGateway changed: update own_fields");
 static_assert(field_count<Vpc>() == 8, "Vpc changed: update own_fields");
-static_assert(field_count<Ipv4Gateway>() == 6,
-              "Ipv4Gateway changed: update own_fields");
+static_assert(field_count<Ipv4Gateway>() == 6, "Ipv4Gateway changed: update own_fields");
 
 Vpc own_fields(const Vpc& vpc) {
     Vpc out;
@@ -58,6 +56,12 @@ Model without_dnat_entries(const Model& model) {
         out.nat_gateways.back().snat_entries = gateway.snat_entries;
     }
     return out;
+}
+
+void adopt_without_dnat_entries(Model& model, Model light) {
+    for (std::size_t g = 0; g < light.nat_gateways.size() && g < model.nat_gateways.size(); ++g)
+        light.nat_gateways[g].dnat_entries = std::move(model.nat_gateways[g].dnat_entries);
+    model = std::move(light);
 }
 
 }  // namespace natctl::model

@@ -56,6 +56,16 @@ void make_room_for_one(std::vector<Entry>& entries) {
     entries.reserve(entries.size() + std::max<std::size_t>(entries.size() / 64, 16));
 }
 
+// Whether `change` can be made to `model`: its gateway exists, the entry it replaces or
+// deletes sits at its position, and a creation appends.
+template <class Entry>
+bool applies_to(const Model& model, const GatewayEntryChange<Entry>& change) {
+    if (change.gateway >= model.nat_gateways.size()) return false;
+    const auto& entries = entries_of<Entry>(model.nat_gateways[change.gateway]);
+    if (!change.before) return change.position == entries.size();
+    return change.position < entries.size() && entries[change.position] == *change.before;
+}
+
 // Turns the model the change was made against into the model after it, in place.
 template <class Entry>
 void apply(Model& model, const GatewayEntryChange<Entry>& change) {
@@ -74,6 +84,9 @@ void apply(Model& model, const GatewayEntryChange<Entry>& change) {
 // compiled from, and what an SNAT entry change is validated against (with the rules that
 // join SNAT and DNAT entries checked apart). O(model less its DNAT entries).
 Model without_dnat_entries(const Model& model);
+// Makes `model`'s every part but its DNAT entries `light`'s (a model without DNAT entries
+// with as many NAT gateways, matched by position).
+void adopt_without_dnat_entries(Model& model, Model light);
 
 // The fields of an object without its children (which are objects of their own).
 Vpc own_fields(const Vpc& vpc);

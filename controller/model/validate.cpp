@@ -1347,32 +1347,65 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
 }
 
 bool DnatChangeIndex::accepts(const Model& model, const SnatEntryChange& change) const {
-    if (!usable_ || change.gateway >= model.nat_gateways.size()) return false;
-    const auto& entries = model.nat_gateways[change.gateway].snat_entries;
-    if (change.before
-            ? change.position >= entries.size() || entries[change.position] != *change.before
-            : change.position != entries.size())
-        return false;
+    if (!usable_ || !applies_to(model, change)) return false;
     auto after = without_dnat_entries(model);
     model::apply(after, change);
-    if (!validate(after).empty()) return false;
-    if (!change.after) return true;
-    const auto range = model.nat_gateways[change.gateway].port_range();
-    for (const auto& eip : change.after->eips) {
-        if (ip_mapping_eips_.contains(eip)) return false;
-        for (auto protocol : {DnatProtocol::Tcp, DnatProtocol::Udp}) {
-            auto taken = public_ports_.find({eip, protocol});
-            if (taken == public_ports_.end()) continue;
-            // Disjoint and sorted by lo: of the ranges starting at or below the range's hi,
-            // the last one reaches highest.
-            auto above = std::upper_bound(
-                taken->second.begin(), taken->second.end(), range.hi,
-                [](std::uint16_t hi, const auto& ports) { return hi < ports.first; });
-            if (above != taken->second.begin() && std::prev(above)->second >= range.lo)
+    return accepts_without_dnat(model, after);
+}
+
+bool DnatChangeIndex::accepts_without_dnat(const Model& model, const Model& light_after) const {
+    if (!usable_ || light_after.nat_gateways.size() != model.nat_gateways.size()) return false;
+    if (light_after.version != model.version || light_after.vpcs != model.vpcs ||
+        light_after.ipv4_gateways != model.ipv4_gateways || light_after.limits != model.limits)
+        return false;
+    for (std::size_t g = 0; g < model.nat_gateways.size(); ++g) {
+        const auto& before = model.nat_gateways[g];
+        const auto& after = light_after.nat_gateways[g];
+        if (!after.dnat_entries.empty()) return false;
+        auto before_fields = own_fields(before);
+        auto after_fields = own_fields(after);
+        before_fields.eips.clear();
+        after_fields.eips.clear();
+        if (before_fields != after_fields) return false;
+        // An EIP DNAT entries use stays what it is, attached to the same gateway.
+        for (const auto& eip : before.eips) {
+            if (entries_on_eip(eip) == 0) continue;
+            if (std::find(after.eips.begin(), after.eips.end(), eip) == after.eips.end())
+                return false;
+            auto was = std::find_if(model.eips.begin(), model.eips.end(),
+                                    [&](const Eip& e) { return e.name == eip; });
+            auto now = std::find_if(light_after.eips.begin(), light_after.eips.end(),
+                                    [&](const Eip& e) { return e.name == eip; });
+            if (was == model.eips.end() || now == light_after.eips.end() || *was != *now)
                 return false;
         }
     }
+    if (!validate(light_after).empty()) return false;
+    for (const auto& gateway : light_after.nat_gateways) {
+        const auto range = gateway.port_range();
+        for (const auto& snat : gateway.snat_entries)
+            for (const auto& eip : snat.eips) {
+                if (ip_mapping_eips_.contains(eip)) return false;
+                for (auto protocol : {DnatProtocol::Tcp, DnatProtocol::Udp}) {
+                    auto taken = public_ports_.find({eip, protocol});
+                    if (taken == public_ports_.end()) continue;
+                    // Disjoint and sorted by lo: of the ranges starting at or below the
+                    // range's hi, the last one reaches highest.
+                    auto above = std::upper_bound(
+                        taken->second.begin(), taken->second.end(), range.hi,
+                        [](std::uint16_t hi, const auto& ports) { return hi < ports.first; });
+                    if (above != taken->second.begin() && std::prev(above)->second >= range.lo)
+                        return false;
+                }
+            }
+    }
     return true;
+}
+
+void DnatChangeIndex::apply_without_dnat(const Model& light_after) {
+    eip_names_.clear();
+    for (const auto& eip : light_after.eips)
+        eip_names_.insert(eip.name);
 }
 
 }  // namespace natctl::model

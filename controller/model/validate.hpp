@@ -50,12 +50,25 @@ class DnatChangeIndex {
     bool accepts(const Model& model, const DnatEntryChange& change) const;
     // Keeps the index in step once the change is the current model.
     void apply(const DnatEntryChange& change);
-    // An SNAT entry change, which leaves this index as it is: validate() of the model after
-    // it without its DNAT entries (O(model less its DNAT entries)), plus the two rules that
-    // join SNAT and DNAT entries, judged from this index: no SNAT entry uses an EIP of an IP
-    // mapping, and no port mapping's public ports lie in the gateway's snat_port_range on an
-    // EIP an SNAT entry uses.
+    // A change of everything but the DNAT entries: `model` (which this index describes)
+    // becomes `light_after` (a model without DNAT entries, model::without_dnat_entries) plus
+    // model's DNAT entries. Accepted when validate() of `light_after` finds nothing, nothing
+    // DNAT entries depend on changed (VPCs, IPv4 gateways, limits, the NAT gateways but
+    // their EIP lists and SNAT entries, the EIPs that DNAT entries use and which gateway they
+    // are attached to), and the two rules that join SNAT and DNAT entries hold, judged from
+    // this index: no SNAT entry uses an EIP of an IP mapping, and no port mapping's public
+    // ports lie in its gateway's snat_port_range on an EIP an SNAT entry uses.
+    // O(model less its DNAT entries).
+    bool accepts_without_dnat(const Model& model, const Model& light_after) const;
+    // accepts_without_dnat for one SNAT entry change.
     bool accepts(const Model& model, const SnatEntryChange& change) const;
+    // Keeps the index in step once an accepted change of everything but the DNAT entries is
+    // the current model.
+    void apply_without_dnat(const Model& light_after);
+    // Whether an IP mapping maps the private IP `address` (host order).
+    bool has_ip_mapping_of(std::uint32_t address) const {
+        return ip_mapping_private_ips_.contains(address);
+    }
 
     // DNAT entries of the whole model that use the EIP named `eip`.
     std::size_t entries_on_eip(const std::string& eip) const;

@@ -194,9 +194,11 @@ void Reconciler::record_elements(const std::string& set,
 }
 
 std::optional<std::expected<ApplyOutcome, util::Error>> Reconciler::apply_delta(
-    const kernel::Table& before, const kernel::Table& after,
+    const kernel::DesiredState& before_state, const kernel::DesiredState& after_state,
     const compiler::TranslationIndex* translations, Purge purge) {
     if (!committed_) return std::nullopt;
+    const auto& before = before_state.table;
+    const auto& after = after_state.table;
     auto& table = committed_->table;
     // Every chain the change rewrites or removes must be in the copy as `before` has it, and
     // every set it adds absent from it: then `before` describes the copy where they differ.
@@ -215,14 +217,49 @@ std::optional<std::expected<ApplyOutcome, util::Error>> Reconciler::apply_delta(
 
     ApplyOutcome outcome{plan_nft(after, before), 0};
     if (outcome.nft.table_rebuilt || outcome.nft.table_created) return std::nullopt;
-    if (outcome.nft.empty()) return outcome;
+    // natctl's routing objects after the change: the copy's, less what `before` has and
+    // `after` has not, plus the reverse.
+    const netlink::RouteState& routes_before = committed_->routes;
+    netlink::RouteState routes = routes_before;
+    auto move_objects = [](auto& have, const auto& gone_from, const auto& kept_in) {
+        for (const auto& object : gone_from)
+            if (std::find(kept_in.begin(), kept_in.end(), object) == kept_in.end())
+                std::erase(have, netlink::normalized(object));
+    };
+    auto add_objects = [](auto& have, const auto& added_to, const auto& absent_from) {
+        for (const auto& object : added_to)
+            if (std::find(absent_from.begin(), absent_from.end(), object) == absent_from.end())
+                have.push_back(netlink::normalized(object));
+    };
+    move_objects(routes.rules, before_state.rules, after_state.rules);
+    move_objects(routes.routes, before_state.routes, after_state.routes);
+    move_objects(routes.addresses, before_state.addresses, after_state.addresses);
+    add_objects(routes.rules, after_state.rules, before_state.rules);
+    add_objects(routes.routes, after_state.routes, before_state.routes);
+    add_objects(routes.addresses, after_state.addresses, before_state.addresses);
+    auto route_ops = netlink::plan_route_changes(routes, routes_before);
+    if (!route_ops) return std::nullopt;
+    outcome.route_operations = route_ops->size();
+    if (!outcome.changed()) return outcome;
+
     std::optional<Committed> committed = std::move(committed_);
     committed_.reset();
-    // On any failure the copy stays dropped: after an unknown outcome the next apply reads
-    // the kernel back.
-    if (auto applied = nft_.apply(outcome.nft.transaction); !applied)
+    // On any failure the copy stays dropped: the next apply reads the kernel back.
+    if (auto applied = netlink::apply_route_changes(routes_, *route_ops); !applied)
         return std::unexpected(applied.error().to_error());
+    if (!outcome.nft.empty()) {
+        if (auto applied = nft_.apply(outcome.nft.transaction); !applied) {
+            auto error = applied.error().to_error();
+            if (auto restored = netlink::reconcile_routes(routes_, committed->routes); !restored) {
+                error.message += fmt::format("; putting routes back also failed: {}",
+                                             restored.error().message());
+                error.kind = util::ErrorKind::OutcomeUnknown;
+            }
+            return std::unexpected(std::move(error));
+        }
+    }
     committed_ = std::move(committed);
+    committed_->routes = std::move(routes);
 
     auto& chains = committed_->table.chains;
     for (const auto& chain : before.chains)

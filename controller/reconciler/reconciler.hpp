@@ -93,16 +93,17 @@ class Reconciler {
         const std::vector<compiler::SetElementChanges>& changes,
         const compiler::TranslationIndex* translations = nullptr, Purge purge = Purge::Now);
 
-    // Applies what turns table `before` into table `after` (the compiler's output for two
-    // models that differ only in objects both tables hold whole: the tables of the model
-    // without its DNAT entries before and after an SNAT entry change) to the kernel and to
-    // the committed copy, as one transaction, without reading or diffing the rest of the
-    // copy: O(before + after). nullopt: not a change this can make (no committed copy, a
-    // set or base chain redefined, a chain the copy holds otherwise than `before`); nothing
-    // was touched, apply() the whole state instead. `translations`: the index of the model
-    // after the change, for conntrack hygiene as apply() runs it.
+    // Applies what turns state `before` into state `after` (the compiler's output for two
+    // models that differ only in objects both states hold whole: the models without their
+    // DNAT entries before and after a change that leaves DNAT entries alone) to the kernel
+    // and to the committed copy, routes first and the table in one transaction, without
+    // reading or diffing the rest of the copy: O(before + after + natctl's routes). nullopt:
+    // not a change this can make (no committed copy, a set or base chain redefined, a chain
+    // the copy holds otherwise than `before`); nothing was touched, apply() the whole state
+    // instead. `translations`: the index of the model after the change, for conntrack
+    // hygiene as apply() runs it.
     std::optional<std::expected<ApplyOutcome, util::Error>> apply_delta(
-        const kernel::Table& before, const kernel::Table& after,
+        const kernel::DesiredState& before, const kernel::DesiredState& after,
         const compiler::TranslationIndex* translations = nullptr, Purge purge = Purge::Now);
 
     // A deferred purge did not complete (it failed, or never ran): the next apply that has

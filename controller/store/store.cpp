@@ -36,6 +36,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "controller/model/change.hpp"
 #include "controller/model/json.hpp"
 #include "controller/store/delta.hpp"
 #include "controller/store/file_io.hpp"
@@ -148,11 +149,22 @@ class FileStore final : public Store {
                                                             const std::string& summary) override {
         return commit_entry_change(change, author, summary);
     }
+    std::expected<std::uint64_t, std::string> commit_without_dnat(
+        const model::Model& light_after, const std::string& author,
+        const std::string& summary) override;
     std::vector<RevisionInfo> revisions() const override;
     std::expected<model::Model, std::string> model_at(std::uint64_t revision) const override;
     std::vector<std::string> warnings() const override { return warnings_; }
 
   private:
+    // Journals `forward` as the next revision, then makes the change in current_ (`adopt`)
+    // and keeps `reverse` for the history.
+    template <class Adopt>
+    std::expected<std::uint64_t, std::string> commit_record(const json& forward,
+                                                            const json& reverse,
+                                                            const std::string& author,
+                                                            const std::string& summary,
+                                                            Adopt adopt);
     template <class Entry>
     std::expected<std::uint64_t, std::string> commit_entry_change(
         const model::GatewayEntryChange<Entry>& change, const std::string& author,
@@ -556,16 +568,81 @@ std::expected<std::uint64_t, std::string> FileStore::commit_entry_change(
         forward.push_back(op("remove", entry_path));
         reverse.push_back(op("add", entry_path, to_json(*change.before)));
     }
+    return commit_record(forward, reverse, author, summary,
+                         [&](model::Model& current) { model::apply(current, change); });
+}
+
+template <class Adopt>
+std::expected<std::uint64_t, std::string> FileStore::commit_record(const json& forward,
+                                                                   const json& reverse,
+                                                                   const std::string& author,
+                                                                   const std::string& summary,
+                                                                   Adopt adopt) {
     RevisionInfo info{revision_ + 1, now(), author, summary};
     TextParts delta;
     delta.adopt(dump(forward));
     if (auto appended = append_record(record_payload(info, std::move(delta))); !appended)
         return std::unexpected(appended.error());
     revision_ = info.revision;
-    model::apply(current_, change);
+    adopt(current_);
     remember(std::move(info), dump(reverse));
     compact_if_due();
     return revision_;
+}
+
+namespace {
+
+// Operations that turn `from` into `to`, the JSON forms of two models without DNAT entries
+// whose NAT gateways match by position, addressing each top-level member and each member of
+// each gateway on its own: applied to the whole model they leave its DNAT entry lists alone
+// (a diff of the whole documents may replace a gateway or the gateway array whole).
+json diff_without_dnat(const json& from, const json& to) {
+    json ops = json::array();
+    auto members = [&](const json& a, const json& b, const json& prefix, const char* skip) {
+        auto at = [&](const std::string& key) {
+            json path = prefix;
+            path.push_back(key);
+            return path;
+        };
+        for (const auto& [key, value] : a.items()) {
+            if (key == skip) continue;
+            auto other = b.find(key);
+            if (other == b.end()) {
+                ops.push_back({{"op", "remove"}, {"path", at(key)}});
+                continue;
+            }
+            for (auto op : diff(value, *other)) {
+                json path = at(key);
+                for (auto& segment : op["path"])
+                    path.push_back(std::move(segment));
+                op["path"] = std::move(path);
+                ops.push_back(std::move(op));
+            }
+        }
+        for (const auto& [key, value] : b.items())
+            if (key != skip && !a.contains(key))
+                ops.push_back({{"op", "add"}, {"path", at(key)}, {"value", value}});
+    };
+    members(from, to, json::array(), "nat_gateways");
+    const auto& before = from.contains("nat_gateways") ? from["nat_gateways"] : json::array();
+    const auto& after = to.contains("nat_gateways") ? to["nat_gateways"] : json::array();
+    for (std::size_t g = 0; g < before.size() && g < after.size(); ++g)
+        members(before[g], after[g], json::array({"nat_gateways", g}), "dnat_entries");
+    return ops;
+}
+
+}  // namespace
+
+std::expected<std::uint64_t, std::string> FileStore::commit_without_dnat(
+    const model::Model& light_after, const std::string& author, const std::string& summary) {
+    if (!broken_.empty()) return std::unexpected(broken_);
+    if (light_after.nat_gateways.size() != current_.nat_gateways.size())
+        return std::unexpected("a change without DNAT entries keeps the NAT gateways");
+    const json before = to_json(model::without_dnat_entries(current_));
+    const json after = to_json(light_after);
+    return commit_record(
+        diff_without_dnat(before, after), diff_without_dnat(after, before), author, summary,
+        [&](model::Model& current) { model::adopt_without_dnat_entries(current, light_after); });
 }
 
 Status FileStore::append_record(const TextParts& payload) {
@@ -683,6 +760,13 @@ std::expected<std::uint64_t, std::string> Store::commit_change(const model::Snat
                                                                const std::string& author,
                                                                const std::string& summary) {
     return commit_copy(*this, change, author, summary);
+}
+
+std::expected<std::uint64_t, std::string> Store::commit_without_dnat(
+    const model::Model& light_after, const std::string& author, const std::string& summary) {
+    model::Model next = current();
+    model::adopt_without_dnat_entries(next, light_after);
+    return commit(next, author, summary);
 }
 
 std::expected<std::uint64_t, std::string> Store::commit_moved(model::Model&& next,

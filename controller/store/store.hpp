@@ -71,6 +71,12 @@ class Store {
     virtual std::expected<std::uint64_t, std::string> commit_change(
         const model::SnatEntryChange& change, const std::string& author,
         const std::string& summary);
+    // The same for a change of everything but the DNAT entries: current() becomes
+    // `light_after` (a model without DNAT entries, model::without_dnat_entries) plus
+    // current()'s DNAT entries, matched by gateway position. The record holds what changed
+    // outside the DNAT entry lists, which it never touches.
+    virtual std::expected<std::uint64_t, std::string> commit_without_dnat(
+        const model::Model& light_after, const std::string& author, const std::string& summary);
 
     virtual std::vector<RevisionInfo> revisions() const = 0;  // oldest first, current last
     virtual std::expected<model::Model, std::string> model_at(std::uint64_t revision) const = 0;

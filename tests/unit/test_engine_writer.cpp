@@ -229,7 +229,7 @@ TEST_CASE("one DNAT entry change is written in O(change) and reported to the obs
           "[engine]") {
     Fixture f;
     std::vector<std::uint64_t> observed;
-    f.writer.set_change_observer([&](const engine::Writer::EntryChange&, std::uint64_t revision) {
+    f.writer.set_change_observer([&](const model::DnatEntryChange*, std::uint64_t revision) {
         observed.push_back(revision);
     });
     const auto change = new_dnat_entry(f.store.current());

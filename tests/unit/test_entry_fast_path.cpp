@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/api/edits.hpp"
 #include "controller/api/objects.hpp"
 #include "controller/api/service.hpp"
 #include "controller/compiler/compile.hpp"
@@ -181,17 +182,18 @@ class CountingPlane : public engine::DataPlane {
             ++fallback;
         return inner_.apply_change(before, change, index);
     }
-    std::expected<engine::KernelChange, util::Error> apply_change(
-        const model::Model& before, const model::SnatEntryChange& change) override {
-        ++snat_changes;
-        return inner_.apply_change(before, change);
+    std::expected<engine::KernelChange, util::Error> apply_without_dnat(
+        const model::Model& before, const model::Model& light_before,
+        const model::Model& light_after, const model::DnatChangeIndex& index) override {
+        ++without_dnat;
+        return inner_.apply_without_dnat(before, light_before, light_after, index);
     }
     std::expected<engine::KernelChange, util::Error> plan(const model::Model& model) override {
         return inner_.plan(model);
     }
     json status() override { return inner_.status(); }
 
-    int whole = 0, incremental = 0, fallback = 0, snat_changes = 0;
+    int whole = 0, incremental = 0, fallback = 0, without_dnat = 0;
 
   private:
     daemon::ReconcilerDataPlane& inner_;
@@ -499,7 +501,8 @@ class SnatGenerator {
 };
 
 // base_model with port mappings on e1 (below snat_port_range), e2 (one inside it: no SNAT
-// entry may use e2) and e4, and an IP mapping on e6; ngw-a limits ports per instance.
+// entry may use e2) and e4, an IP mapping on e6 of instance i-2's address, and e7, an EIP
+// no gateway or instance holds; ngw-a limits ports per instance.
 model::Model snat_fast_path_model() {
     model::Model out = base_model(40);
     auto& a = out.nat_gateways[0];
@@ -511,11 +514,75 @@ model::Model snat_fast_path_model() {
     a.dnat_entries.push_back(
         {"map-6", "e6", model::DnatProtocol::Any, std::nullopt, ip("10.0.1.60"), std::nullopt});
     a.max_ports_per_instance = 500;
+    // i-2's address is what map-6 maps: an EIP associated with i-2 takes its egress.
+    out.vpcs[0].instances.push_back({"i-2", "vsw-1", {ip("10.0.1.60")}, std::nullopt});
     out.nat_gateways[1].dnat_entries.push_back({"seed-4", "e4", model::DnatProtocol::Tcp,
                                                 model::PortRange{600, 600}, ip("10.0.2.20"),
                                                 model::PortRange{22, 22}});
+    out.eips.push_back({"e7", ip("203.0.113.7"), std::nullopt, std::nullopt, std::nullopt});
     REQUIRE(model::validate(out).empty());
     return out;
+}
+
+// One EIP edit of those the API makes without DNAT entries: associate or disassociate an EIP
+// and a gateway, associate an EIP with an instance or end that, readdress an EIP, create or
+// delete one. Applied to `m` as the API would (refusals included: nullopt then means "as
+// the API leaves it"); returns the request.
+struct EipEdit {
+    std::string method, target, body;
+    api::Edit edit;
+    int created = 200;
+};
+
+EipEdit random_eip_edit(SnatGenerator& generate, const model::Model& m) {
+    static const char* names[] = {"e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"};
+    // Mostly the EIPs no DNAT entry uses (e7, and e8 once created), which this path takes.
+    const std::string eip =
+        generate.chance(65) ? (generate.chance(50) ? "e7" : "e8") : names[generate.below(8)];
+    const std::string gateway = generate.chance(70) ? "ngw-a" : "ngw-b";
+    const auto kind = generate.below(10);
+    if (kind < 3) {
+        return {"POST", fmt::format("/v1/nat_gateways/{}/eips/{}", gateway, eip), "",
+                api::associate_eip(gateway, eip)};
+    }
+    if (kind < 5) {
+        return {"DELETE", fmt::format("/v1/nat_gateways/{}/eips/{}", gateway, eip), "",
+                api::disassociate_eip(gateway, eip)};
+    }
+    auto found = std::find_if(m.eips.begin(), m.eips.end(),
+                              [&](const model::Eip& e) { return e.name == eip; });
+    model::Eip next = found != m.eips.end() ? *found
+                                            : model::Eip{eip, ip("203.0.113.8"), std::nullopt,
+                                                         std::nullopt, std::nullopt};
+    if (kind < 8) {
+        if (generate.chance(50))
+            next.instance = generate.chance(50) ? "i-1" : "i-2";
+        else
+            next.instance.reset();
+        next.private_ip.reset();
+        if (generate.chance(15))
+            next.address = ip(generate.chance(50) ? "203.0.113.9" : "203.0.113.1");
+    }
+    const std::string body = model::to_json(next).dump();
+    if (kind < 8) {
+        return {"PUT", fmt::format("/v1/eips/{}", eip), body,
+                [next](model::Model& model, api::Notes&) -> std::optional<api::Failure> {
+                    for (auto& e : model.eips)
+                        if (e.name == next.name) {
+                            e = next;
+                            return std::nullopt;
+                        }
+                    return api::Failure{404, {}};
+                }};
+    }
+    return {"POST", "/v1/eips", body,
+            [next](model::Model& model, api::Notes&) -> std::optional<api::Failure> {
+                for (const auto& e : model.eips)
+                    if (e.name == next.name) return api::Failure{409, {}};
+                model.eips.push_back(next);
+                return std::nullopt;
+            },
+            201};
 }
 
 // The model after one SNAT change of `gateway`, as the whole-model path makes it; nullopt
@@ -582,12 +649,44 @@ TEST_CASE("fast SNAT writes answer, apply and store exactly what the whole-model
     CHECK(rig.accepted > 40);
     CHECK(rig.refused > 20);
     // Every accepted change went to the data plane as a change, none as a whole model.
-    CHECK(rig.plane.snat_changes > 40);
+    CHECK(rig.plane.without_dnat > 40);
     CHECK(rig.plane.whole == rig.whole_before);
     rig.check_reopened();
 }
 
-TEST_CASE("an SNAT entry change is accepted exactly when valid, and its delta is the compile's",
+TEST_CASE("EIP edits without DNAT entries answer, apply and store what the whole-model path does",
+          "[api][fast-path]") {
+    const std::uint32_t seed = GENERATE(31u, 32u);
+    INFO("seed " << seed);
+    SnatGenerator generate(seed);
+    Rig rig("eipfastpath", seed == 32u);
+    rig.load(snat_fast_path_model());
+    for (int step = 0; step < 200; ++step) {
+        const model::Model before = rig.store->current();
+        auto request = random_eip_edit(generate, before);
+        INFO("step " << step << ": " << request.method << " " << request.target << " "
+                     << request.body);
+        std::optional<model::Model> next = before;
+        api::Notes notes;
+        auto refused = request.edit(*next, notes);
+        auto response = rig.call(request.method, request.target, request.body);
+        if (refused) {
+            INFO(response.body);
+            CHECK(response.status == refused->status);
+            CHECK(rig.store->current() == before);
+            continue;
+        }
+        rig.judge(before, next, response, request.created);
+        if (step % 5 == 4) rig.check_kernel();
+    }
+    rig.check_kernel();
+    CHECK(rig.accepted > 40);
+    CHECK(rig.refused > 10);
+    CHECK(rig.plane.without_dnat > 20);
+    rig.check_reopened();
+}
+
+TEST_CASE("changes without DNAT entries are accepted when valid; their delta is the compile's",
           "[reconciler][fast-path]") {
     SnatGenerator generate(21);
     netlink::NftFake nft;
@@ -595,47 +694,74 @@ TEST_CASE("an SNAT entry change is accepted exactly when valid, and its delta is
     reconciler::Reconciler reconciler(nft, routes);
     model::Model current = snat_fast_path_model();
     REQUIRE(reconciler.apply(compiler::compile(current)).has_value());
-    int deltas = 0, accepted = 0, refused = 0;
-    for (int step = 0; step < 300; ++step) {
-        const std::size_t gateway = generate.chance(80) ? 0 : 1;
-        auto& entries = current.nat_gateways[gateway].snat_entries;
-        model::SnatEntryChange change{gateway, entries.size(), std::nullopt, std::nullopt};
-        if (generate.chance(50) || entries.empty()) {
-            change.after = generate.entry(generate.name(), gateway);
-        } else {
-            change.position = generate.below(entries.size());
-            change.before = entries[change.position];
-            if (generate.chance(60)) change.after = generate.entry(change.before->name, gateway);
-        }
+    int deltas = 0, accepted = 0, refused = 0, declined = 0, claims = 0;
+    for (int step = 0; step < 500; ++step) {
         INFO("step " << step);
-        model::Model after = current;
-        model::apply(after, change);
-        const bool valid = model::validate(after).empty();
-        // Built from scratch each time: SNAT changes leave the index as it is.
         const model::DnatChangeIndex index(current, true);
-        CHECK(index.accepts(current, change) == valid);
+        auto light_after = model::without_dnat_entries(current);
+        bool accepted_here = false;
+        if (generate.chance(60)) {
+            const std::size_t gateway = generate.chance(80) ? 0 : 1;
+            auto& entries = current.nat_gateways[gateway].snat_entries;
+            model::SnatEntryChange change{gateway, entries.size(), std::nullopt, std::nullopt};
+            if (generate.chance(50) || entries.empty()) {
+                change.after = generate.entry(generate.name(), gateway);
+            } else {
+                change.position = generate.below(entries.size());
+                change.before = entries[change.position];
+                if (generate.chance(60))
+                    change.after = generate.entry(change.before->name, gateway);
+            }
+            model::apply(light_after, change);
+            accepted_here = index.accepts(current, change);
+        } else {
+            api::Notes notes;
+            auto edit = random_eip_edit(generate, current);
+            if (edit.edit(light_after, notes)) continue;
+            accepted_here = index.accepts_without_dnat(current, light_after);
+        }
+        model::Model after = current;
+        model::adopt_without_dnat_entries(after, light_after);
+        const bool valid = model::validate(after).empty();
+        // Sound: never accepted when invalid.
+        if (accepted_here) REQUIRE(valid);
         if (!valid) {
             ++refused;
             continue;
         }
+        if (!accepted_here) {
+            // Valid, yet not for this path: an EIP that DNAT entries use was changed.
+            ++declined;
+            current = std::move(after);
+            REQUIRE(reconciler.apply(compiler::compile(current)).has_value());
+            continue;
+        }
         ++accepted;
         const auto light_before = model::without_dnat_entries(current);
-        const auto light_after = model::without_dnat_entries(after);
         CHECK(compiler::index_translations(light_after).snat ==
               compiler::index_translations(after).snat);
         const auto before_state = compiler::compile(light_before);
         const auto after_state = compiler::compile(light_after);
-        REQUIRE(before_state.routes == after_state.routes);
-        auto outcome = reconciler.apply_delta(before_state.table, after_state.table);
-        REQUIRE(outcome.has_value());
-        REQUIRE(outcome->has_value());
-        ++deltas;
+        const bool claim_moved = compiler::egress_claim_moved(
+            before_state.table, after_state.table,
+            [&](std::uint32_t address) { return index.has_ip_mapping_of(address); });
+        if (claim_moved) {
+            // Only i-2's EIP claims an IP-mapped address (map-6's): the whole state it is.
+            ++claims;
+            REQUIRE(reconciler.apply(compiler::compile(after)).has_value());
+        } else {
+            auto outcome = reconciler.apply_delta(before_state, after_state);
+            REQUIRE(outcome.has_value());
+            REQUIRE(outcome->has_value());
+            ++deltas;
+        }
         current = std::move(after);
         // Kernel and committed copy both hold the whole compile of the model after it.
         auto whole = compiler::compile(current);
         auto planned = reconciler.plan(whole);
         REQUIRE(planned.has_value());
         CHECK(planned->nft.empty());
+        CHECK(planned->route_operations == 0);
         auto applied = reconciler.apply(whole);
         REQUIRE(applied.has_value());
         CHECK(applied->nft.empty());
@@ -643,4 +769,6 @@ TEST_CASE("an SNAT entry change is accepted exactly when valid, and its delta is
     CHECK(deltas > 60);
     CHECK(accepted > 60);
     CHECK(refused > 30);
+    CHECK(declined < accepted / 4);
+    CHECK(claims > 0);
 }
