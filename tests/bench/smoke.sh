@@ -36,7 +36,7 @@ expect_rows() {  # HEADING COUNT
 grep -q '^Machine: `nproc`' "$OUT" || fail "no machine line"
 grep -q '^<!-- bench/run begin -->' "$OUT" && grep -q '^<!-- bench/run end -->' "$OUT" || fail "markers"
 grep -n 'not measured' "$OUT" && fail "a figure is missing"
-expect_rows "Targets" 12  # 8 of the first issue, 4 established-flow rows (floor ratios)
+expect_rows "Targets" 19  # 8 of the first issue, 4 established-flow rows (floor ratios), PUT time and peak RSS, 5 edit kinds
 expect_rows "1. Cold apply" 4
 expect_rows "2. One entry changed" 10
 expect_rows "2b. One-entry edits of each kind" 5  # dnat ipmap snat eip-gateway eip-instance
