@@ -1,5 +1,7 @@
 #include "controller/compiler/translations.hpp"
 
+#include <iterator>
+
 #include <map>
 #include <set>
 #include <string>
@@ -197,6 +199,29 @@ class Indexer {
 
 TranslationIndex index_translations(const model::Model& model) {
     return Indexer(model).run();
+}
+
+void patch_without_dnat(TranslationIndex& index, const TranslationIndex& light_before,
+                        const TranslationIndex& light_after) {
+    auto patch = [](std::vector<AddressMapping>& all, const std::vector<AddressMapping>& before,
+                    const std::vector<AddressMapping>& after) {
+        std::vector<AddressMapping> removed, added, kept;
+        std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                            std::back_inserter(removed));
+        std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                            std::back_inserter(added));
+        if (removed.empty() && added.empty()) return;
+        std::set_difference(all.begin(), all.end(), removed.begin(), removed.end(),
+                            std::back_inserter(kept));
+        all.clear();
+        std::set_union(kept.begin(), kept.end(), added.begin(), added.end(),
+                       std::back_inserter(all));
+    };
+    patch(index.inbound, light_before.inbound, light_after.inbound);
+    patch(index.egress, light_before.egress, light_after.egress);
+    index.snat = light_after.snat;
+    index.vpc_ranges = light_after.vpc_ranges;
+    index.public_addresses = light_after.public_addresses;
 }
 
 }  // namespace natctl::compiler

@@ -151,4 +151,12 @@ struct TranslationIndex {
 // The model must be valid (model::validate): port ranges of one (eip, protocol) disjoint.
 TranslationIndex index_translations(const model::Model& model);
 
+// Makes `index` (index_translations of a whole model) the index of the model after a change
+// that left every DNAT entry as it was, from `light_before` and `light_after`, the indexes of
+// the models without DNAT entries before and after it: what DNAT entries do not feed is
+// taken from `light_after`; of the 1:1 mappings, which IP mappings feed too, only what the
+// change removed or added moves. O(index less its port mappings).
+void patch_without_dnat(TranslationIndex& index, const TranslationIndex& light_before,
+                        const TranslationIndex& light_after);
+
 }  // namespace natctl::compiler

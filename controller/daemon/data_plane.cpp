@@ -1,5 +1,6 @@
 #include "controller/daemon/data_plane.hpp"
 
+#include <tuple>
 #include <utility>
 
 #include <fmt/chrono.h>
@@ -203,14 +204,20 @@ std::expected<engine::KernelChange, util::Error> ReconcilerDataPlane::apply_with
             desired_before.table, desired_after.table,
             [&](std::uint32_t address) { return index.has_ip_mapping_of(address); }))
         return whole();
-    auto snat = compiler::index_translations(light_after).snat;
+    const auto translations_before = compiler::index_translations(light_before);
+    const auto translations_after = compiler::index_translations(light_after);
 
     const auto purge = api_purge();
     std::unique_lock index_lock(index_mutex_);
-    auto snat_before = std::exchange(translations_->snat, std::move(snat));
+    // What patch_without_dnat replaces, for when the delta does not apply.
+    const auto saved =
+        std::tuple{translations_->inbound, translations_->egress, translations_->snat,
+                   translations_->vpc_ranges, translations_->public_addresses};
+    compiler::patch_without_dnat(*translations_, translations_before, translations_after);
     auto outcome = reconciler_.apply_delta(desired_before, desired_after, &*translations_, purge);
     if (!outcome) {
-        translations_->snat = std::move(snat_before);
+        std::tie(translations_->inbound, translations_->egress, translations_->snat,
+                 translations_->vpc_ranges, translations_->public_addresses) = saved;
         index_lock.unlock();
         return whole();
     }

@@ -60,9 +60,10 @@ class ReconcilerDataPlane final : public engine::DataPlane {
         const model::DnatChangeIndex& index) override;
     // API writes that leave DNAT entries alone (SNAT entries, EIPs and their associations):
     // the states of the models without DNAT entries before and after, compiled and applied
-    // as a delta to the reconciler's committed copy (Reconciler::apply_delta), the SNAT half
-    // of the translation index replaced; the whole-model path when the delta does not apply
-    // (a set redefined, a 1:1 egress claim changed on a private IP an IP mapping maps).
+    // as a delta to the reconciler's committed copy (Reconciler::apply_delta), the
+    // translation index patched (compiler::patch_without_dnat); the whole-model path when the delta
+    // does not apply (a set redefined, a 1:1 egress claim changed on a private IP an IP mapping
+    // maps).
     std::expected<engine::KernelChange, util::Error> apply_without_dnat(
         const model::Model& before, const model::Model& light_before,
         const model::Model& light_after, const model::DnatChangeIndex& index) override;
