@@ -79,34 +79,36 @@ WriteOutcome Writer::write(model::Model next, WriteOptions options) {
     return committed_as(std::move(result), *committed, std::move(*kernel));
 }
 
+// What both write_change overloads do first. An index exists only for a valid model: only
+// then is an unchanged entry write()'s "unchanged" too.
+std::optional<WriteResult> Writer::change_prologue(Plan plan, const WriteOptions& options) {
+    if (options.dry_run || !dnat_index().usable()) return std::nullopt;
+    return WriteResult{store_.revision(), false, false, std::move(plan), std::nullopt};
+}
+
 std::optional<WriteOutcome> Writer::write_change(const model::DnatEntryChange& change,
                                                  const WriteOptions& options) {
-    if (options.dry_run) return std::nullopt;
-    const model::Model& current = store_.current();
-    // An index exists only for a valid model: only then is an unchanged entry write()'s
-    // "unchanged" too.
-    const auto& index = dnat_index();
-    if (!index.usable()) return std::nullopt;
-    WriteResult result{store_.revision(), false, false, diff(change), std::nullopt};
-    if (change.before && change.after && *change.before == *change.after) return result;
-    if (!index.accepts(current, change)) return std::nullopt;
-    return commit_change(change, options, std::move(result));
+    const bool unchanged = change.before && change.after && *change.before == *change.after;
+    auto result = change_prologue(diff(change), options);
+    if (!result) return std::nullopt;
+    if (unchanged) return std::move(*result);
+    if (!dnat_index_->index.accepts(store_.current(), change)) return std::nullopt;
+    return commit_change(change, options, std::move(*result));
 }
 
 std::optional<WriteOutcome> Writer::write_change(const model::SnatEntryChange& change,
                                                  const WriteOptions& options) {
-    if (options.dry_run) return std::nullopt;
+    const bool unchanged = change.before && change.after && *change.before == *change.after;
+    auto result = change_prologue(diff(change), options);
+    if (!result) return std::nullopt;
+    if (unchanged) return std::move(*result);
     const model::Model& current = store_.current();
-    const auto& index = dnat_index();
-    if (!index.usable()) return std::nullopt;
-    WriteResult result{store_.revision(), false, false, diff(change), std::nullopt};
-    if (change.before && change.after && *change.before == *change.after) return result;
     if (!model::applies_to(current, change)) return std::nullopt;
     auto light_before = model::without_dnat_entries(current);
     auto light_after = light_before;
     model::apply(light_after, change);
-    if (!index.accepts_without_dnat(current, light_after)) return std::nullopt;
-    return commit_without_dnat(light_before, light_after, change, options, std::move(result));
+    if (!dnat_index_->index.accepts_without_dnat(current, light_after)) return std::nullopt;
+    return commit_without_dnat(light_before, light_after, change, options, std::move(*result));
 }
 
 std::optional<WriteOutcome> Writer::write_without_dnat(model::Model light_after,

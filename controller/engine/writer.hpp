@@ -65,7 +65,8 @@ class Writer {
     std::optional<WriteOutcome> write_change(const model::DnatEntryChange& change,
                                              const WriteOptions& options);
     // The same for one SNAT entry: judged against the model without its DNAT entries and
-    // the DNAT index (DnatChangeIndex::accepts), applied by DataPlane::apply_without_dnat.
+    // the DNAT index (DnatChangeIndex::accepts_without_dnat), applied by
+    // DataPlane::apply_without_dnat.
     std::optional<WriteOutcome> write_change(const model::SnatEntryChange& change,
                                              const WriteOptions& options);
     // The same for a change of everything but the DNAT entries (EIPs, their associations,
@@ -89,6 +90,8 @@ class Writer {
     void set_change_observer(ChangeObserver observer) { change_observer_ = std::move(observer); }
 
   private:
+    // The result both write_change overloads start from; nullopt: a dry run, or no index.
+    std::optional<WriteResult> change_prologue(Plan plan, const WriteOptions& options);
     // write_change's steps once the index accepted `change`: apply, commit, keep up.
     WriteOutcome commit_change(const model::DnatEntryChange& change, const WriteOptions& options,
                                WriteResult result);

@@ -1346,13 +1346,6 @@ bool DnatChangeIndex::accepts(const Model& model, const DnatEntryChange& change)
     return !snat_port_collision(gateway, entry);
 }
 
-bool DnatChangeIndex::accepts(const Model& model, const SnatEntryChange& change) const {
-    if (!usable_ || !applies_to(model, change)) return false;
-    auto after = without_dnat_entries(model);
-    model::apply(after, change);
-    return accepts_without_dnat(model, after);
-}
-
 bool DnatChangeIndex::accepts_without_dnat(const Model& model, const Model& light_after) const {
     if (!usable_ || light_after.nat_gateways.size() != model.nat_gateways.size()) return false;
     if (light_after.version != model.version || light_after.vpcs != model.vpcs ||

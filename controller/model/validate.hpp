@@ -60,8 +60,6 @@ class DnatChangeIndex {
     // ports lie in its gateway's snat_port_range on an EIP an SNAT entry uses.
     // O(model less its DNAT entries).
     bool accepts_without_dnat(const Model& model, const Model& light_after) const;
-    // accepts_without_dnat for one SNAT entry change.
-    bool accepts(const Model& model, const SnatEntryChange& change) const;
     // Keeps the index in step once an accepted change of everything but the DNAT entries is
     // the current model.
     void apply_without_dnat(const Model& light_after);
